@@ -1,0 +1,202 @@
+//! Apps: create (with default environments), get, list, rename, delete with cascade.
+
+use uuid::Uuid;
+
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::codec;
+use crate::error::StoreError;
+use crate::keys;
+use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
+use crate::model::{App, EnvType, Environment, Timestamp};
+use crate::store::{abort, tx_get, Store};
+use crate::validate::{check_app_name, check_env_name};
+
+/// Environments an app gets when none are named.
+pub const DEFAULT_ENVIRONMENTS: [&str; 3] = ["Development", "Staging", "Production"];
+
+/// An app to create.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewApp {
+    /// Name, 1–64 characters, unique case-insensitively.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Environment names; `None` gives [`DEFAULT_ENVIRONMENTS`].
+    pub environments: Option<Vec<String>>,
+}
+
+/// A change to an app; `None` fields keep their value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+}
+
+fn app_event(action: AuditAction, app_id: Uuid) -> AuditEvent {
+    AuditEvent {
+        app_id: Some(app_id),
+        ..AuditEvent::new(action)
+    }
+}
+
+impl<B: KvBackend> Store<B> {
+    /// Creates an app and its environments.
+    pub fn create_app(
+        &self,
+        actor: &Actor,
+        new: NewApp,
+    ) -> Result<(App, Vec<Environment>), StoreError> {
+        let name = check_app_name(&new.name)?;
+        let env_names: Vec<String> = match new.environments {
+            Some(names) => names,
+            None => DEFAULT_ENVIRONMENTS.iter().map(|s| s.to_string()).collect(),
+        };
+        for (i, env_name) in env_names.iter().enumerate() {
+            check_env_name(env_name)?;
+            if env_names[..i]
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(env_name))
+            {
+                return Err(StoreError::EnvironmentNameTaken(env_name.clone()));
+            }
+        }
+        let now = Timestamp::now();
+        let app = App {
+            id: Uuid::new_v4(),
+            name,
+            description: new.description,
+            created_at: now,
+            updated_at: now,
+        };
+        let envs: Vec<Environment> = env_names
+            .into_iter()
+            .enumerate()
+            .map(|(index, name)| Environment {
+                id: Uuid::new_v4(),
+                app_id: app.id,
+                env_type: EnvType::for_name(&name),
+                name,
+                index: index as u32,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        let _structure = self.structure.lock();
+        self.write(actor, |tx| {
+            let name_key = keys::app_name(&app.name);
+            if tx.get(Tree::AppNames, &name_key)?.is_some() {
+                return abort(StoreError::AppNameTaken(app.name.clone()));
+            }
+            tx.insert(Tree::AppNames, &name_key, app.id.as_bytes())?;
+            tx.insert(Tree::Apps, &keys::app(app.id), &codec::encode(&app))?;
+            for env in &envs {
+                put_env(tx, env)?;
+            }
+            Ok(((), app_event(AuditAction::AppCreate, app.id)))
+        })?;
+        Ok((app, envs))
+    }
+
+    /// One app.
+    pub fn get_app(&self, id: Uuid) -> Result<App, StoreError> {
+        self.get_record(Tree::Apps, &keys::app(id))?
+            .ok_or(StoreError::AppNotFound(id))
+    }
+
+    /// Every app, by name.
+    pub fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        let mut apps = self
+            .kv
+            .scan_prefix(Tree::Apps, &[])
+            .map(|pair| codec::decode::<App>(Tree::Apps.name(), &pair?.1))
+            .collect::<Result<Vec<_>, _>>()?;
+        apps.sort_by_cached_key(|a| (a.name.to_lowercase(), a.id));
+        Ok(apps)
+    }
+
+    /// Renames an app or changes its description.
+    pub fn update_app(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        update: AppUpdate,
+    ) -> Result<App, StoreError> {
+        let new_name = update.name.as_deref().map(check_app_name).transpose()?;
+        let _structure = self.structure.lock();
+        self.write(actor, |tx| {
+            let Some(mut app) = tx_get::<App>(tx, Tree::Apps, &keys::app(id))? else {
+                return abort(StoreError::AppNotFound(id));
+            };
+            if let Some(name) = &new_name {
+                let old_key = keys::app_name(&app.name);
+                let new_key = keys::app_name(name);
+                if new_key != old_key {
+                    if tx.get(Tree::AppNames, &new_key)?.is_some() {
+                        return abort(StoreError::AppNameTaken(name.clone()));
+                    }
+                    tx.remove(Tree::AppNames, &old_key)?;
+                    tx.insert(Tree::AppNames, &new_key, id.as_bytes())?;
+                }
+                app.name = name.clone();
+            }
+            if let Some(description) = &update.description {
+                app.description = description.clone();
+            }
+            app.updated_at = Timestamp::now();
+            tx.insert(Tree::Apps, &keys::app(id), &codec::encode(&app))?;
+            Ok((app, app_event(AuditAction::AppUpdate, id)))
+        })
+    }
+
+    /// Deletes an app with its environments, secrets, their history and its tokens.
+    pub fn delete_app(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {
+        let _structure = self.structure.lock();
+        let app = self.get_app(id)?;
+        let envs = self.list_environments(id)?;
+        let env_ids: Vec<Uuid> = envs.iter().map(|e| e.id).collect();
+        let _envs = self.write_envs(&env_ids);
+        let mut doomed = Vec::new();
+        for env in &envs {
+            doomed.extend(self.env_contents(env.id)?);
+        }
+        let tokens = self.tokens_of_app(id)?;
+        let mut cache = self.token_cache.write();
+        self.write(actor, |tx| {
+            tx.remove(Tree::AppNames, &keys::app_name(&app.name))?;
+            tx.remove(Tree::Apps, &keys::app(id))?;
+            for env in &envs {
+                remove_env(tx, env)?;
+            }
+            for key in &doomed {
+                tx.remove(key.0, &key.1)?;
+            }
+            for token in &tokens {
+                tx.remove(Tree::Tokens, token.id.as_bytes())?;
+                tx.remove(Tree::TokenHashes, &token.hash)?;
+            }
+            Ok(((), app_event(AuditAction::AppDelete, id)))
+        })?;
+        for token in &tokens {
+            cache.remove(&token.hash);
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn put_env(tx: &dyn KvTx, env: &Environment) -> Result<(), TxAbort<StoreError>> {
+    let name_key = keys::env_name(env.app_id, &env.name);
+    if tx.get(Tree::EnvNames, &name_key)?.is_some() {
+        return abort(StoreError::EnvironmentNameTaken(env.name.clone()));
+    }
+    tx.insert(Tree::EnvNames, &name_key, env.id.as_bytes())?;
+    tx.insert(Tree::Envs, &keys::env(env.id), &codec::encode(env))?;
+    Ok(())
+}
+
+pub(crate) fn remove_env(tx: &dyn KvTx, env: &Environment) -> Result<(), TxAbort<StoreError>> {
+    tx.remove(Tree::EnvNames, &keys::env_name(env.app_id, &env.name))?;
+    tx.remove(Tree::Envs, &keys::env(env.id))?;
+    Ok(())
+}

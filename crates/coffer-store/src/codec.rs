@@ -1,0 +1,30 @@
+//! Record encoding: one format-version byte, then bincode 1.3.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{InternalError, StoreError};
+
+/// The record layout written by this version of Coffer.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Encodes a record with its format-version prefix.
+pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(FORMAT_VERSION);
+    // Serialising plain structs into a Vec cannot fail.
+    bincode::serialize_into(&mut out, record).expect("bincode encodes plain structs");
+    out
+}
+
+/// Decodes a record written by [`encode`]; `tree` names the source for the error.
+pub fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    let codec_error = |reason: String| StoreError::Internal(InternalError::Codec { tree, reason });
+    match bytes.split_first() {
+        Some((&FORMAT_VERSION, body)) => {
+            bincode::deserialize(body).map_err(|e| codec_error(e.to_string()))
+        }
+        Some((version, _)) => Err(codec_error(format!("unknown format version {version}"))),
+        None => Err(codec_error("empty record".into())),
+    }
+}

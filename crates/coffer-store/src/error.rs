@@ -1,0 +1,186 @@
+//! Typed errors of the store. User errors carry the data a front end needs to print its
+//! exact message; internal errors (storage, codec, crypto) are kept apart and never
+//! describe secret material.
+
+use uuid::Uuid;
+
+use crate::kv::KvError;
+
+/// Everything a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    // --- not found -------------------------------------------------------------------
+    /// No app with this id.
+    #[error("app {0} not found")]
+    AppNotFound(Uuid),
+    /// No environment with this name or id in the app.
+    #[error("environment '{name}' not found in app {app_id}")]
+    EnvironmentNotFound {
+        /// The app searched.
+        app_id: Uuid,
+        /// The name or id as given.
+        name: String,
+    },
+    /// No environment with this id.
+    #[error("environment {0} not found")]
+    EnvironmentIdNotFound(Uuid),
+    /// A secret id of an update is not in the environment.
+    #[error("secret {0} not found")]
+    SecretNotFound(Uuid),
+    /// Secret ids of a delete are not in the environment (nothing was deleted).
+    #[error("{} secret(s) not found", .0.len())]
+    SecretsNotFound(Vec<Uuid>),
+    /// No token with this id.
+    #[error("token {0} not found")]
+    TokenNotFound(Uuid),
+
+    // --- invalid input ---------------------------------------------------------------
+    /// A batch with no entries.
+    #[error("empty batch")]
+    EmptyBatch,
+    /// A batch over [`crate::limits::MAX_BATCH`] entries.
+    #[error("batch holds more than {max} entries")]
+    BatchTooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// A secret without a key, or with a blank one.
+    #[error("missing secret key")]
+    MissingKey,
+    /// A key that does not match the key grammar.
+    #[error("invalid secret key")]
+    InvalidKey(String),
+    /// A path that cannot be normalised.
+    #[error("invalid path")]
+    InvalidPath(String),
+    /// A tag over the length limit; carries the tag's first characters.
+    #[error("tag too long")]
+    TagTooLong(String),
+    /// An empty tag name.
+    #[error("empty tag name")]
+    EmptyTag,
+    /// More tags than allowed.
+    #[error("more than {max} tags")]
+    TooManyTags {
+        /// The limit.
+        max: usize,
+    },
+    /// A field over its size limit.
+    #[error("'{field}' exceeds {limit} bytes")]
+    FieldTooLarge {
+        /// Field name as the API spells it.
+        field: &'static str,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A change of a sealed secret to another type.
+    #[error("sealed secrets cannot be unsealed")]
+    SealedCannotBeUnsealed,
+    /// An app name outside 1–64 characters.
+    #[error("invalid app name")]
+    InvalidAppName(String),
+    /// An environment name outside `^[a-zA-Z0-9\-_]{1,64}$`.
+    #[error("invalid environment name")]
+    InvalidEnvironmentName(String),
+    /// A service token needs an app and at least one environment.
+    #[error("a service token needs an app and at least one environment")]
+    ServiceTokenScopeMissing,
+    /// A token name outside 1–64 characters.
+    #[error("invalid token name")]
+    InvalidTokenName,
+
+    // --- conflicts -------------------------------------------------------------------
+    /// A live secret with this (environment, path, key) exists, or the batch holds it twice.
+    #[error("duplicate secret")]
+    DuplicateSecret,
+    /// Check-and-set failed.
+    #[error("secret version conflict: expected {expected}, current {current}")]
+    VersionConflict {
+        /// The version the caller expected.
+        expected: u64,
+        /// The version stored.
+        current: u64,
+    },
+    /// App names are unique, case-insensitively.
+    #[error("app name taken")]
+    AppNameTaken(String),
+    /// Environment names are unique within an app, case-insensitively.
+    #[error("environment name taken")]
+    EnvironmentNameTaken(String),
+
+    // --- internal --------------------------------------------------------------------
+    /// The store failed; the request changed nothing.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// Failures that are the server's fault, never the caller's.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    /// The storage backend failed.
+    #[error(transparent)]
+    Storage(#[from] KvError),
+    /// A stored record could not be decoded.
+    #[error("record in tree '{tree}' could not be decoded: {reason}")]
+    Codec {
+        /// Tree of the record.
+        tree: &'static str,
+        /// What went wrong (never record contents).
+        reason: String,
+    },
+    /// A sealed field failed authentication: tampering, or a record moved elsewhere.
+    #[error("sealed record failed to open (tampered or moved)")]
+    Crypto,
+}
+
+impl StoreError {
+    /// True for failures that are not the caller's fault.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, StoreError::Internal(_))
+    }
+}
+
+impl From<KvError> for StoreError {
+    fn from(err: KvError) -> Self {
+        StoreError::Internal(InternalError::Storage(err))
+    }
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process holds the data directory.
+    #[error("data directory {0} is in use by another Coffer process")]
+    Locked(String),
+    /// The data directory cannot be created or read.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The I/O failure.
+        source: std::io::Error,
+    },
+    /// The master key file cannot be read or written.
+    #[error("master key file {path}: {source}")]
+    MasterKeyFile {
+        /// The file.
+        path: String,
+        /// The I/O failure.
+        source: std::io::Error,
+    },
+    /// The master key file does not hold 32 bytes (raw, or 64 hex characters).
+    #[error("master key file {0} must hold 32 bytes (raw) or 64 hex characters")]
+    MasterKeyFormat(String),
+    /// The data directory holds data but its master key is missing.
+    #[error("data directory holds encrypted data but the master key file {0} is missing")]
+    MasterKeyMissing(String),
+    /// The master key does not open this store.
+    #[error("wrong master key: it does not open this data directory")]
+    WrongMasterKey,
+    /// The data was written by a newer, unknown format.
+    #[error("unsupported store format version {0}")]
+    UnsupportedFormat(u8),
+    /// The store itself failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

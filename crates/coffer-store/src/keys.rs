@@ -1,0 +1,69 @@
+//! Byte layouts of the keys in each tree. Numbers are big-endian so that key order is
+//! numeric order; every variable-length part is last or followed by a 0x00 separator
+//! (paths never hold control characters).
+
+use uuid::Uuid;
+
+/// `app id`
+pub fn app(id: Uuid) -> [u8; 16] {
+    *id.as_bytes()
+}
+
+/// `lower(name)`
+pub fn app_name(name: &str) -> Vec<u8> {
+    name.to_lowercase().into_bytes()
+}
+
+/// `env id`
+pub fn env(id: Uuid) -> [u8; 16] {
+    *id.as_bytes()
+}
+
+/// `app id ‖ lower(name)`
+pub fn env_name(app_id: Uuid, name: &str) -> Vec<u8> {
+    let mut key = app_id.as_bytes().to_vec();
+    key.extend_from_slice(name.to_lowercase().as_bytes());
+    key
+}
+
+/// `env id ‖ secret id`
+pub fn secret(env_id: Uuid, id: Uuid) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(env_id.as_bytes());
+    key[16..].copy_from_slice(id.as_bytes());
+    key
+}
+
+/// `env id ‖ path ‖ 0x00 ‖ key digest`
+pub fn secret_index(env_id: Uuid, path: &str, digest: &[u8; 32]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(16 + path.len() + 1 + 32);
+    key.extend_from_slice(env_id.as_bytes());
+    key.extend_from_slice(path.as_bytes());
+    key.push(0);
+    key.extend_from_slice(digest);
+    key
+}
+
+/// `env id ‖ secret id ‖ version` (the environment first, so that deleting an
+/// environment finds the history of secrets deleted before it)
+pub fn history(env_id: Uuid, id: Uuid, version: u64) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..32].copy_from_slice(&secret(env_id, id));
+    key[32..].copy_from_slice(&version.to_be_bytes());
+    key
+}
+
+/// `seq`
+pub fn audit(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// The location a secret version's sealed fields are bound to.
+pub fn sealed_location(env_id: Uuid, id: Uuid, version: u64) -> [u8; 46] {
+    let mut loc = [0u8; 46];
+    loc[..6].copy_from_slice(b"secret");
+    loc[6..22].copy_from_slice(env_id.as_bytes());
+    loc[22..38].copy_from_slice(id.as_bytes());
+    loc[38..].copy_from_slice(&version.to_be_bytes());
+    loc
+}

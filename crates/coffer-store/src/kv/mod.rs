@@ -1,0 +1,172 @@
+//! The storage seam: a narrow transactional key-value interface.
+//!
+//! Everything above this module speaks only these types. A backend provides a fixed
+//! set of named trees, point reads, ordered scans, an all-or-nothing transaction over
+//! every tree, and a durable flush. [`sled`](sled_backend) is the first backend; the
+//! conformance suite in `tests/kv_conformance.rs` is written against the trait so a
+//! second one (a distributed store shared by several nodes) can be checked the same way.
+
+mod sled_backend;
+
+pub use sled_backend::{SledBackend, SledOpenError};
+
+/// The trees of a Coffer store. Every backend holds exactly these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tree {
+    /// Store-wide records: format version, master-key check record.
+    Meta,
+    /// App id → app record.
+    Apps,
+    /// Lower-cased app name → app id (name uniqueness).
+    AppNames,
+    /// Environment id → environment record.
+    Envs,
+    /// App id + lower-cased environment name → environment id.
+    EnvNames,
+    /// Environment id + secret id → current secret record.
+    Secrets,
+    /// Environment id + path + 0x00 + key digest → secret id (the uniqueness index).
+    SecretIndex,
+    /// Environment id + secret id + big-endian version → version record.
+    History,
+    /// Token id → token record.
+    Tokens,
+    /// SHA-256 of a token → token id.
+    TokenHashes,
+    /// Big-endian sequence number → audit entry.
+    Audit,
+}
+
+impl Tree {
+    /// All trees, in a fixed order (backends index them by position).
+    pub const ALL: [Tree; 11] = [
+        Tree::Meta,
+        Tree::Apps,
+        Tree::AppNames,
+        Tree::Envs,
+        Tree::EnvNames,
+        Tree::Secrets,
+        Tree::SecretIndex,
+        Tree::History,
+        Tree::Tokens,
+        Tree::TokenHashes,
+        Tree::Audit,
+    ];
+
+    /// The tree's stable on-disk name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Apps => "apps",
+            Tree::AppNames => "app_names",
+            Tree::Envs => "envs",
+            Tree::EnvNames => "env_names",
+            Tree::Secrets => "secrets",
+            Tree::SecretIndex => "secret_index",
+            Tree::History => "history",
+            Tree::Tokens => "tokens",
+            Tree::TokenHashes => "token_hashes",
+            Tree::Audit => "audit",
+        }
+    }
+
+    /// Position of the tree in [`Tree::ALL`].
+    pub fn position(self) -> usize {
+        self as usize
+    }
+}
+
+/// A failure of the storage backend itself (I/O, corruption, unsupported operation).
+#[derive(Debug, thiserror::Error)]
+#[error("storage backend: {0}")]
+pub struct KvError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl KvError {
+    /// Wraps any backend error.
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        KvError(Box::new(err))
+    }
+}
+
+/// Why an operation inside a transaction could not go on. Backends use `Conflict`
+/// to ask for the closure to be run again; it never reaches the caller.
+#[derive(Debug)]
+pub enum TxFault {
+    /// A concurrent transaction touched the same keys; the backend retries.
+    Conflict,
+    /// The backend failed.
+    Storage(KvError),
+}
+
+/// How a transaction closure stops early: with the caller's own error, or with a fault
+/// raised by the backend (propagated with `?` from [`KvTx`] calls).
+#[derive(Debug)]
+pub enum TxAbort<E> {
+    /// The caller's error: the transaction is rolled back and `E` returned.
+    Abort(E),
+    /// A backend fault.
+    Fault(TxFault),
+}
+
+impl<E> From<TxFault> for TxAbort<E> {
+    fn from(fault: TxFault) -> Self {
+        TxAbort::Fault(fault)
+    }
+}
+
+/// The outcome of a failed transaction.
+#[derive(Debug)]
+pub enum TxError<E> {
+    /// The closure aborted with the caller's error; nothing was written.
+    Abort(E),
+    /// The backend failed; nothing was written.
+    Storage(KvError),
+}
+
+/// The view a transaction closure works on. Reads see the transaction's own writes.
+pub trait KvTx {
+    /// Reads one key.
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxFault>;
+    /// Writes one key.
+    fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), TxFault>;
+    /// Removes one key (absent keys are not an error).
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxFault>;
+}
+
+/// An ordered iterator over `(key, value)` pairs.
+pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), KvError>> + 'a>;
+
+/// A transactional key-value backend.
+pub trait KvBackend: Send + Sync + 'static {
+    /// Reads one key outside any transaction.
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
+
+    /// All pairs whose key starts with `prefix`, in key order. Not a snapshot: callers
+    /// that need a consistent view hold the lock that writers of that range take.
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> KvIter<'_>;
+
+    /// All pairs with key `>= start`, in key order.
+    fn scan_from(&self, tree: Tree, start: &[u8]) -> KvIter<'_>;
+
+    /// The pair with the greatest key.
+    fn last(&self, tree: Tree) -> Result<Option<(Vec<u8>, Vec<u8>)>, KvError>;
+
+    /// Runs `work` as one all-or-nothing transaction over every tree. `work` may be run
+    /// more than once (on conflicts), so it must not have effects outside the view.
+    fn transaction<T, E>(
+        &self,
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+    ) -> Result<T, TxError<E>>;
+
+    /// Writes outside a transaction (used for best-effort bookkeeping only).
+    fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError>;
+
+    /// Returns once everything committed before the call is durable on disk.
+    fn flush(&self) -> Result<(), KvError>;
+
+    /// Number of keys in a tree (for metrics; may be O(n)).
+    fn len(&self, tree: Tree) -> usize;
+
+    /// Bytes used on disk.
+    fn size_on_disk(&self) -> Result<u64, KvError>;
+}

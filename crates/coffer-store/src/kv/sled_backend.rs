@@ -1,0 +1,181 @@
+//! [`KvBackend`] on sled 0.34.
+
+use std::path::Path;
+
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use sled::Transactional;
+
+use super::{KvBackend, KvError, KvIter, KvTx, Tree, TxAbort, TxError, TxFault};
+
+/// sled holds an exclusive file lock on its database; a second process gets this error
+/// (sled reports it only as an `Other` I/O error with this message).
+fn is_lock_error(err: &sled::Error) -> bool {
+    matches!(err, sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock"))
+}
+
+/// Why a sled database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SledOpenError {
+    /// Another process holds the database.
+    #[error("the data directory is in use by another process")]
+    Locked,
+    /// Any other failure.
+    #[error(transparent)]
+    Other(#[from] KvError),
+}
+
+/// A sled database with one sled tree per [`Tree`].
+#[derive(Debug)]
+pub struct SledBackend {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
+
+impl SledBackend {
+    /// Opens (or creates) the database in `dir`. `cache_bytes` bounds sled's page cache.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, SledOpenError> {
+        let config = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(Some(500));
+        Self::from_config(config)
+    }
+
+    /// A database that lives in a temporary directory and disappears on drop.
+    pub fn temporary() -> Result<Self, SledOpenError> {
+        Self::from_config(sled::Config::new().temporary(true))
+    }
+
+    fn from_config(config: sled::Config) -> Result<Self, SledOpenError> {
+        let db = config.open().map_err(|e| {
+            if is_lock_error(&e) {
+                SledOpenError::Locked
+            } else {
+                SledOpenError::Other(KvError::new(e))
+            }
+        })?;
+        let trees = Tree::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SledOpenError::Other(KvError::new(e)))?;
+        Ok(SledBackend { db, trees })
+    }
+
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        &self.trees[tree.position()]
+    }
+}
+
+fn pairs(iter: sled::Iter) -> KvIter<'static> {
+    Box::new(iter.map(|r| {
+        r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .map_err(KvError::new)
+    }))
+}
+
+struct SledTx<'a>(&'a [TransactionalTree]);
+
+fn fault(err: UnabortableTransactionError) -> TxFault {
+    match err {
+        UnabortableTransactionError::Conflict => TxFault::Conflict,
+        UnabortableTransactionError::Storage(e) => TxFault::Storage(KvError::new(e)),
+    }
+}
+
+impl KvTx for SledTx<'_> {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxFault> {
+        self.0[tree.position()]
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(fault)
+    }
+
+    fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), TxFault> {
+        self.0[tree.position()]
+            .insert(key, value)
+            .map(drop)
+            .map_err(fault)
+    }
+
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxFault> {
+        self.0[tree.position()].remove(key).map(drop).map_err(fault)
+    }
+}
+
+impl KvBackend for SledBackend {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        self.tree(tree)
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(KvError::new)
+    }
+
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> KvIter<'_> {
+        pairs(self.tree(tree).scan_prefix(prefix))
+    }
+
+    fn scan_from(&self, tree: Tree, start: &[u8]) -> KvIter<'_> {
+        pairs(self.tree(tree).range(start..))
+    }
+
+    fn last(&self, tree: Tree) -> Result<Option<(Vec<u8>, Vec<u8>)>, KvError> {
+        self.tree(tree)
+            .last()
+            .map(|p| p.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .map_err(KvError::new)
+    }
+
+    fn transaction<T, E>(
+        &self,
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+    ) -> Result<T, TxError<E>> {
+        let result = self.trees.as_slice().transaction(|view| {
+            match work(&SledTx(view)) {
+                Ok(value) => Ok(value),
+                Err(TxAbort::Abort(e)) => {
+                    Err(ConflictableTransactionError::Abort(TxAbort::Abort(e)))
+                }
+                Err(TxAbort::Fault(TxFault::Conflict)) => {
+                    Err(ConflictableTransactionError::Conflict)
+                }
+                // sled's error type cannot be rebuilt from ours; carry it out as an abort.
+                Err(TxAbort::Fault(storage)) => {
+                    Err(ConflictableTransactionError::Abort(TxAbort::Fault(storage)))
+                }
+            }
+        });
+        match result {
+            Ok(value) => Ok(value),
+            Err(TransactionError::Abort(TxAbort::Abort(e))) => Err(TxError::Abort(e)),
+            Err(TransactionError::Abort(TxAbort::Fault(TxFault::Storage(e)))) => {
+                Err(TxError::Storage(e))
+            }
+            Err(TransactionError::Abort(TxAbort::Fault(TxFault::Conflict))) => {
+                unreachable!("conflicts are retried inside the transaction loop")
+            }
+            Err(TransactionError::Storage(e)) => Err(TxError::Storage(KvError::new(e))),
+        }
+    }
+
+    fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError> {
+        self.tree(tree)
+            .insert(key, value)
+            .map(drop)
+            .map_err(KvError::new)
+    }
+
+    fn flush(&self) -> Result<(), KvError> {
+        self.db.flush().map(drop).map_err(KvError::new)
+    }
+
+    fn len(&self, tree: Tree) -> usize {
+        self.tree(tree).len()
+    }
+
+    fn size_on_disk(&self) -> Result<u64, KvError> {
+        self.db.size_on_disk().map_err(KvError::new)
+    }
+}

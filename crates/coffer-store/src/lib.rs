@@ -1,0 +1,67 @@
+//! # coffer-store
+//!
+//! The embedded, encrypted secrets engine of Coffer: apps → environments → paths →
+//! keys, on sled, with one live secret per (environment, path, key), atomic batches,
+//! durable writes with group commit, version history, an audit hash chain and
+//! encryption at rest (XChaCha20-Poly1305, keys derived with HKDF from one master key).
+//!
+//! ```
+//! use coffer_store::{Actor, NewApp, NewSecret, SecretFilter, Store, StoreConfig, StoreError};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(&StoreConfig::new(dir.path()))?;
+//! let me = Actor::embedded();
+//!
+//! let (app, envs) = store.create_app(&me, NewApp { name: "shop".into(), ..Default::default() })?;
+//! let dev = store.find_environment(app.id, "development")?;
+//! assert_eq!(dev.id, envs[0].id);
+//!
+//! let created = store.create_secrets(&me, dev.id, vec![NewSecret {
+//!     key: "db_url".into(),
+//!     value: "postgres://shop@db/shop".into(),
+//!     path: "/backend".into(),
+//!     ..Default::default()
+//! }])?;
+//! assert_eq!(created[0].key, "DB_URL");
+//!
+//! // One live secret per (environment, path, key):
+//! let again = store.create_secrets(&me, dev.id, vec![NewSecret {
+//!     key: "DB_URL".into(),
+//!     value: "other".into(),
+//!     path: "backend/".into(),
+//!     ..Default::default()
+//! }]);
+//! assert!(matches!(again, Err(StoreError::DuplicateSecret)));
+//!
+//! let listed = store.list_secrets(dev.id, &SecretFilter { key: Some("db_url".into()), ..Default::default() })?;
+//! assert_eq!(listed[0].value, "postgres://shop@db/shop");
+//! # Ok(())
+//! # }
+//! ```
+
+mod apps;
+mod audit;
+mod codec;
+mod crypto;
+mod envs;
+mod error;
+mod keys;
+pub mod kv;
+mod model;
+mod secrets;
+mod store;
+mod tokens;
+mod validate;
+
+pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
+pub use audit::{Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification};
+pub use crypto::MasterKey;
+pub use error::{InternalError, OpenError, StoreError};
+pub use model::{
+    App, EnvType, Environment, NewSecret, NewToken, Permissions, Secret, SecretAction,
+    SecretFilter, SecretType, SecretUpdate, SecretVersion, Timestamp, Token, TokenKind,
+};
+pub use store::{Store, StoreConfig, StoreCounts};
+pub use tokens::token_hash;
+pub use validate::{limits, normalize_key, normalize_path};

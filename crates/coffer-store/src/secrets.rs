@@ -1,0 +1,465 @@
+//! Secrets: list, get, batch create/update/delete, history. Batches are one transaction;
+//! the uniqueness index is checked and written inside it.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::codec;
+use crate::error::{InternalError, StoreError};
+use crate::keys;
+use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
+use crate::model::{
+    Environment, NewSecret, Secret, SecretFilter, SecretType, SecretUpdate, SecretVersion,
+    Timestamp,
+};
+use crate::store::{abort, tx_get, Store};
+use crate::validate::{check_sizes, limits, normalize_key, normalize_path, normalize_tags};
+
+/// The current record of a secret (also the body of each history entry).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SecretRecord {
+    path: String,
+    key_digest: [u8; 32],
+    tags: Vec<String>,
+    secret_type: SecretType,
+    version: u64,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    /// [`SealedFields`], encrypted and bound to (env, secret, version).
+    sealed: Vec<u8>,
+}
+
+/// The fields that never leave the process in clear.
+#[derive(Serialize, Deserialize)]
+struct SealedFields {
+    key: String,
+    value: String,
+    comment: String,
+}
+
+/// One entry of the history tree; `None` marks the deletion.
+#[derive(Serialize, Deserialize)]
+struct HistoryRecord {
+    record: Option<SecretRecord>,
+    at: Timestamp,
+}
+
+/// A validated create entry, sealed before the transaction so a retried closure
+/// writes the same bytes.
+struct PreparedSecret {
+    secret: Secret,
+    record: SecretRecord,
+}
+
+/// A validated update entry.
+struct PreparedUpdate {
+    update: SecretUpdate,
+    key: Option<String>,
+    path: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+fn secret_event(action: AuditAction, app_id: Uuid, env_id: Uuid, secrets: &[Secret]) -> AuditEvent {
+    AuditEvent {
+        app_id: Some(app_id),
+        env_id: Some(env_id),
+        secret_ids: secrets.iter().map(|s| s.id).collect(),
+        version: match secrets {
+            [one] => Some(one.version),
+            _ => None,
+        },
+        ..AuditEvent::new(action)
+    }
+}
+
+fn check_batch_len(len: usize) -> Result<(), StoreError> {
+    match len {
+        0 => Err(StoreError::EmptyBatch),
+        n if n > limits::MAX_BATCH => Err(StoreError::BatchTooLarge {
+            max: limits::MAX_BATCH,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn put_version(
+    tx: &dyn KvTx,
+    env_id: Uuid,
+    id: Uuid,
+    record: &SecretRecord,
+) -> Result<(), TxAbort<StoreError>> {
+    let encoded = codec::encode(record);
+    tx.insert(Tree::Secrets, &keys::secret(env_id, id), &encoded)?;
+    let history = HistoryRecord {
+        record: Some(record.clone()),
+        at: record.updated_at,
+    };
+    tx.insert(
+        Tree::History,
+        &keys::history(env_id, id, record.version),
+        &codec::encode(&history),
+    )?;
+    Ok(())
+}
+
+/// Claims the index slot of (env, path, key) for `id`; another live secret there is a
+/// duplicate, whether committed earlier or written earlier in this batch.
+fn claim_index(
+    tx: &dyn KvTx,
+    env_id: Uuid,
+    path: &str,
+    digest: &[u8; 32],
+    id: Uuid,
+) -> Result<(), TxAbort<StoreError>> {
+    let slot = keys::secret_index(env_id, path, digest);
+    match tx.get(Tree::SecretIndex, &slot)? {
+        Some(holder) if holder != id.as_bytes() => abort(StoreError::DuplicateSecret),
+        _ => Ok(tx.insert(Tree::SecretIndex, &slot, id.as_bytes())?),
+    }
+}
+
+/// The environment, read inside the transaction: a batch never lands in an
+/// environment deleted meanwhile. Returns its app id.
+fn require_env(tx: &dyn KvTx, env_id: Uuid) -> Result<Uuid, TxAbort<StoreError>> {
+    match tx_get::<Environment>(tx, Tree::Envs, &keys::env(env_id))? {
+        Some(env) => Ok(env.app_id),
+        None => abort(StoreError::EnvironmentIdNotFound(env_id)),
+    }
+}
+
+impl<B: KvBackend> Store<B> {
+    fn seal_fields(&self, env_id: Uuid, id: Uuid, version: u64, fields: &SealedFields) -> Vec<u8> {
+        let location = keys::sealed_location(env_id, id, version);
+        self.keys.seal(&location, &codec::encode(fields))
+    }
+
+    fn open_fields(
+        &self,
+        env_id: Uuid,
+        id: Uuid,
+        record: &SecretRecord,
+    ) -> Result<SealedFields, StoreError> {
+        let location = keys::sealed_location(env_id, id, record.version);
+        let plain = self
+            .keys
+            .open(&location, &record.sealed)
+            .map_err(|_| StoreError::Internal(InternalError::Crypto))?;
+        codec::decode(Tree::Secrets.name(), &plain)
+    }
+
+    fn to_secret(
+        &self,
+        env_id: Uuid,
+        id: Uuid,
+        record: &SecretRecord,
+    ) -> Result<Secret, StoreError> {
+        let fields = self.open_fields(env_id, id, record)?;
+        Ok(Secret {
+            id,
+            env_id,
+            path: record.path.clone(),
+            key: fields.key,
+            value: fields.value,
+            comment: fields.comment,
+            tags: record.tags.clone(),
+            secret_type: record.secret_type,
+            key_digest: record.key_digest,
+            version: record.version,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+
+    /// The keyed digest of a key as the index stores it (hex of it is `keyDigest`).
+    pub fn key_digest(&self, key: &str) -> [u8; 32] {
+        self.keys.key_digest(&key.to_ascii_uppercase())
+    }
+
+    /// Secrets of an environment matching `filter`, ordered by path then key. Only the
+    /// secrets returned are decrypted.
+    pub fn list_secrets(
+        &self,
+        env_id: Uuid,
+        filter: &SecretFilter,
+    ) -> Result<Vec<Secret>, StoreError> {
+        let path = filter.path.as_deref().map(normalize_path).transpose()?;
+        let digest = filter.key.as_deref().map(|k| self.key_digest(k));
+        let mut secrets = Vec::new();
+        let _visible = self.read_env(env_id);
+        for pair in self.kv.scan_prefix(Tree::Secrets, env_id.as_bytes()) {
+            let (key, bytes) = pair?;
+            let record: SecretRecord = codec::decode(Tree::Secrets.name(), &bytes)?;
+            let wanted = path.as_ref().is_none_or(|p| *p == record.path)
+                && digest.is_none_or(|d| d == record.key_digest)
+                && (filter.tags.is_empty() || record.tags.iter().any(|t| filter.tags.contains(t)));
+            if wanted {
+                let id = Uuid::from_slice(&key[16..]).map_err(|e| {
+                    StoreError::Internal(InternalError::Codec {
+                        tree: Tree::Secrets.name(),
+                        reason: e.to_string(),
+                    })
+                })?;
+                secrets.push(self.to_secret(env_id, id, &record)?);
+            }
+        }
+        secrets.sort_by(|a, b| (&a.path, &a.key).cmp(&(&b.path, &b.key)));
+        Ok(secrets)
+    }
+
+    /// One secret of an environment.
+    pub fn get_secret(&self, env_id: Uuid, id: Uuid) -> Result<Secret, StoreError> {
+        let record: SecretRecord = self
+            .get_record(Tree::Secrets, &keys::secret(env_id, id))?
+            .ok_or(StoreError::SecretNotFound(id))?;
+        self.to_secret(env_id, id, &record)
+    }
+
+    /// Creates a batch of secrets: all of them, or none.
+    pub fn create_secrets(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        batch: Vec<NewSecret>,
+    ) -> Result<Vec<Secret>, StoreError> {
+        check_batch_len(batch.len())?;
+        let now = Timestamp::now();
+        let prepared = batch
+            .into_iter()
+            .map(|new| self.prepare_create(env_id, new, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let _exclusive = self.write_envs(&[env_id]);
+        self.write(actor, |tx| {
+            let app_id = require_env(tx, env_id)?;
+            for p in &prepared {
+                let s = &p.secret;
+                claim_index(tx, env_id, &s.path, &s.key_digest, s.id)?;
+                put_version(tx, env_id, s.id, &p.record)?;
+            }
+            let secrets: Vec<Secret> = prepared.iter().map(|p| p.secret.clone()).collect();
+            let event = secret_event(AuditAction::SecretCreate, app_id, env_id, &secrets);
+            Ok((secrets, event))
+        })
+    }
+
+    fn prepare_create(
+        &self,
+        env_id: Uuid,
+        new: NewSecret,
+        now: Timestamp,
+    ) -> Result<PreparedSecret, StoreError> {
+        let key = normalize_key(&new.key)?;
+        let path = normalize_path(&new.path)?;
+        check_sizes(Some(&new.value), Some(&new.comment))?;
+        let tags = normalize_tags(&new.tags)?;
+        let id = Uuid::new_v4();
+        let key_digest = self.keys.key_digest(&key);
+        let secret = Secret {
+            id,
+            env_id,
+            path,
+            key,
+            value: new.value,
+            comment: new.comment,
+            tags,
+            secret_type: new.secret_type,
+            key_digest,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let record = self.record_of(&secret);
+        Ok(PreparedSecret { secret, record })
+    }
+
+    fn record_of(&self, secret: &Secret) -> SecretRecord {
+        let fields = SealedFields {
+            key: secret.key.clone(),
+            value: secret.value.clone(),
+            comment: secret.comment.clone(),
+        };
+        SecretRecord {
+            path: secret.path.clone(),
+            key_digest: secret.key_digest,
+            tags: secret.tags.clone(),
+            secret_type: secret.secret_type,
+            version: secret.version,
+            created_at: secret.created_at,
+            updated_at: secret.updated_at,
+            sealed: self.seal_fields(secret.env_id, secret.id, secret.version, &fields),
+        }
+    }
+
+    /// Updates a batch of secrets: all of them, or none. A changed key or path moves
+    /// the secret in the uniqueness index; landing on a live secret is a duplicate.
+    pub fn update_secrets(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        batch: Vec<SecretUpdate>,
+    ) -> Result<Vec<Secret>, StoreError> {
+        check_batch_len(batch.len())?;
+        let prepared = batch
+            .into_iter()
+            .map(|update| {
+                check_sizes(update.value.as_deref(), update.comment.as_deref())?;
+                Ok(PreparedUpdate {
+                    key: update.key.as_deref().map(normalize_key).transpose()?,
+                    path: update.path.as_deref().map(normalize_path).transpose()?,
+                    tags: update.tags.as_deref().map(normalize_tags).transpose()?,
+                    update,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let now = Timestamp::now();
+        let _exclusive = self.write_envs(&[env_id]);
+        self.write(actor, |tx| {
+            let app_id = require_env(tx, env_id)?;
+            let mut updated = Vec::with_capacity(prepared.len());
+            for p in &prepared {
+                updated.push(self.apply_update(tx, env_id, p, now)?);
+            }
+            let event = secret_event(AuditAction::SecretUpdate, app_id, env_id, &updated);
+            Ok((updated, event))
+        })
+    }
+
+    fn apply_update(
+        &self,
+        tx: &dyn KvTx,
+        env_id: Uuid,
+        p: &PreparedUpdate,
+        now: Timestamp,
+    ) -> Result<Secret, TxAbort<StoreError>> {
+        let id = p.update.id;
+        let Some(record) = tx_get::<SecretRecord>(tx, Tree::Secrets, &keys::secret(env_id, id))?
+        else {
+            return abort(StoreError::SecretNotFound(id));
+        };
+        if let Some(expected) = p.update.expected_version {
+            if expected != record.version {
+                return abort(StoreError::VersionConflict {
+                    expected,
+                    current: record.version,
+                });
+            }
+        }
+        let new_type = p.update.secret_type.unwrap_or(record.secret_type);
+        if record.secret_type == SecretType::Sealed && new_type != SecretType::Sealed {
+            return abort(StoreError::SealedCannotBeUnsealed);
+        }
+        let mut secret = self
+            .to_secret(env_id, id, &record)
+            .map_err(TxAbort::Abort)?;
+        if let Some(key) = &p.key {
+            secret.key = key.clone();
+            secret.key_digest = self.keys.key_digest(key);
+        }
+        if let Some(path) = &p.path {
+            secret.path = path.clone();
+        }
+        if (secret.key_digest, &secret.path) != (record.key_digest, &record.path) {
+            claim_index(tx, env_id, &secret.path, &secret.key_digest, id)?;
+            tx.remove(
+                Tree::SecretIndex,
+                &keys::secret_index(env_id, &record.path, &record.key_digest),
+            )?;
+        }
+        if let Some(value) = &p.update.value {
+            secret.value = value.clone();
+        }
+        if let Some(comment) = &p.update.comment {
+            secret.comment = comment.clone();
+        }
+        if let Some(tags) = &p.tags {
+            secret.tags = tags.clone();
+        }
+        secret.secret_type = new_type;
+        secret.version = record.version + 1;
+        secret.updated_at = now;
+        put_version(tx, env_id, id, &self.record_of(&secret))?;
+        Ok(secret)
+    }
+
+    /// Deletes a batch of secrets. If any id is not in the environment nothing is
+    /// deleted and the error lists every missing id. Returns how many were deleted.
+    pub fn delete_secrets(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<usize, StoreError> {
+        check_batch_len(ids.len())?;
+        let mut seen = HashSet::new();
+        let ids: Vec<Uuid> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+        let now = Timestamp::now();
+        let _exclusive = self.write_envs(&[env_id]);
+        self.write(actor, |tx| {
+            let app_id = require_env(tx, env_id)?;
+            let mut found = Vec::with_capacity(ids.len());
+            let mut missing = Vec::new();
+            for id in &ids {
+                match tx_get::<SecretRecord>(tx, Tree::Secrets, &keys::secret(env_id, *id))? {
+                    Some(record) => found.push((*id, record)),
+                    None => missing.push(*id),
+                }
+            }
+            if !missing.is_empty() {
+                return abort(StoreError::SecretsNotFound(missing));
+            }
+            for (id, record) in &found {
+                tx.remove(Tree::Secrets, &keys::secret(env_id, *id))?;
+                tx.remove(
+                    Tree::SecretIndex,
+                    &keys::secret_index(env_id, &record.path, &record.key_digest),
+                )?;
+                let tombstone = HistoryRecord {
+                    record: None,
+                    at: now,
+                };
+                tx.insert(
+                    Tree::History,
+                    &keys::history(env_id, *id, record.version + 1),
+                    &codec::encode(&tombstone),
+                )?;
+            }
+            let event = AuditEvent {
+                app_id: Some(app_id),
+                env_id: Some(env_id),
+                secret_ids: ids.clone(),
+                version: None,
+                ..AuditEvent::new(AuditAction::SecretDelete)
+            };
+            Ok((found.len(), event))
+        })
+    }
+
+    /// Every version of a secret, oldest first; the last is the deletion if it is gone.
+    pub fn secret_history(&self, env_id: Uuid, id: Uuid) -> Result<Vec<SecretVersion>, StoreError> {
+        let mut versions = Vec::new();
+        for pair in self
+            .kv
+            .scan_prefix(Tree::History, &keys::secret(env_id, id))
+        {
+            let (key, bytes) = pair?;
+            let entry: HistoryRecord = codec::decode(Tree::History.name(), &bytes)?;
+            let version =
+                u64::from_be_bytes(key[32..40].try_into().expect("history keys are 40 bytes"));
+            let secret = entry
+                .record
+                .map(|record| self.to_secret(env_id, id, &record))
+                .transpose()?;
+            versions.push(SecretVersion {
+                version,
+                secret,
+                at: entry.at,
+            });
+        }
+        if versions.is_empty() {
+            return Err(StoreError::SecretNotFound(id));
+        }
+        Ok(versions)
+    }
+}

@@ -1,0 +1,325 @@
+//! The [`Store`]: opening a data directory, the write path (one transaction with its
+//! audit entry, then a shared fsync), and the locks that make batches atomically visible.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use uuid::Uuid;
+
+use crate::audit::{Actor, AuditEvent, AuditHead};
+use crate::codec;
+use crate::crypto::{Keyring, MasterKey};
+use crate::error::{InternalError, OpenError, StoreError};
+use crate::kv::SledOpenError;
+use crate::kv::{KvBackend, KvTx, SledBackend, Tree, TxAbort, TxError};
+use crate::model::Token;
+
+const CHECK_KEY: &[u8] = b"check";
+const CHECK_PLAINTEXT: &[u8] = b"coffer master key check v1";
+const FORMAT_KEY: &[u8] = b"format";
+const ENV_LOCK_STRIPES: usize = 64;
+
+/// Where and how to open a store.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// The data directory; created if missing.
+    pub data_dir: PathBuf,
+    /// The master key file; `None` means `<data_dir>/master.key`, generated on first open.
+    pub master_key_file: Option<PathBuf>,
+    /// Upper bound of the page cache in bytes.
+    pub cache_bytes: u64,
+}
+
+impl StoreConfig {
+    /// The defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            master_key_file: None,
+            cache_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// The secrets store. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Store<B: KvBackend = SledBackend> {
+    pub(crate) kv: B,
+    pub(crate) keys: Keyring,
+    /// Writers of an environment hold its stripe exclusively; listings share it, so a
+    /// listing never sees part of a batch (sled scans are not snapshots).
+    env_locks: Vec<RwLock<()>>,
+    /// Serialises changes to apps, environments and tokens, which span several records
+    /// that scans read (cascading deletes, name uniqueness).
+    pub(crate) structure: Mutex<()>,
+    /// Serialises commits so audit entries form one chain.
+    audit_head: Mutex<AuditHead>,
+    group_commit: GroupCommit,
+    /// Token hash → token. Filled on first use; changed under its write lock together
+    /// with the stored record, so it is never stale.
+    pub(crate) token_cache: RwLock<HashMap<[u8; 32], Arc<Token>>>,
+}
+
+impl<B: KvBackend> std::fmt::Debug for Store<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store<SledBackend> {
+    /// Opens (creating if needed) the store in `config.data_dir`.
+    pub fn open(config: &StoreConfig) -> Result<Self, OpenError> {
+        let dir = &config.data_dir;
+        let shown = dir.display().to_string();
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
+            path: shown.clone(),
+            source,
+        })?;
+        let db_dir = dir.join("db");
+        let fresh = !db_dir.exists();
+        let kv = SledBackend::open(&db_dir, config.cache_bytes).map_err(|e| match e {
+            SledOpenError::Locked => OpenError::Locked(shown.clone()),
+            SledOpenError::Other(e) => OpenError::Store(e.into()),
+        })?;
+        let key_file = config
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| dir.join("master.key"));
+        let master =
+            load_or_create_master_key(&key_file, fresh, &kv, config.master_key_file.is_some())?;
+        Store::with_backend(kv, &master)
+    }
+
+    /// A store in a temporary directory with a random master key, gone when dropped.
+    pub fn open_temporary() -> Result<Self, OpenError> {
+        let kv = SledBackend::temporary().map_err(|e| match e {
+            SledOpenError::Locked => OpenError::Locked("temporary".into()),
+            SledOpenError::Other(e) => OpenError::Store(e.into()),
+        })?;
+        Store::with_backend(kv, &MasterKey::generate())
+    }
+}
+
+fn load_or_create_master_key(
+    path: &Path,
+    fresh_db: bool,
+    kv: &impl KvBackend,
+    given: bool,
+) -> Result<MasterKey, OpenError> {
+    if path.exists() || given {
+        return MasterKey::read(path);
+    }
+    let has_data = !fresh_db
+        && kv
+            .get(Tree::Meta, CHECK_KEY)
+            .map_err(StoreError::from)?
+            .is_some();
+    if has_data {
+        return Err(OpenError::MasterKeyMissing(path.display().to_string()));
+    }
+    let key = MasterKey::generate();
+    key.write_new(path)?;
+    Ok(key)
+}
+
+impl<B: KvBackend> Store<B> {
+    /// Opens a store on any backend with the given master key. A new backend is
+    /// initialised; an existing one must have been written under the same key.
+    pub fn with_backend(kv: B, master: &MasterKey) -> Result<Self, OpenError> {
+        let keys = Keyring::derive(master);
+        match kv.get(Tree::Meta, CHECK_KEY).map_err(StoreError::from)? {
+            Some(sealed) => {
+                keys.open(CHECK_KEY, &sealed)
+                    .ok()
+                    .filter(|plain| plain == CHECK_PLAINTEXT)
+                    .ok_or(OpenError::WrongMasterKey)?;
+                let format = kv.get(Tree::Meta, FORMAT_KEY).map_err(StoreError::from)?;
+                match format.as_deref() {
+                    Some([codec::FORMAT_VERSION]) => {}
+                    Some([other, ..]) => return Err(OpenError::UnsupportedFormat(*other)),
+                    _ => return Err(OpenError::UnsupportedFormat(0)),
+                }
+            }
+            None => {
+                let check = keys.seal(CHECK_KEY, CHECK_PLAINTEXT);
+                kv.transaction(|tx| {
+                    tx.insert(Tree::Meta, FORMAT_KEY, &[codec::FORMAT_VERSION])?;
+                    tx.insert(Tree::Meta, CHECK_KEY, &check)?;
+                    Ok::<_, TxAbort<StoreError>>(())
+                })
+                .map_err(tx_error)?;
+                kv.flush().map_err(StoreError::from)?;
+            }
+        }
+        let audit_head = AuditHead::load(&kv)?;
+        Ok(Store {
+            kv,
+            keys,
+            env_locks: (0..ENV_LOCK_STRIPES).map(|_| RwLock::new(())).collect(),
+            structure: Mutex::new(()),
+            audit_head: Mutex::new(audit_head),
+            group_commit: GroupCommit::default(),
+            token_cache: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Makes everything acknowledged so far durable (also done by every write).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        Ok(self.kv.flush()?)
+    }
+
+    /// Bytes the store uses on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.kv.size_on_disk()?)
+    }
+
+    /// Number of live secrets, apps, environments and tokens (O(n); for metrics).
+    pub fn counts(&self) -> StoreCounts {
+        StoreCounts {
+            apps: self.kv.len(Tree::Apps),
+            environments: self.kv.len(Tree::Envs),
+            secrets: self.kv.len(Tree::Secrets),
+            tokens: self.kv.len(Tree::Tokens),
+            audit_entries: self.kv.len(Tree::Audit),
+        }
+    }
+
+    fn env_stripe(&self, env_id: Uuid) -> usize {
+        (env_id.as_u64_pair().1 as usize) % ENV_LOCK_STRIPES
+    }
+
+    /// Shared hold on an environment: no batch of it is half-visible meanwhile.
+    pub(crate) fn read_env(&self, env_id: Uuid) -> RwLockReadGuard<'_, ()> {
+        self.env_locks[self.env_stripe(env_id)].read()
+    }
+
+    /// Exclusive hold on several environments, taken in stripe order (no deadlock).
+    pub(crate) fn write_envs(&self, env_ids: &[Uuid]) -> Vec<RwLockWriteGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = env_ids.iter().map(|id| self.env_stripe(*id)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes.iter().map(|s| self.env_locks[*s].write()).collect()
+    }
+
+    /// Runs one write: `work` and its audit entry in one transaction, then waits until
+    /// the commit is durable. The fsync is shared with concurrent writers.
+    pub(crate) fn write<T>(
+        &self,
+        actor: &Actor,
+        work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+    ) -> Result<T, StoreError> {
+        let ticket;
+        let value = {
+            let mut head = self.audit_head.lock();
+            let (value, entry) = self
+                .kv
+                .transaction(|tx| {
+                    let (value, event) = work(tx)?;
+                    let entry = head.next_entry(actor, event);
+                    tx.insert(Tree::Audit, &entry.key(), &codec::encode(&entry))?;
+                    Ok((value, entry))
+                })
+                .map_err(tx_error)?;
+            head.advance(&entry);
+            ticket = self.group_commit.ticket();
+            value
+        };
+        self.group_commit.wait_durable(ticket, &self.kv)?;
+        Ok(value)
+    }
+
+    /// Appends an audit entry on its own (reads). Not waited for on disk: a read changes
+    /// nothing that a crash could lose, and its entry follows with the next flush.
+    pub(crate) fn append_audit(&self, actor: &Actor, event: AuditEvent) -> Result<(), StoreError> {
+        let mut head = self.audit_head.lock();
+        let entry = head.next_entry(actor, event);
+        self.kv
+            .transaction(|tx| {
+                tx.insert(Tree::Audit, &entry.key(), &codec::encode(&entry))?;
+                Ok::<_, TxAbort<StoreError>>(())
+            })
+            .map_err(tx_error)?;
+        head.advance(&entry);
+        Ok(())
+    }
+
+    pub(crate) fn get_record<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        self.kv
+            .get(tree, key)?
+            .map(|bytes| codec::decode(tree.name(), &bytes))
+            .transpose()
+    }
+}
+
+/// Reads and decodes a record inside a transaction.
+pub(crate) fn tx_get<T: serde::de::DeserializeOwned>(
+    tx: &dyn KvTx,
+    tree: Tree,
+    key: &[u8],
+) -> Result<Option<T>, TxAbort<StoreError>> {
+    match tx.get(tree, key)? {
+        Some(bytes) => codec::decode(tree.name(), &bytes)
+            .map(Some)
+            .map_err(TxAbort::Abort),
+        None => Ok(None),
+    }
+}
+
+/// Aborts a transaction with a store error.
+pub(crate) fn abort<T>(err: StoreError) -> Result<T, TxAbort<StoreError>> {
+    Err(TxAbort::Abort(err))
+}
+
+pub(crate) fn tx_error(err: TxError<StoreError>) -> StoreError {
+    match err {
+        TxError::Abort(e) => e,
+        TxError::Storage(e) => StoreError::Internal(InternalError::Storage(e)),
+    }
+}
+
+/// Record counts, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Apps.
+    pub apps: usize,
+    /// Environments.
+    pub environments: usize,
+    /// Live secrets.
+    pub secrets: usize,
+    /// Tokens (revoked included).
+    pub tokens: usize,
+    /// Audit entries.
+    pub audit_entries: usize,
+}
+
+/// Group commit: each commit takes a ticket; a writer that finds its ticket already
+/// covered by a flush that started after its commit returns without an fsync of its own.
+#[derive(Default)]
+struct GroupCommit {
+    committed: AtomicU64,
+    durable: Mutex<u64>,
+}
+
+impl GroupCommit {
+    /// Counts a finished commit and returns its ticket.
+    fn ticket(&self) -> u64 {
+        self.committed.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    fn wait_durable(&self, ticket: u64, kv: &impl KvBackend) -> Result<(), StoreError> {
+        let mut durable = self.durable.lock();
+        if *durable >= ticket {
+            return Ok(());
+        }
+        let covered = self.committed.load(Ordering::SeqCst);
+        kv.flush()?;
+        *durable = covered;
+        Ok(())
+    }
+}

@@ -1,0 +1,228 @@
+//! API tokens: create, list, revoke, authenticate. Only the SHA-256 of a token is
+//! stored; lookups go through a cache that every change updates under the same lock.
+
+use std::sync::Arc;
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::codec;
+use crate::error::StoreError;
+use crate::kv::{KvBackend, Tree};
+use crate::model::{NewToken, Permissions, Timestamp, Token, TokenKind};
+use crate::store::{abort, tx_get, Store};
+
+const INITIALIZED_KEY: &[u8] = b"initialized";
+/// `last_used_at` is written back at most this often per token (it is bookkeeping,
+/// not worth a write per request).
+const LAST_USED_RESOLUTION_MICROS: i64 = 60_000_000;
+const MAX_TOKEN_NAME_CHARS: usize = 64;
+
+/// SHA-256 of a token as presented.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn generate_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn token_event(action: AuditAction, token: &Token) -> AuditEvent {
+    AuditEvent {
+        app_id: token.app_id,
+        secret_ids: vec![token.id],
+        ..AuditEvent::new(action)
+    }
+}
+
+impl<B: KvBackend> Store<B> {
+    /// On a store that has never been initialised, creates the first User token and
+    /// returns it; afterwards returns `None` forever.
+    pub fn initialize(&self) -> Result<Option<String>, StoreError> {
+        if self.kv.get(Tree::Meta, INITIALIZED_KEY)?.is_some() {
+            return Ok(None);
+        }
+        let _structure = self.structure.lock();
+        let (token, secret) = self.new_token_record(NewToken {
+            name: "admin".into(),
+            kind: TokenKind::User,
+            app_id: None,
+            environments: Vec::new(),
+            permissions: Permissions::ALL,
+            expires_at: None,
+            allowed_ips: Vec::new(),
+        })?;
+        let created = self.write(&Actor::embedded(), |tx| {
+            if tx.get(Tree::Meta, INITIALIZED_KEY)?.is_some() {
+                return Ok((false, AuditEvent::new(AuditAction::TokenCreate)));
+            }
+            tx.insert(Tree::Meta, INITIALIZED_KEY, &[1])?;
+            tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&token))?;
+            tx.insert(Tree::TokenHashes, &token.hash, token.id.as_bytes())?;
+            Ok((true, token_event(AuditAction::TokenCreate, &token)))
+        })?;
+        Ok(created.then_some(secret))
+    }
+
+    fn new_token_record(&self, new: NewToken) -> Result<(Token, String), StoreError> {
+        let name = new.name.trim();
+        if name.is_empty() || name.chars().count() > MAX_TOKEN_NAME_CHARS {
+            return Err(StoreError::InvalidTokenName);
+        }
+        let (app_id, env_ids, permissions) = match new.kind {
+            TokenKind::User => (None, Vec::new(), Permissions::ALL),
+            TokenKind::Service => {
+                let app_id = new.app_id.ok_or(StoreError::ServiceTokenScopeMissing)?;
+                if new.environments.is_empty() {
+                    return Err(StoreError::ServiceTokenScopeMissing);
+                }
+                let mut env_ids = Vec::new();
+                for name in &new.environments {
+                    let env = self.find_environment(app_id, name)?;
+                    if !env_ids.contains(&env.id) {
+                        env_ids.push(env.id);
+                    }
+                }
+                (Some(app_id), env_ids, new.permissions)
+            }
+        };
+        let secret = generate_token();
+        let token = Token {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            kind: new.kind,
+            hash: token_hash(&secret),
+            app_id,
+            env_ids,
+            permissions,
+            expires_at: new.expires_at,
+            allowed_ips: new.allowed_ips,
+            created_at: Timestamp::now(),
+            last_used_at: None,
+            revoked: false,
+        };
+        Ok((token, secret))
+    }
+
+    /// Creates a token; returns its record and the token itself (shown once).
+    pub fn create_token(
+        &self,
+        actor: &Actor,
+        new: NewToken,
+    ) -> Result<(Token, String), StoreError> {
+        let _structure = self.structure.lock();
+        let (token, secret) = self.new_token_record(new)?;
+        self.write(actor, |tx| {
+            if let Some(app_id) = token.app_id {
+                if tx.get(Tree::Apps, app_id.as_bytes())?.is_none() {
+                    return abort(StoreError::AppNotFound(app_id));
+                }
+            }
+            tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&token))?;
+            tx.insert(Tree::TokenHashes, &token.hash, token.id.as_bytes())?;
+            Ok(((), token_event(AuditAction::TokenCreate, &token)))
+        })?;
+        Ok((token, secret))
+    }
+
+    /// Every token, revoked ones included, oldest first.
+    pub fn list_tokens(&self) -> Result<Vec<Token>, StoreError> {
+        let mut tokens = self
+            .kv
+            .scan_prefix(Tree::Tokens, &[])
+            .map(|pair| codec::decode::<Token>(Tree::Tokens.name(), &pair?.1))
+            .collect::<Result<Vec<_>, _>>()?;
+        tokens.sort_by_key(|t| (t.created_at, t.id));
+        Ok(tokens)
+    }
+
+    /// One token.
+    pub fn get_token(&self, id: Uuid) -> Result<Token, StoreError> {
+        self.get_record(Tree::Tokens, id.as_bytes())?
+            .ok_or(StoreError::TokenNotFound(id))
+    }
+
+    pub(crate) fn tokens_of_app(&self, app_id: Uuid) -> Result<Vec<Token>, StoreError> {
+        Ok(self
+            .list_tokens()?
+            .into_iter()
+            .filter(|t| t.app_id == Some(app_id))
+            .collect())
+    }
+
+    /// Revokes a token: from the moment this returns, it no longer authenticates.
+    pub fn revoke_token(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {
+        let _structure = self.structure.lock();
+        let mut cache = self.token_cache.write();
+        let token = self.write(actor, |tx| {
+            let Some(mut token) = tx_get::<Token>(tx, Tree::Tokens, id.as_bytes())? else {
+                return abort(StoreError::TokenNotFound(id));
+            };
+            token.revoked = true;
+            tx.insert(Tree::Tokens, id.as_bytes(), &codec::encode(&token))?;
+            let event = token_event(AuditAction::TokenRevoke, &token);
+            Ok((token, event))
+        })?;
+        cache.remove(&token.hash);
+        Ok(())
+    }
+
+    /// The live token with this value, if any. Expired and revoked tokens give `None`.
+    pub fn authenticate(&self, token: &str) -> Result<Option<Arc<Token>>, StoreError> {
+        let hash = token_hash(token);
+        let now = Timestamp::now();
+        let cached = self.token_cache.read().get(&hash).cloned();
+        let record = match cached {
+            Some(record) => record,
+            None => {
+                // Filled under the write lock so that a revoke cannot slip between
+                // reading the record and caching it.
+                let mut cache = self.token_cache.write();
+                let Some(id) = self.kv.get(Tree::TokenHashes, &hash)? else {
+                    return Ok(None);
+                };
+                let Some(record) = self.get_record::<Token>(Tree::Tokens, &id)? else {
+                    return Ok(None);
+                };
+                let record = Arc::new(record);
+                cache.insert(hash, record.clone());
+                record
+            }
+        };
+        if !record.is_live(now) {
+            return Ok(None);
+        }
+        let stale = record
+            .last_used_at
+            .is_none_or(|at| now.0 - at.0 > LAST_USED_RESOLUTION_MICROS);
+        if stale {
+            self.touch_token(&record, now)?;
+        }
+        Ok(Some(record))
+    }
+
+    fn touch_token(&self, token: &Token, now: Timestamp) -> Result<(), StoreError> {
+        let mut cache = self.token_cache.write();
+        let updated = self
+            .kv
+            .transaction(|tx| {
+                let Some(mut current) = tx_get::<Token>(tx, Tree::Tokens, token.id.as_bytes())?
+                else {
+                    return Ok(None);
+                };
+                current.last_used_at = Some(now);
+                tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&current))?;
+                Ok(Some(current))
+            })
+            .map_err(crate::store::tx_error)?;
+        match updated {
+            Some(current) => cache.insert(current.hash, Arc::new(current)),
+            None => cache.remove(&token.hash),
+        };
+        Ok(())
+    }
+}

@@ -1,0 +1,259 @@
+//! The data rules of the API: key grammar, path normalisation, size limits.
+
+use crate::error::StoreError;
+
+/// Size and count limits.
+pub mod limits {
+    /// Entries in one batch.
+    pub const MAX_BATCH: usize = 1000;
+    /// Bytes of a key.
+    pub const MAX_KEY_BYTES: usize = 256;
+    /// Bytes of a path.
+    pub const MAX_PATH_BYTES: usize = 1024;
+    /// Bytes of a value.
+    pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+    /// Bytes of a comment.
+    pub const MAX_COMMENT_BYTES: usize = 4 * 1024;
+    /// Tags on one secret.
+    pub const MAX_TAGS: usize = 32;
+    /// Characters of a tag.
+    pub const MAX_TAG_CHARS: usize = 64;
+    /// Characters of an app name.
+    pub const MAX_APP_NAME_CHARS: usize = 64;
+    /// Characters of an environment name.
+    pub const MAX_ENV_NAME_CHARS: usize = 64;
+}
+
+use limits::*;
+
+/// Checks a key against `^[A-Za-z_][A-Za-z0-9_.\-]*$` (≤ 256 bytes) and upper-cases it.
+pub fn normalize_key(key: &str) -> Result<String, StoreError> {
+    if key.trim().is_empty() {
+        return Err(StoreError::MissingKey);
+    }
+    let mut chars = key.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !first_ok || !rest_ok {
+        return Err(StoreError::InvalidKey(key.to_owned()));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(StoreError::FieldTooLarge {
+            field: "key",
+            limit: MAX_KEY_BYTES,
+        });
+    }
+    Ok(key.to_ascii_uppercase())
+}
+
+/// Normalises a path: repeated `/` collapse, a leading `/` is added, a trailing `/` is
+/// removed, `""` is the root. Segments `.`/`..`, blank segments and control characters
+/// are refused.
+pub fn normalize_path(path: &str) -> Result<String, StoreError> {
+    let invalid = || StoreError::InvalidPath(path.to_owned());
+    if path.len() > MAX_PATH_BYTES {
+        return Err(StoreError::FieldTooLarge {
+            field: "path",
+            limit: MAX_PATH_BYTES,
+        });
+    }
+    if path.chars().any(char::is_control) {
+        return Err(invalid());
+    }
+    let mut normalized = String::with_capacity(path.len() + 1);
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        if segment == "." || segment == ".." || segment.trim().is_empty() {
+            return Err(invalid());
+        }
+        normalized.push('/');
+        normalized.push_str(segment);
+    }
+    if normalized.is_empty() {
+        normalized.push('/');
+    }
+    Ok(normalized)
+}
+
+/// Checks value and comment sizes.
+pub fn check_sizes(value: Option<&str>, comment: Option<&str>) -> Result<(), StoreError> {
+    if value.is_some_and(|v| v.len() > MAX_VALUE_BYTES) {
+        return Err(StoreError::FieldTooLarge {
+            field: "value",
+            limit: MAX_VALUE_BYTES,
+        });
+    }
+    if comment.is_some_and(|c| c.len() > MAX_COMMENT_BYTES) {
+        return Err(StoreError::FieldTooLarge {
+            field: "comment",
+            limit: MAX_COMMENT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Checks tag count and lengths; drops repeated tags, keeping the first.
+pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, StoreError> {
+    if tags.len() > MAX_TAGS {
+        return Err(StoreError::TooManyTags { max: MAX_TAGS });
+    }
+    let mut out: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        if tag.is_empty() {
+            return Err(StoreError::EmptyTag);
+        }
+        if tag.chars().count() > MAX_TAG_CHARS {
+            return Err(StoreError::TagTooLong(
+                tag.chars().take(MAX_TAG_CHARS).collect(),
+            ));
+        }
+        if !out.contains(tag) {
+            out.push(tag.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Checks an app name (1–64 characters, not blank, no control characters).
+pub fn check_app_name(name: &str) -> Result<String, StoreError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty()
+        || trimmed.chars().count() > MAX_APP_NAME_CHARS
+        || trimmed.chars().any(char::is_control)
+    {
+        return Err(StoreError::InvalidAppName(name.to_owned()));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Checks an environment name against `^[a-zA-Z0-9\-_]{1,64}$`.
+pub fn check_env_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_ENV_NAME_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidEnvironmentName(name.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_upper_cased_and_checked() {
+        assert_eq!(normalize_key("db_url").unwrap(), "DB_URL");
+        assert_eq!(normalize_key("_a.b-c9").unwrap(), "_A.B-C9");
+        assert!(matches!(normalize_key(""), Err(StoreError::MissingKey)));
+        assert!(matches!(normalize_key("   "), Err(StoreError::MissingKey)));
+        for bad in ["9LIVES", "A B", "A/B", "É", "-X", ".X", "A\0B"] {
+            assert!(
+                matches!(normalize_key(bad), Err(StoreError::InvalidKey(k)) if k == bad),
+                "{bad:?}"
+            );
+        }
+        assert!(normalize_key(&"K".repeat(256)).is_ok());
+        assert!(matches!(
+            normalize_key(&"K".repeat(257)),
+            Err(StoreError::FieldTooLarge {
+                field: "key",
+                limit: 256
+            })
+        ));
+    }
+
+    #[test]
+    fn paths_are_normalised() {
+        for (given, want) in [
+            ("", "/"),
+            ("/", "/"),
+            ("//", "/"),
+            ("a", "/a"),
+            ("/a/", "/a"),
+            ("//a//b///", "/a/b"),
+            ("/a.b/c..d", "/a.b/c..d"),
+        ] {
+            assert_eq!(normalize_path(given).unwrap(), want, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn bad_paths_are_refused() {
+        for bad in ["/a/../b", "/.", "..", "/a/ /b", "/a\n", "/a\0b", "/a\u{7f}"] {
+            assert!(
+                matches!(normalize_path(bad), Err(StoreError::InvalidPath(p)) if p == bad),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            normalize_path(&"/a".repeat(513)),
+            Err(StoreError::FieldTooLarge {
+                field: "path",
+                limit: 1024
+            })
+        ));
+    }
+
+    #[test]
+    fn sizes_are_limited() {
+        assert!(check_sizes(Some(&"v".repeat(65536)), Some(&"c".repeat(4096))).is_ok());
+        assert!(matches!(
+            check_sizes(Some(&"v".repeat(65537)), None),
+            Err(StoreError::FieldTooLarge {
+                field: "value",
+                limit: 65536
+            })
+        ));
+        assert!(matches!(
+            check_sizes(None, Some(&"c".repeat(4097))),
+            Err(StoreError::FieldTooLarge {
+                field: "comment",
+                limit: 4096
+            })
+        ));
+    }
+
+    #[test]
+    fn tags_are_limited() {
+        let long = "t".repeat(70);
+        assert!(matches!(normalize_tags(&[long]), Err(StoreError::TagTooLong(t)) if t.len() == 64));
+        assert!(matches!(
+            normalize_tags(&["".into()]),
+            Err(StoreError::EmptyTag)
+        ));
+        let many: Vec<String> = (0..33).map(|i| i.to_string()).collect();
+        assert!(matches!(
+            normalize_tags(&many),
+            Err(StoreError::TooManyTags { max: 32 })
+        ));
+        assert_eq!(
+            normalize_tags(&["a".into(), "b".into(), "a".into()]).unwrap(),
+            vec!["a", "b"]
+        );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_env_name("Prod_2-eu").is_ok());
+        for bad in ["", "a b", "é", &"x".repeat(65)] {
+            assert!(matches!(
+                check_env_name(bad),
+                Err(StoreError::InvalidEnvironmentName(_))
+            ));
+        }
+        assert_eq!(check_app_name(" shop ").unwrap(), "shop");
+        assert!(matches!(
+            check_app_name("  "),
+            Err(StoreError::InvalidAppName(_))
+        ));
+        assert!(matches!(
+            check_app_name(&"x".repeat(65)),
+            Err(StoreError::InvalidAppName(_))
+        ));
+    }
+}
