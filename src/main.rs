@@ -1,1 +1,123 @@
-fn main() {}
+//! The `coffer` binary: `serve`, `init`, `audit verify`, and admin commands that talk
+//! to a running server over its HTTP API.
+
+mod admin;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Coffer: a self-hosted secrets engine speaking the Phase secrets API.
+#[derive(Debug, Parser)]
+#[command(name = "coffer", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (initialises an empty data directory first).
+    Serve(serve::ServeArgs),
+    /// Initialise a data directory and print the first admin (User) token.
+    Init(StoreArgs),
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Manage apps on a running server (uses COFFER_ADDR and COFFER_TOKEN).
+    App {
+        #[command(subcommand)]
+        command: admin::AppCommand,
+    },
+    /// Manage environments on a running server.
+    Env {
+        #[command(subcommand)]
+        command: admin::EnvCommand,
+    },
+    /// Manage tokens on a running server.
+    Token {
+        #[command(subcommand)]
+        command: admin::TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the audit hash chain and report the first broken entry.
+    Verify(StoreArgs),
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Data directory.
+    #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+    pub data_dir: PathBuf,
+    /// Master key file (32 bytes raw or 64 hex characters); default `<data-dir>/master.key`,
+    /// generated on first start.
+    #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// Opens the store these arguments name.
+    pub fn open(&self) -> Result<coffer_store::Store, String> {
+        let mut config = coffer_store::StoreConfig::new(&self.data_dir);
+        config.master_key_file = self.master_key_file.clone();
+        coffer_store::Store::open(&config).map_err(|e| e.to_string())
+    }
+}
+
+fn init(args: &StoreArgs) -> Result<(), String> {
+    let store = args.open()?;
+    match store.initialize().map_err(|e| e.to_string())? {
+        Some(token) => {
+            println!("{token}");
+            Ok(())
+        }
+        None => Err(format!(
+            "{} is already initialised; its admin token was printed when it was created",
+            args.data_dir.display()
+        )),
+    }
+}
+
+fn verify_audit(args: &StoreArgs) -> Result<(), String> {
+    let store = args.open()?;
+    let report = store.verify_audit().map_err(|e| e.to_string())?;
+    match report.first_broken {
+        None => {
+            println!("audit chain intact: {} entries", report.checked);
+            Ok(())
+        }
+        Some(seq) => Err(format!(
+            "audit chain broken at entry {seq} ({} entries before it are intact)",
+            report.checked
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Init(args) => init(&args),
+        Command::Audit {
+            command: AuditCommand::Verify(args),
+        } => verify_audit(&args),
+        Command::App { command } => admin::app(command),
+        Command::Env { command } => admin::env(command),
+        Command::Token { command } => admin::token(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,91 @@
-pub fn placeholder() {}
+//! # coffer-server
+//!
+//! The HTTP front of Coffer: the public REST API of the Phase secrets manager on
+//! actix-web, over [`coffer_store`]. [`create_app`] builds the `App`, so the binary and
+//! the tests serve exactly the same thing.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpMessage};
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod metrics;
+pub mod network;
+pub mod rate_limit;
+pub mod routes;
+pub mod state;
+pub mod tls;
+mod views;
+
+pub use error::ApiError;
+pub use state::{AppState, ServerConfig};
+
+use auth::AuthenticatedTokenId;
+
+/// The prefixes the API is served under (Phase clients use all three).
+pub const API_PREFIXES: [&str; 3] = ["/v1", "/service/public/v1", "/public/v1"];
+
+/// Builds the application: routes under every prefix, one error body for extractor
+/// failures, unknown routes and methods, and a log line and metrics per request.
+pub fn create_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let mut app = App::new()
+        .app_data(state.clone())
+        .app_data(web::QueryConfig::default().error_handler(|_, _| {
+            ApiError::bad_request("invalid_query", "Query string is malformed.").into()
+        }))
+        .app_data(
+            web::PathConfig::default().error_handler(|_, _| ApiError::route_not_found().into()),
+        )
+        .configure(routes::ops::configure);
+    for prefix in API_PREFIXES {
+        app = app.service(web::scope(prefix).configure(routes::configure_api));
+    }
+    app.default_service(web::to(routes::ops::not_found))
+        .wrap_fn(move |req, srv| {
+            let started = Instant::now();
+            let metrics_state = state.clone();
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await?;
+                let elapsed = started.elapsed();
+                let request = res.request();
+                let route = request
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".into());
+                let method = request.method().as_str();
+                let status = res.status().as_u16();
+                let token_id = request
+                    .extensions()
+                    .get::<AuthenticatedTokenId>()
+                    .map(|t| t.0.to_string());
+                metrics_state
+                    .metrics
+                    .observe(method, &route, status, elapsed);
+                tracing::info!(
+                    target: "coffer::request",
+                    method,
+                    route = %route,
+                    status,
+                    latency_us = elapsed.as_micros() as u64,
+                    token_id = token_id.as_deref().unwrap_or("-"),
+                );
+                Ok(res)
+            }
+        })
+        .wrap(NormalizePath::new(TrailingSlash::Trim))
+}

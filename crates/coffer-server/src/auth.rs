@@ -1,0 +1,170 @@
+//! The auth extractor: the first argument of every protected handler, so a request
+//! without access is refused before its body is read. Order: authenticate → network
+//! policy → rate limit; scope and permission checks follow in the handler.
+
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use coffer_store::{Actor, Environment, SecretAction, Token, TokenKind};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// The token used.
+    pub token: Arc<Token>,
+    /// Who and from where, for the audit log.
+    pub actor: Actor,
+}
+
+/// The id of the token a request used, for the request log.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthenticatedTokenId(pub Uuid);
+
+const TOKEN_HEX_LEN: usize = 64;
+
+fn invalid_token() -> ApiError {
+    ApiError::forbidden("invalid_token", "Invalid token")
+}
+
+/// Splits `Bearer <Type> <token>` into the kind and the token.
+fn parse_authorization(req: &HttpRequest) -> Result<(TokenKind, &str), ApiError> {
+    let header = req.headers().get("authorization").ok_or_else(|| {
+        ApiError::forbidden(
+            "not_authenticated",
+            "Authentication credentials were not provided.",
+        )
+    })?;
+    let text = header.to_str().map_err(|_| invalid_token())?;
+    let mut parts = text.split_ascii_whitespace();
+    let (Some("Bearer"), Some(kind), Some(token), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid_token());
+    };
+    let kind = match kind {
+        "User" => TokenKind::User,
+        "Service" | "ServiceAccount" => TokenKind::Service,
+        _ => return Err(invalid_token()),
+    };
+    let well_formed = token.len() == TOKEN_HEX_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !well_formed {
+        return Err(invalid_token());
+    }
+    Ok((kind, token))
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered by create_app");
+    let client_ip = state.network.client_ip(req);
+    let token = parse_authorization(req).and_then(|(kind, token)| {
+        match state.store.authenticate(token)? {
+            Some(record) if record.kind == kind => Ok(record),
+            Some(_) => Err(invalid_token()),
+            None => Err(ApiError::forbidden(
+                "token_invalid",
+                "Token expired or deleted",
+            )),
+        }
+    });
+    let token = match token {
+        Ok(token) => token,
+        Err(err) if err.status.is_server_error() => return Err(err),
+        Err(err) => {
+            state.limits.check_auth_failure(client_ip)?;
+            return Err(err);
+        }
+    };
+    if !state.network.allows(client_ip, &token.allowed_ips) {
+        return Err(ApiError::forbidden(
+            "ip_not_allowed",
+            "Access denied: a network access policy restricts access from your IP address.",
+        ));
+    }
+    state.limits.check_token(token.id)?;
+    req.extensions_mut().insert(AuthenticatedTokenId(token.id));
+    let user_agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(256).collect());
+    Ok(Auth {
+        actor: Actor {
+            token_id: Some(token.id),
+            kind: Some(token.kind),
+            ip: client_ip.map(|ip| ip.to_string()),
+            user_agent,
+        },
+        token,
+    })
+}
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+impl Auth {
+    /// Admin routes: apps, environments, tokens, audit.
+    pub fn require_user(&self) -> Result<(), ApiError> {
+        match self.token.kind {
+            TokenKind::User => Ok(()),
+            TokenKind::Service => Err(ApiError::forbidden(
+                "user_token_required",
+                "This action requires a User token.",
+            )),
+        }
+    }
+
+    /// Resolves the environment of a secrets request and checks that this token may
+    /// perform `action` in it. A service token learns nothing about other apps: the app
+    /// check comes before any lookup.
+    pub fn environment_for(
+        &self,
+        state: &AppState,
+        app_id: Uuid,
+        env: &str,
+        action: SecretAction,
+    ) -> Result<Environment, ApiError> {
+        let token = &self.token;
+        if token.kind == TokenKind::Service && token.app_id != Some(app_id) {
+            return Err(ApiError::forbidden(
+                "app_out_of_scope",
+                "Service token cannot access this app",
+            ));
+        }
+        let environment = state.store.find_environment(app_id, env)?;
+        if token.kind == TokenKind::Service {
+            if !token.env_ids.contains(&environment.id) {
+                return Err(ApiError::forbidden(
+                    "environment_out_of_scope",
+                    "Service token cannot access this environment",
+                ));
+            }
+            if !token.permissions.allows(action) {
+                return Err(ApiError::forbidden(
+                    "permission_denied",
+                    format!(
+                        "You don't have permission to {} secrets in this environment.",
+                        action.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(environment)
+    }
+}

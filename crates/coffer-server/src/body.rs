@@ -1,0 +1,321 @@
+//! Request bodies: read within the size limit, then parsed by hand where API.md names
+//! an exact message for each way an entry can be wrong. Messages never echo a value.
+
+use actix_web::web;
+use coffer_store::{limits, NewSecret, SecretType, SecretUpdate};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+pub async fn read_body(payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::bad_request(
+            "invalid_body",
+            "Request body could not be read.",
+        )),
+        Err(_) => Err(ApiError::payload_too_large(limit)),
+    }
+}
+
+/// The body as a JSON object.
+pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "body_required",
+            "Request body is required.",
+        ));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "body_not_object",
+            "Request body must be a JSON object.",
+        )),
+        Err(_) => Err(ApiError::bad_request(
+            "invalid_json",
+            "Request body must be valid JSON.",
+        )),
+    }
+}
+
+/// The body as a typed request (apps, environments, tokens).
+pub fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let object = json_object(bytes)?;
+    serde_json::from_value(Value::Object(object))
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("Invalid request body: {e}.")))
+}
+
+fn secrets_list(body: &Map<String, Value>) -> Result<&Vec<Value>, ApiError> {
+    match body.get("secrets") {
+        Some(Value::Array(list)) if !list.is_empty() => {
+            if list.len() > limits::MAX_BATCH {
+                return Err(ApiError::bad_request(
+                    "batch_too_large",
+                    format!("'secrets' may hold at most {} entries.", limits::MAX_BATCH),
+                ));
+            }
+            Ok(list)
+        }
+        _ => Err(ApiError::bad_request(
+            "secrets_required",
+            "'secrets' must be a non-empty list.",
+        )),
+    }
+}
+
+fn entries(body: &Map<String, Value>) -> Result<Vec<&Map<String, Value>>, ApiError> {
+    secrets_list(body)?
+        .iter()
+        .map(|entry| {
+            entry.as_object().ok_or_else(|| {
+                ApiError::bad_request(
+                    "entry_not_object",
+                    "Each entry in 'secrets' must be an object.",
+                )
+            })
+        })
+        .collect()
+}
+
+fn optional_string(
+    entry: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, ApiError> {
+    match entry.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_field",
+            format!("'{field}' must be a string."),
+        )),
+    }
+}
+
+fn key_field(entry: &Map<String, Value>, required: bool) -> Result<Option<String>, ApiError> {
+    let missing =
+        || ApiError::bad_request("key_required", "Each secret requires a non-empty 'key'.");
+    match entry.get("key") {
+        Some(Value::String(key)) if !key.trim().is_empty() => Ok(Some(key.clone())),
+        None | Some(Value::Null) if !required => Ok(None),
+        _ => Err(missing()),
+    }
+}
+
+fn path_field(entry: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match entry.get("path") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(path)) => Ok(Some(path.clone())),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_path",
+            format!("Invalid path: '{other}'"),
+        )),
+    }
+}
+
+fn type_field(entry: &Map<String, Value>) -> Result<Option<SecretType>, ApiError> {
+    let invalid = |shown: &str| {
+        ApiError::bad_request(
+            "invalid_type",
+            format!("Invalid 'type': '{shown}'. Must be one of ['config', 'sealed', 'secret']."),
+        )
+    };
+    match entry.get("type") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => SecretType::parse(s).map(Some).ok_or_else(|| invalid(s)),
+        Some(other) => Err(invalid(&other.to_string())),
+    }
+}
+
+fn tags_field(entry: &Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
+    let invalid = || ApiError::bad_request("invalid_tags", "'tags' must be a list of strings.");
+    match entry.get("tags") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|t| t.as_str().map(str::to_owned).ok_or_else(invalid))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// `POST /v1/secrets/` body.
+pub fn parse_create_batch(bytes: &[u8]) -> Result<Vec<NewSecret>, ApiError> {
+    let body = json_object(bytes)?;
+    entries(&body)?
+        .into_iter()
+        .map(|entry| {
+            let key = key_field(entry, true)?.unwrap_or_default();
+            let Some(Value::String(value)) = entry.get("value") else {
+                return Err(ApiError::bad_request(
+                    "value_required",
+                    "Each secret requires a 'value' string.",
+                ));
+            };
+            Ok(NewSecret {
+                key,
+                value: value.clone(),
+                comment: optional_string(entry, "comment")?.unwrap_or_default(),
+                tags: tags_field(entry)?.unwrap_or_default(),
+                path: path_field(entry)?.unwrap_or_default(),
+                secret_type: type_field(entry)?.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// `PUT /v1/secrets/` body.
+pub fn parse_update_batch(bytes: &[u8]) -> Result<Vec<SecretUpdate>, ApiError> {
+    let body = json_object(bytes)?;
+    entries(&body)?
+        .into_iter()
+        .map(|entry| {
+            let id = match entry.get("id") {
+                None | Some(Value::Null) => {
+                    return Err(ApiError::bad_request(
+                        "id_required",
+                        "Secret ID not provided",
+                    ))
+                }
+                Some(Value::String(s)) => Uuid::parse_str(s).map_err(|_| {
+                    ApiError::not_found("secret_not_found", format!("Secret not found: {s}"))
+                })?,
+                Some(other) => {
+                    return Err(ApiError::not_found(
+                        "secret_not_found",
+                        format!("Secret not found: {other}"),
+                    ))
+                }
+            };
+            let expected_version = match entry.get("version") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_version",
+                        "'version' must be a non-negative integer.",
+                    )
+                })?),
+            };
+            Ok(SecretUpdate {
+                id,
+                key: key_field(entry, false)?,
+                value: optional_string(entry, "value")?,
+                comment: optional_string(entry, "comment")?,
+                tags: tags_field(entry)?,
+                path: path_field(entry)?,
+                secret_type: type_field(entry)?,
+                expected_version,
+            })
+        })
+        .collect()
+}
+
+/// `DELETE /v1/secrets/` body: a non-empty list of ids. An id that is not a UUID
+/// cannot name a secret; it is reported as missing.
+pub fn parse_delete_ids(bytes: &[u8]) -> Result<DeleteIds, ApiError> {
+    let body = json_object(bytes)?;
+    let not_list = || {
+        ApiError::bad_request(
+            "secret_ids_required",
+            "'secrets' must be a non-empty list of secret IDs.",
+        )
+    };
+    let list = match body.get("secrets") {
+        Some(Value::Array(list)) if !list.is_empty() => list,
+        _ => return Err(not_list()),
+    };
+    if list.len() > limits::MAX_BATCH {
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            format!("'secrets' may hold at most {} entries.", limits::MAX_BATCH),
+        ));
+    }
+    let mut ids = DeleteIds::default();
+    for item in list {
+        let text = item.as_str().ok_or_else(not_list)?;
+        match Uuid::parse_str(text) {
+            Ok(id) => ids.valid.push(id),
+            Err(_) => ids.malformed.push(text.chars().take(64).collect()),
+        }
+    }
+    Ok(ids)
+}
+
+/// The ids of a delete request.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DeleteIds {
+    /// Well-formed ids.
+    pub valid: Vec<Uuid>,
+    /// Strings that are not UUIDs (and so name no secret).
+    pub malformed: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(result: Result<impl std::fmt::Debug, ApiError>) -> String {
+        result.unwrap_err().message
+    }
+
+    #[test]
+    fn body_shape_errors() {
+        assert_eq!(
+            message(parse_create_batch(b"")),
+            "Request body is required."
+        );
+        assert_eq!(
+            message(parse_create_batch(b"{")),
+            "Request body must be valid JSON."
+        );
+        assert_eq!(
+            message(parse_create_batch(b"[]")),
+            "Request body must be a JSON object."
+        );
+        assert_eq!(
+            message(parse_create_batch(b"{}")),
+            "'secrets' must be a non-empty list."
+        );
+        assert_eq!(
+            message(parse_create_batch(br#"{"secrets":[1]}"#)),
+            "Each entry in 'secrets' must be an object."
+        );
+        assert_eq!(
+            message(parse_create_batch(br#"{"secrets":[{"value":"v"}]}"#)),
+            "Each secret requires a non-empty 'key'."
+        );
+        assert_eq!(
+            message(parse_create_batch(
+                br#"{"secrets":[{"key":"K","value":5}]}"#
+            )),
+            "Each secret requires a 'value' string."
+        );
+        assert_eq!(
+            message(parse_create_batch(
+                br#"{"secrets":[{"key":"K","value":"v","type":"x"}]}"#
+            )),
+            "Invalid 'type': 'x'. Must be one of ['config', 'sealed', 'secret']."
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_a_json_error_not_a_crash() {
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert_eq!(
+            message(parse_create_batch(deep.as_bytes())),
+            "Request body must be valid JSON."
+        );
+    }
+
+    #[test]
+    fn update_needs_ids() {
+        assert_eq!(
+            message(parse_update_batch(br#"{"secrets":[{"value":"v"}]}"#)),
+            "Secret ID not provided"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! `/apps`: User tokens only.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use coffer_store::{AppUpdate, NewApp};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{blocking, created_json, ok_json, DataList};
+use crate::auth::Auth;
+use crate::body::{read_body, typed};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::views::AppView;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/apps")
+            .route(web::get().to(list_apps))
+            .route(web::post().to(create_app))
+            .default_service(web::to(super::ops::method_not_allowed)),
+    )
+    .service(
+        web::resource("/apps/{id}")
+            .route(web::get().to(get_app))
+            .route(web::put().to(update_app))
+            .route(web::delete().to(delete_app))
+            .default_service(web::to(super::ops::method_not_allowed)),
+    );
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateAppBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    environments: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateAppBody {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+/// A path id that is not a UUID names no app.
+fn app_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::not_found("app_not_found", format!("App with ID {raw} not found")))
+}
+
+async fn list_apps(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let apps = state.store.list_apps()?;
+    Ok(ok_json(&DataList {
+        data: apps.iter().map(AppView::new).collect(),
+    }))
+}
+
+async fn create_app(
+    auth: Auth,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let body: CreateAppBody = typed(&read_body(payload, state.body_limit).await?)?;
+    let store = Arc::clone(&state.store);
+    let new = NewApp {
+        name: body.name,
+        description: body.description,
+        environments: body.environments,
+    };
+    let (app, envs) = blocking(move || Ok(store.create_app(&auth.actor, new)?)).await?;
+    Ok(created_json(&AppView::with_environments(&app, &envs)))
+}
+
+async fn get_app(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let app = state.store.get_app(app_id(&id)?)?;
+    Ok(ok_json(&AppView::new(&app)))
+}
+
+async fn update_app(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let id = app_id(&id)?;
+    let body: UpdateAppBody = typed(&read_body(payload, state.body_limit).await?)?;
+    let store = Arc::clone(&state.store);
+    let update = AppUpdate {
+        name: body.name,
+        description: body.description,
+    };
+    let app = blocking(move || Ok(store.update_app(&auth.actor, id, update)?)).await?;
+    Ok(ok_json(&AppView::new(&app)))
+}
+
+async fn delete_app(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let id = app_id(&id)?;
+    let store = Arc::clone(&state.store);
+    blocking(move || Ok(store.delete_app(&auth.actor, id)?)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,90 @@
+//! `/audit`: the audit log, User tokens only.
+
+use actix_web::{web, HttpResponse};
+use coffer_store::AuditQuery;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{ok_json, QueryMap};
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::views::AuditEntryView;
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/audit")
+            .route(web::get().to(list_audit))
+            .default_service(web::to(super::ops::method_not_allowed)),
+    );
+}
+
+#[derive(Serialize)]
+struct AuditPageView<'a> {
+    data: Vec<AuditEntryView<'a>>,
+    next: Option<String>,
+}
+
+fn uuid_param(query: &QueryMap, name: &str) -> Result<Option<Uuid>, ApiError> {
+    query
+        .get(name)
+        .map(|raw| {
+            Uuid::parse_str(raw)
+                .map_err(|_| ApiError::bad_request("invalid_parameter", format!("Invalid {name}")))
+        })
+        .transpose()
+}
+
+fn number_param(query: &QueryMap, name: &str) -> Result<Option<u64>, ApiError> {
+    query
+        .get(name)
+        .map(|raw| {
+            raw.parse::<u64>()
+                .map_err(|_| ApiError::bad_request("invalid_parameter", format!("Invalid {name}")))
+        })
+        .transpose()
+}
+
+async fn list_audit(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: QueryMap,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let app_id = uuid_param(&query, "app_id")?;
+    let env_id = match query.get("env") {
+        None => None,
+        Some(env) => match (Uuid::parse_str(env), app_id) {
+            (Ok(id), _) => Some(id),
+            (Err(_), Some(app_id)) => Some(state.store.find_environment(app_id, env)?.id),
+            (Err(_), None) => {
+                return Err(ApiError::bad_request(
+                    "missing_parameter",
+                    "Missing required query parameter: app_id",
+                ))
+            }
+        },
+    };
+    let limit = number_param(&query, "limit")?.map_or(DEFAULT_LIMIT, |n| n as usize);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("'limit' must be between 1 and {MAX_LIMIT}."),
+        ));
+    }
+    let page = state.store.list_audit(&AuditQuery {
+        app_id,
+        env_id,
+        secret_id: uuid_param(&query, "secret_id")?,
+        since: number_param(&query, "since")?.unwrap_or(1),
+        limit,
+    })?;
+    Ok(ok_json(&AuditPageView {
+        data: page.entries.iter().map(AuditEntryView::from).collect(),
+        next: page.next.map(|seq| seq.to_string()),
+    }))
+}

@@ -1,0 +1,112 @@
+//! `/environments`: User tokens only.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{app_id_param, blocking, created_json, ok_json, DataList, QueryMap};
+use crate::auth::Auth;
+use crate::body::{read_body, typed};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::views::EnvironmentView;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/environments")
+            .route(web::get().to(list_environments))
+            .route(web::post().to(create_environment))
+            .default_service(web::to(super::ops::method_not_allowed)),
+    )
+    .service(
+        web::resource("/environments/{id}")
+            .route(web::get().to(get_environment))
+            .route(web::put().to(rename_environment))
+            .route(web::delete().to(delete_environment))
+            .default_service(web::to(super::ops::method_not_allowed)),
+    );
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvironmentBody {
+    name: String,
+}
+
+/// A path id that is not a UUID names no environment.
+fn env_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::not_found(
+            "environment_not_found",
+            format!("Environment with ID {raw} not found"),
+        )
+    })
+}
+
+async fn list_environments(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: QueryMap,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let app_id = app_id_param(&query)?;
+    state.store.get_app(app_id)?;
+    let envs = state.store.list_environments(app_id)?;
+    Ok(ok_json(&DataList {
+        data: envs.iter().map(EnvironmentView::from).collect(),
+    }))
+}
+
+async fn create_environment(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: QueryMap,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let app_id = app_id_param(&query)?;
+    let body: EnvironmentBody = typed(&read_body(payload, state.body_limit).await?)?;
+    let store = Arc::clone(&state.store);
+    let env =
+        blocking(move || Ok(store.create_environment(&auth.actor, app_id, &body.name)?)).await?;
+    Ok(created_json(&EnvironmentView::from(&env)))
+}
+
+async fn get_environment(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let env = state.store.get_environment(env_id(&id)?)?;
+    Ok(ok_json(&EnvironmentView::from(&env)))
+}
+
+async fn rename_environment(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let id = env_id(&id)?;
+    let body: EnvironmentBody = typed(&read_body(payload, state.body_limit).await?)?;
+    let store = Arc::clone(&state.store);
+    let env = blocking(move || Ok(store.rename_environment(&auth.actor, id, &body.name)?)).await?;
+    Ok(ok_json(&EnvironmentView::from(&env)))
+}
+
+async fn delete_environment(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let id = env_id(&id)?;
+    let store = Arc::clone(&state.store);
+    blocking(move || Ok(store.delete_environment(&auth.actor, id)?)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,137 @@
+//! `/secrets`: list, create, update, delete. Thin: parse, check access, call the store.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use coffer_store::{SecretAction, SecretFilter, StoreError};
+use serde::Serialize;
+
+use super::{app_id_param, blocking, ok_json, required, QueryMap};
+use crate::auth::Auth;
+use crate::body::{parse_create_batch, parse_delete_ids, parse_update_batch, read_body};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::views;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/secrets")
+            .route(web::get().to(list_secrets))
+            .route(web::post().to(create_secrets))
+            .route(web::put().to(update_secrets))
+            .route(web::delete().to(delete_secrets))
+            .default_service(web::to(super::ops::method_not_allowed)),
+    );
+}
+
+async fn list_secrets(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: QueryMap,
+) -> Result<HttpResponse, ApiError> {
+    let app_id = app_id_param(&query)?;
+    let env = auth.environment_for(&state, app_id, required(&query, "env")?, SecretAction::Read)?;
+    let filter = SecretFilter {
+        path: query.get("path").cloned(),
+        key: query.get("key").cloned().filter(|k| !k.is_empty()),
+        tags: query
+            .get("tags")
+            .map(|t| {
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let secrets = state.store.list_secrets(env.id, &filter)?;
+    let ids = secrets.iter().map(|s| s.id).collect();
+    state.store.record_read(&auth.actor, app_id, env.id, ids)?;
+    Ok(ok_json(&views::secrets(&secrets)))
+}
+
+async fn create_secrets(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: QueryMap,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let app_id = app_id_param(&query)?;
+    let env = auth.environment_for(
+        &state,
+        app_id,
+        required(&query, "env")?,
+        SecretAction::Create,
+    )?;
+    let batch = parse_create_batch(&read_body(payload, state.body_limit).await?)?;
+    let store = Arc::clone(&state.store);
+    let created = blocking(move || Ok(store.create_secrets(&auth.actor, env.id, batch)?)).await?;
+    Ok(ok_json(&views::secrets(&created)))
+}
+
+async fn update_secrets(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: QueryMap,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let app_id = app_id_param(&query)?;
+    let env = auth.environment_for(
+        &state,
+        app_id,
+        required(&query, "env")?,
+        SecretAction::Update,
+    )?;
+    let batch = parse_update_batch(&read_body(payload, state.body_limit).await?)?;
+    let store = Arc::clone(&state.store);
+    let updated = blocking(move || Ok(store.update_secrets(&auth.actor, env.id, batch)?)).await?;
+    Ok(ok_json(&views::secrets(&updated)))
+}
+
+#[derive(Serialize)]
+struct Deleted {
+    message: String,
+}
+
+async fn delete_secrets(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: QueryMap,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let app_id = app_id_param(&query)?;
+    let env = auth.environment_for(
+        &state,
+        app_id,
+        required(&query, "env")?,
+        SecretAction::Delete,
+    )?;
+    let ids = parse_delete_ids(&read_body(payload, state.body_limit).await?)?;
+    let store = Arc::clone(&state.store);
+    let deleted = blocking(move || {
+        if ids.malformed.is_empty() {
+            return Ok(store.delete_secrets(&auth.actor, env.id, &ids.valid)?);
+        }
+        // Ids that are not UUIDs name nothing; report them with whichever valid ids are
+        // also missing, and delete nothing.
+        let mut missing: Vec<String> = ids
+            .valid
+            .iter()
+            .filter(|id| {
+                matches!(
+                    store.get_secret(env.id, **id),
+                    Err(StoreError::SecretNotFound(_))
+                )
+            })
+            .map(ToString::to_string)
+            .collect();
+        missing.extend(ids.malformed);
+        Err(ApiError::secrets_not_found(&missing))
+    })
+    .await?;
+    Ok(ok_json(&Deleted {
+        message: format!("Deleted {deleted} secret(s)"),
+    }))
+}

@@ -1,0 +1,150 @@
+//! `/tokens`: User tokens only. The token itself appears only in the create response.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use coffer_store::{NewToken, Permissions, TokenKind};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{blocking, created_json, ok_json, DataList};
+use crate::auth::Auth;
+use crate::body::{read_body, typed};
+use crate::error::ApiError;
+use crate::network::parse_ip_or_cidr;
+use crate::state::AppState;
+use crate::views::{parse_timestamp, TokenView};
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/tokens")
+            .route(web::get().to(list_tokens))
+            .route(web::post().to(create_token))
+            .default_service(web::to(super::ops::method_not_allowed)),
+    )
+    .service(
+        web::resource("/tokens/{id}")
+            .route(web::delete().to(revoke_token))
+            .default_service(web::to(super::ops::method_not_allowed)),
+    );
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateTokenBody {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    app_id: Option<Uuid>,
+    #[serde(default)]
+    environments: Vec<String>,
+    permissions: Option<Vec<String>>,
+    expires_at: Option<String>,
+    #[serde(default)]
+    allowed_ips: Vec<String>,
+}
+
+impl CreateTokenBody {
+    fn into_new_token(self) -> Result<NewToken, ApiError> {
+        let kind = match self.kind.as_str() {
+            "service" => TokenKind::Service,
+            "user" => TokenKind::User,
+            other => {
+                return Err(ApiError::bad_request(
+                    "invalid_token_type",
+                    format!("Invalid token type: '{other}'. Must be one of ['service', 'user']."),
+                ))
+            }
+        };
+        let permissions = match self.permissions {
+            None => Permissions::ALL,
+            Some(names) => {
+                let mut p = Permissions::default();
+                for name in names {
+                    match name.as_str() {
+                        "read" => p.read = true,
+                        "create" => p.create = true,
+                        "update" => p.update = true,
+                        "delete" => p.delete = true,
+                        other => {
+                            return Err(ApiError::bad_request(
+                                "invalid_permission",
+                                format!(
+                                    "Invalid permission: '{other}'. Must be one of ['create', 'delete', 'read', 'update']."
+                                ),
+                            ))
+                        }
+                    }
+                }
+                p
+            }
+        };
+        let expires_at = self
+            .expires_at
+            .map(|text| {
+                parse_timestamp(&text).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_expiry",
+                        format!("Invalid 'expiresAt': '{text}'. Use an RFC 3339 time."),
+                    )
+                })
+            })
+            .transpose()?;
+        let allowed_ips = self
+            .allowed_ips
+            .into_iter()
+            .map(|entry| match parse_ip_or_cidr(&entry) {
+                Some(net) => Ok(net.to_string()),
+                None => Err(ApiError::bad_request(
+                    "invalid_cidr",
+                    format!("Invalid IP or CIDR: '{entry}'"),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(NewToken {
+            name: self.name,
+            kind,
+            app_id: self.app_id,
+            environments: self.environments,
+            permissions,
+            expires_at,
+            allowed_ips,
+        })
+    }
+}
+
+async fn list_tokens(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let tokens = state.store.list_tokens()?;
+    Ok(ok_json(&DataList {
+        data: tokens.iter().map(TokenView::new).collect(),
+    }))
+}
+
+async fn create_token(
+    auth: Auth,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let body: CreateTokenBody = typed(&read_body(payload, state.body_limit).await?)?;
+    let new = body.into_new_token()?;
+    let store = Arc::clone(&state.store);
+    let (token, secret) = blocking(move || Ok(store.create_token(&auth.actor, new)?)).await?;
+    Ok(created_json(&TokenView::created(&token, &secret)))
+}
+
+async fn revoke_token(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_user()?;
+    let id = Uuid::parse_str(&id).map_err(|_| {
+        ApiError::not_found("token_not_found", format!("Token with ID {id} not found"))
+    })?;
+    let store = Arc::clone(&state.store);
+    blocking(move || Ok(store.revoke_token(&auth.actor, id)?)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

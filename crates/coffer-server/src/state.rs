@@ -1,0 +1,78 @@
+//! What every handler shares: the store, the policy, the limiters, the metrics.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use coffer_store::Store;
+use ipnet::IpNet;
+
+use crate::metrics::Metrics;
+use crate::network::NetworkPolicy;
+use crate::rate_limit::RateLimits;
+
+/// Default body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Default failed authentications per minute per client IP.
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 60;
+
+/// Server settings that shape request handling.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest accepted request body in bytes.
+    pub body_limit: usize,
+    /// Global allowed client ranges (empty: none).
+    pub allowed_ips: Vec<IpNet>,
+    /// Proxies whose forwarded headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Requests per minute per token (`None`: unlimited).
+    pub rate_limit_per_minute: Option<NonZeroU32>,
+    /// Failed authentications per minute per client IP before 429.
+    pub auth_failures_per_minute: NonZeroU32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            body_limit: DEFAULT_BODY_LIMIT,
+            allowed_ips: Vec::new(),
+            trusted_proxies: Vec::new(),
+            rate_limit_per_minute: None,
+            auth_failures_per_minute: NonZeroU32::new(DEFAULT_AUTH_FAILURES_PER_MINUTE)
+                .expect("non-zero"),
+        }
+    }
+}
+
+/// Shared state of a running server.
+#[derive(Debug)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<Store>,
+    /// Body limit.
+    pub body_limit: usize,
+    /// Network policy.
+    pub network: NetworkPolicy,
+    /// Rate limiters.
+    pub limits: RateLimits,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// State for a store and settings.
+    pub fn new(store: Arc<Store>, config: ServerConfig) -> Self {
+        AppState {
+            store,
+            body_limit: config.body_limit,
+            network: NetworkPolicy {
+                allowed: config.allowed_ips,
+                trusted_proxies: config.trusted_proxies,
+            },
+            limits: RateLimits::new(
+                config.rate_limit_per_minute,
+                config.auth_failures_per_minute,
+            ),
+            metrics: Metrics::new(),
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The JSON shapes of responses (camelCase keys, RFC 3339 UTC timestamps with
+//! microseconds).
+
+use coffer_store::{App, AuditEntry, Environment, Secret, Timestamp, Token};
+use serde::{Serialize, Serializer};
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const RFC3339_MICROS: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// Formats a store timestamp as `2026-11-25T10:57:21.812009Z`.
+pub fn format_timestamp(at: Timestamp) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.as_micros()) * 1000)
+        .ok()
+        .and_then(|t| t.format(RFC3339_MICROS).ok())
+        .unwrap_or_default()
+}
+
+/// Parses an RFC 3339 time into a store timestamp.
+pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
+    let at = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(Timestamp((at.unix_timestamp_nanos() / 1000) as i64))
+}
+
+fn timestamp<S: Serializer>(at: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_timestamp(*at))
+}
+
+fn optional_timestamp<S: Serializer>(at: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => timestamp(at, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn hex32<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(bytes))
+}
+
+/// A secret as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretView<'a> {
+    id: Uuid,
+    environment: Uuid,
+    path: &'a str,
+    key: &'a str,
+    value: &'a str,
+    comment: &'a str,
+    tags: &'a [String],
+    #[serde(rename = "type")]
+    secret_type: &'static str,
+    #[serde(rename = "override")]
+    override_value: Option<()>,
+    #[serde(serialize_with = "hex32")]
+    key_digest: &'a [u8; 32],
+    version: u64,
+    #[serde(serialize_with = "timestamp")]
+    created_at: &'a Timestamp,
+    #[serde(serialize_with = "timestamp")]
+    updated_at: &'a Timestamp,
+}
+
+impl<'a> From<&'a Secret> for SecretView<'a> {
+    fn from(s: &'a Secret) -> Self {
+        SecretView {
+            id: s.id,
+            environment: s.env_id,
+            path: &s.path,
+            key: &s.key,
+            value: &s.value,
+            comment: &s.comment,
+            tags: &s.tags,
+            secret_type: s.secret_type.as_str(),
+            override_value: None,
+            key_digest: &s.key_digest,
+            version: s.version,
+            created_at: &s.created_at,
+            updated_at: &s.updated_at,
+        }
+    }
+}
+
+/// Secrets as a JSON array.
+pub fn secrets(list: &[Secret]) -> Vec<SecretView<'_>> {
+    list.iter().map(SecretView::from).collect()
+}
+
+/// An environment as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentView<'a> {
+    id: Uuid,
+    name: &'a str,
+    env_type: &'static str,
+    index: u32,
+    #[serde(serialize_with = "timestamp")]
+    created_at: &'a Timestamp,
+    #[serde(serialize_with = "timestamp")]
+    updated_at: &'a Timestamp,
+}
+
+impl<'a> From<&'a Environment> for EnvironmentView<'a> {
+    fn from(e: &'a Environment) -> Self {
+        EnvironmentView {
+            id: e.id,
+            name: &e.name,
+            env_type: e.env_type.as_str(),
+            index: e.index,
+            created_at: &e.created_at,
+            updated_at: &e.updated_at,
+        }
+    }
+}
+
+/// An app as the API shows it; `environments` only on create.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppView<'a> {
+    id: Uuid,
+    name: &'a str,
+    description: &'a str,
+    sse_enabled: bool,
+    #[serde(serialize_with = "timestamp")]
+    created_at: &'a Timestamp,
+    #[serde(serialize_with = "timestamp")]
+    updated_at: &'a Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environments: Option<Vec<EnvironmentView<'a>>>,
+}
+
+impl<'a> AppView<'a> {
+    /// The app alone.
+    pub fn new(app: &'a App) -> Self {
+        AppView {
+            id: app.id,
+            name: &app.name,
+            description: &app.description,
+            sse_enabled: true,
+            created_at: &app.created_at,
+            updated_at: &app.updated_at,
+            environments: None,
+        }
+    }
+
+    /// The app with its environments.
+    pub fn with_environments(app: &'a App, envs: &'a [Environment]) -> Self {
+        AppView {
+            environments: Some(envs.iter().map(EnvironmentView::from).collect()),
+            ..AppView::new(app)
+        }
+    }
+}
+
+/// A token as the API shows it (never the token itself, never its hash).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView<'a> {
+    id: Uuid,
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    app_id: Option<Uuid>,
+    environments: &'a [Uuid],
+    permissions: Vec<&'static str>,
+    #[serde(serialize_with = "optional_timestamp")]
+    expires_at: &'a Option<Timestamp>,
+    allowed_ips: &'a [String],
+    #[serde(serialize_with = "timestamp")]
+    created_at: &'a Timestamp,
+    #[serde(serialize_with = "optional_timestamp")]
+    last_used_at: &'a Option<Timestamp>,
+    revoked: bool,
+    /// The token itself: only in the create response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+}
+
+impl<'a> TokenView<'a> {
+    /// A stored token.
+    pub fn new(t: &'a Token) -> Self {
+        let p = t.permissions;
+        let permissions = [
+            (p.read, "read"),
+            (p.create, "create"),
+            (p.update, "update"),
+            (p.delete, "delete"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        TokenView {
+            id: t.id,
+            name: &t.name,
+            kind: t.kind.as_str(),
+            app_id: t.app_id,
+            environments: &t.env_ids,
+            permissions,
+            expires_at: &t.expires_at,
+            allowed_ips: &t.allowed_ips,
+            created_at: &t.created_at,
+            last_used_at: &t.last_used_at,
+            revoked: t.revoked,
+            token: None,
+        }
+    }
+
+    /// A token just created, with its secret.
+    pub fn created(t: &'a Token, secret: &'a str) -> Self {
+        TokenView {
+            token: Some(secret),
+            ..TokenView::new(t)
+        }
+    }
+}
+
+/// An audit entry as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntryView<'a> {
+    seq: u64,
+    #[serde(serialize_with = "timestamp")]
+    time: &'a Timestamp,
+    actor: ActorView,
+    ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    action: &'static str,
+    app_id: Option<Uuid>,
+    env_id: Option<Uuid>,
+    secret_ids: &'a [Uuid],
+    version: Option<u64>,
+    #[serde(serialize_with = "hex32")]
+    prev_hash: &'a [u8; 32],
+    #[serde(serialize_with = "hex32")]
+    hash: &'a [u8; 32],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActorView {
+    token_id: Option<Uuid>,
+    kind: Option<&'static str>,
+}
+
+impl<'a> From<&'a AuditEntry> for AuditEntryView<'a> {
+    fn from(e: &'a AuditEntry) -> Self {
+        AuditEntryView {
+            seq: e.seq,
+            time: &e.time,
+            actor: ActorView {
+                token_id: e.actor.token_id,
+                kind: e.actor.kind.map(|k| k.as_str()),
+            },
+            ip: e.actor.ip.as_deref(),
+            user_agent: e.actor.user_agent.as_deref(),
+            action: e.action.as_str(),
+            app_id: e.app_id,
+            env_id: e.env_id,
+            secret_ids: &e.secret_ids,
+            version: e.version,
+            prev_hash: &e.prev_hash,
+            hash: &e.hash,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_microseconds() {
+        let at = Timestamp(1_795_604_241_812_009);
+        assert_eq!(format_timestamp(at), "2026-11-25T10:57:21.812009Z");
+        assert_eq!(parse_timestamp("2026-11-25T10:57:21.812009Z"), Some(at));
+    }
+}

@@ -1,0 +1,119 @@
+//! `coffer serve`: open the store, initialise it if new, serve until SIGINT/SIGTERM,
+//! then finish requests in flight and flush.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::{web, HttpServer};
+use clap::Args;
+use coffer_server::network::parse_ip_or_cidr;
+use coffer_server::{create_app, AppState, ServerConfig};
+use ipnet::IpNet;
+
+use crate::StoreArgs;
+
+/// The default address: loopback only.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8240";
+
+/// Options of `coffer serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "COFFER_BIND", default_value = DEFAULT_BIND)]
+    bind: SocketAddr,
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive).
+    #[arg(long, env = "COFFER_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Global allowed client IPs/CIDR ranges, comma-separated (default: any).
+    #[arg(long, env = "COFFER_ALLOWED_IPS", value_delimiter = ',', value_parser = parse_net)]
+    allowed_ips: Vec<IpNet>,
+    /// Proxies whose X-Forwarded-For / X-Real-IP are believed, comma-separated.
+    #[arg(long, env = "COFFER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    trusted_proxies: Vec<IpNet>,
+    /// Requests per minute per token (default: unlimited).
+    #[arg(long, env = "COFFER_RATE_LIMIT")]
+    rate_limit: Option<NonZeroU32>,
+    /// Failed authentications per minute per client IP before 429.
+    #[arg(long, env = "COFFER_AUTH_FAILURE_LIMIT", default_value_t = NonZeroU32::new(coffer_server::state::DEFAULT_AUTH_FAILURES_PER_MINUTE).expect("non-zero"))]
+    auth_failure_limit: NonZeroU32,
+    /// Largest request body in bytes.
+    #[arg(long, env = "COFFER_BODY_LIMIT", default_value_t = coffer_server::state::DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
+    #[arg(long, env = "COFFER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "COFFER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "COFFER_WORKERS")]
+    workers: Option<usize>,
+}
+
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    parse_ip_or_cidr(text).ok_or_else(|| format!("Invalid IP or CIDR: '{text}'"))
+}
+
+fn init_logging(filter: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| format!("invalid --log-level '{filter}': {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    Ok(())
+}
+
+/// Runs the server until a shutdown signal.
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    init_logging(&args.log_level)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(coffer_server::tls::load_server_config(cert, key).map_err(|e| e.to_string())?)
+        }
+        _ => None,
+    };
+    let store = Arc::new(args.store.open()?);
+    if let Some(token) = store.initialize().map_err(|e| e.to_string())? {
+        eprintln!("Admin token: {token}");
+    }
+    let config = ServerConfig {
+        body_limit: args.body_limit,
+        allowed_ips: args.allowed_ips,
+        trusted_proxies: args.trusted_proxies,
+        rate_limit_per_minute: args.rate_limit,
+        auth_failures_per_minute: args.auth_failure_limit,
+    };
+    let state = web::Data::new(AppState::new(Arc::clone(&store), config));
+    let served = actix_web::rt::System::new().block_on(async move {
+        let mut server = HttpServer::new(move || create_app(state.clone())).shutdown_timeout(30);
+        if let Some(workers) = args.workers {
+            server = server.workers(workers);
+        }
+        let (server, scheme) = match tls {
+            Some(tls) => (server.bind_rustls_0_23(args.bind, tls), "https"),
+            None => (server.bind(args.bind), "http"),
+        };
+        let server = server.map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+        for addr in server.addrs() {
+            eprintln!("Coffer listening on {scheme}://{addr}");
+        }
+        if scheme == "http" {
+            tracing::warn!("serving plain HTTP: give --tls-cert and --tls-key to serve HTTPS");
+        }
+        server
+            .run()
+            .await
+            .map_err(|e| format!("server failed: {e}"))
+    });
+    let flushed = store
+        .flush()
+        .map_err(|e| format!("final flush failed: {e}"));
+    tracing::info!("stopped");
+    served.and(flushed)
+}
