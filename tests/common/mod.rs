@@ -1,0 +1,275 @@
+//! The shared test harness: the real `coffer` binary on an ephemeral loopback port with
+//! a temporary data directory, and a real HTTP client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// A running `coffer serve`.
+pub struct Server {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT` (or https).
+    pub base: String,
+    /// The data directory (kept alive by `_dir`).
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    /// The first admin (User) token of the data directory.
+    pub admin_token: String,
+    extra_args: Vec<String>,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_coffer")
+}
+
+impl Server {
+    /// A server on a new temporary data directory.
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// A server on a new temporary data directory, with extra `serve` arguments.
+    pub fn start_with(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            data_dir,
+            _dir: Some(dir),
+            admin_token: String::new(),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            logs: Arc::new(Mutex::new(Vec::new())),
+        };
+        server.launch();
+        assert_eq!(server.admin_token.len(), 64, "admin token printed on first start");
+        server
+    }
+
+    /// Starts the process on `self.data_dir` and waits until it listens.
+    fn launch(&mut self) {
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--bind", "127.0.0.1:0", "--log-level", "info"])
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn coffer");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel::<String>();
+        let logs = Arc::clone(&self.logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                logs.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(token) = line.strip_prefix("Admin token: ") {
+                        self.admin_token = token.trim().to_string();
+                    }
+                    if let Some(addr) = line.strip_prefix("Coffer listening on ") {
+                        self.base = addr.trim().to_string();
+                        break;
+                    }
+                }
+                Err(_) => panic!(
+                    "coffer did not start; stderr:\n{}",
+                    self.logs.lock().unwrap().join("\n")
+                ),
+            }
+        }
+        self.child = Some(child);
+    }
+
+    /// Stops the server with SIGTERM and waits for it; returns its exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        // The `kill` command sends SIGTERM without unsafe code in the tests.
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        child.wait().expect("wait for coffer")
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush).
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("server running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait for coffer");
+    }
+
+    /// Starts the server again on the same data directory (after `stop` or `kill`).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the server first");
+        self.launch();
+    }
+
+    /// Stop then start again on the same data directory.
+    pub fn restart(&mut self) {
+        let status = self.stop();
+        assert!(status.success(), "graceful stop exits 0, got {status}");
+        self.start_again();
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// A client acting with the admin User token.
+    pub fn admin(&self) -> Api {
+        self.client(Some(format!("Bearer User {}", self.admin_token)))
+    }
+
+    /// A client with the given Authorization header (or none).
+    pub fn client(&self, authorization: Option<String>) -> Api {
+        Api {
+            http: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .danger_accept_invalid_certs(true)
+                .build()
+                .expect("client"),
+            base: self.base.clone(),
+            authorization,
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A client bound to one server and one Authorization header.
+#[derive(Clone)]
+pub struct Api {
+    /// The HTTP client.
+    pub http: Client,
+    /// Base URL.
+    pub base: String,
+    /// Authorization header value.
+    pub authorization: Option<String>,
+}
+
+impl Api {
+    /// Sends a request; returns status and body (JSON, or `Value::String` of the text
+    /// when the body is not JSON, `Value::Null` when empty).
+    pub fn send(&self, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+        self.send_raw(method, path, bytes, &[])
+    }
+
+    /// Sends raw bytes with extra headers.
+    pub fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(auth) = &self.authorization {
+            request = request.header("Authorization", auth);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.header("Content-Type", "application/json").body(body);
+        }
+        let response = request.send().expect("request sent");
+        let status = response.status();
+        let text = response.text().expect("body read");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// GET.
+    pub fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, None)
+    }
+
+    /// POST with a JSON body.
+    pub fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(&body))
+    }
+
+    /// PUT with a JSON body.
+    pub fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::PUT, path, Some(&body))
+    }
+
+    /// DELETE with a JSON body.
+    pub fn delete_with(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::DELETE, path, Some(&body))
+    }
+
+    /// DELETE without a body.
+    pub fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::DELETE, path, None)
+    }
+}
+
+/// Asserts an error answer: status, exact message, code.
+#[track_caller]
+pub fn assert_error(answer: &(StatusCode, Value), status: u16, message: &str, code: &str) {
+    assert_eq!(answer.0.as_u16(), status, "status of {}", answer.1);
+    assert_eq!(answer.1["error"], message, "message of {}", answer.1);
+    assert_eq!(answer.1["code"], code, "code of {}", answer.1);
+    assert_eq!(answer.1.as_object().map(|o| o.len()), Some(2), "only error and code: {}", answer.1);
+}
+
+/// Creates an app with the default environments; returns (app id, body).
+pub fn create_app(api: &Api, name: &str) -> (String, Value) {
+    let (status, body) = api.post("/v1/apps/", serde_json::json!({ "name": name }));
+    assert_eq!(status.as_u16(), 201, "{body}");
+    (body["id"].as_str().unwrap().to_string(), body)
+}
+
+/// Creates a token with the admin client; returns (token id, token secret).
+pub fn create_token(api: &Api, body: Value) -> (String, String) {
+    let (status, created) = api.post("/v1/tokens/", body);
+    assert_eq!(status.as_u16(), 201, "{created}");
+    (
+        created["id"].as_str().unwrap().to_string(),
+        created["token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The secrets route of an app and environment.
+pub fn secrets_path(app_id: &str, env: &str) -> String {
+    format!("/v1/secrets/?app_id={app_id}&env={env}")
+}
