@@ -14,14 +14,17 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human message (API.md spells these out).
     pub message: String,
-    /// Seconds to wait, for 429.
-    pub retry_after: Option<u64>,
+    /// A header the answer needs (`Retry-After` on 429, `Allow` on 405).
+    pub header: Option<(&'static str, String)>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    code: &'a str,
+/// The body of every unsuccessful answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// Human message.
+    pub error: &'a str,
+    /// Stable machine code.
+    pub code: &'a str,
 }
 
 impl ApiError {
@@ -31,7 +34,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            retry_after: None,
+            header: None,
         }
     }
 
@@ -64,13 +67,16 @@ impl ApiError {
         Self::not_found("not_found", "Not found.")
     }
 
-    /// 405 for methods a route does not serve.
-    pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Method not allowed.",
-        )
+    /// 405 for methods a route does not serve; `allow` lists those it does.
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        ApiError {
+            header: Some(("Allow", allow.to_string())),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed.",
+            )
+        }
     }
 
     /// 413 for bodies over the limit.
@@ -97,7 +103,7 @@ impl ApiError {
     /// 429 with the seconds until the next request is allowed.
     pub fn throttled(seconds: u64) -> Self {
         ApiError {
-            retry_after: Some(seconds),
+            header: Some(("Retry-After", seconds.to_string())),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "throttled",
@@ -120,8 +126,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
-        if let Some(seconds) = self.retry_after {
-            response.insert_header(("Retry-After", seconds.to_string()));
+        if let Some((name, value)) = &self.header {
+            response.insert_header((*name, value.as_str()));
         }
         response.json(ErrorBody {
             error: &self.message,

@@ -16,6 +16,7 @@ pub mod body;
 pub mod error;
 pub mod metrics;
 pub mod network;
+pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod state;

@@ -3,6 +3,7 @@
 
 use coffer_store::{App, AuditEntry, Environment, Secret, Timestamp, Token};
 use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
@@ -41,7 +42,7 @@ fn hex32<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// A secret as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretView<'a> {
     id: Uuid,
@@ -54,13 +55,17 @@ pub struct SecretView<'a> {
     #[serde(rename = "type")]
     secret_type: &'static str,
     #[serde(rename = "override")]
+    #[schema(value_type = Option<String>)]
     override_value: Option<()>,
     #[serde(serialize_with = "hex32")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     key_digest: &'a [u8; 32],
     version: u64,
     #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: &'a Timestamp,
     #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     updated_at: &'a Timestamp,
 }
 
@@ -90,7 +95,7 @@ pub fn secrets(list: &[Secret]) -> Vec<SecretView<'_>> {
 }
 
 /// An environment as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentView<'a> {
     id: Uuid,
@@ -98,8 +103,10 @@ pub struct EnvironmentView<'a> {
     env_type: &'static str,
     index: u32,
     #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: &'a Timestamp,
     #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     updated_at: &'a Timestamp,
 }
 
@@ -117,7 +124,7 @@ impl<'a> From<&'a Environment> for EnvironmentView<'a> {
 }
 
 /// An app as the API shows it; `environments` only on create.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppView<'a> {
     id: Uuid,
@@ -125,8 +132,10 @@ pub struct AppView<'a> {
     description: &'a str,
     sse_enabled: bool,
     #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: &'a Timestamp,
     #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     updated_at: &'a Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     environments: Option<Vec<EnvironmentView<'a>>>,
@@ -156,7 +165,7 @@ impl<'a> AppView<'a> {
 }
 
 /// A token as the API shows it (never the token itself, never its hash).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView<'a> {
     id: Uuid,
@@ -167,11 +176,14 @@ pub struct TokenView<'a> {
     environments: &'a [Uuid],
     permissions: Vec<&'static str>,
     #[serde(serialize_with = "optional_timestamp")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: &'a Option<Timestamp>,
     allowed_ips: &'a [String],
     #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: &'a Timestamp,
     #[serde(serialize_with = "optional_timestamp")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     last_used_at: &'a Option<Timestamp>,
     revoked: bool,
     /// The token itself: only in the create response.
@@ -218,11 +230,12 @@ impl<'a> TokenView<'a> {
 }
 
 /// An audit entry as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntryView<'a> {
     seq: u64,
     #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     time: &'a Timestamp,
     actor: ActorView,
     ip: Option<&'a str>,
@@ -233,12 +246,14 @@ pub struct AuditEntryView<'a> {
     secret_ids: &'a [Uuid],
     version: Option<u64>,
     #[serde(serialize_with = "hex32")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     prev_hash: &'a [u8; 32],
     #[serde(serialize_with = "hex32")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     hash: &'a [u8; 32],
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ActorView {
     token_id: Option<Uuid>,

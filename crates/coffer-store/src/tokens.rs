@@ -13,12 +13,12 @@ use crate::error::StoreError;
 use crate::kv::{KvBackend, Tree};
 use crate::model::{NewToken, Permissions, Timestamp, Token, TokenKind};
 use crate::store::{abort, tx_get, Store};
+use crate::validate::is_valid_display_name;
 
 const INITIALIZED_KEY: &[u8] = b"initialized";
 /// `last_used_at` is written back at most this often per token (it is bookkeeping,
 /// not worth a write per request).
 const LAST_USED_RESOLUTION_MICROS: i64 = 60_000_000;
-const MAX_TOKEN_NAME_CHARS: usize = 64;
 
 /// SHA-256 of a token as presented.
 pub fn token_hash(token: &str) -> [u8; 32] {
@@ -47,6 +47,11 @@ impl<B: KvBackend> Store<B> {
             return Ok(None);
         }
         let _structure = self.structure.lock();
+        // Checked again under the lock: a concurrent call may have initialised the store
+        // meanwhile, and a write that changes nothing must not leave an audit entry.
+        if self.kv.get(Tree::Meta, INITIALIZED_KEY)?.is_some() {
+            return Ok(None);
+        }
         let (token, secret) = self.new_token_record(NewToken {
             name: "admin".into(),
             kind: TokenKind::User,
@@ -69,8 +74,8 @@ impl<B: KvBackend> Store<B> {
     }
 
     fn new_token_record(&self, new: NewToken) -> Result<(Token, String), StoreError> {
-        let name = new.name.trim();
-        if name.is_empty() || name.chars().count() > MAX_TOKEN_NAME_CHARS {
+        let name = new.name.as_str();
+        if !is_valid_display_name(name) {
             return Err(StoreError::InvalidTokenName);
         }
         let (app_id, env_ids, permissions) = match new.kind {

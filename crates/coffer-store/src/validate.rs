@@ -115,16 +115,21 @@ pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, StoreError> {
     Ok(out)
 }
 
-/// Checks an app name (1–64 characters, not blank, no control characters).
+/// Whether a display name (apps, tokens) is acceptable: 1–64 characters, no control
+/// characters, not starting with whitespace (so it is never blank).
+pub fn is_valid_display_name(name: &str) -> bool {
+    let starts_visible = name.chars().next().is_some_and(|c| !c.is_whitespace());
+    starts_visible
+        && name.chars().count() <= MAX_APP_NAME_CHARS
+        && !name.chars().any(char::is_control)
+}
+
+/// Checks an app name (see [`is_valid_display_name`]).
 pub fn check_app_name(name: &str) -> Result<String, StoreError> {
-    let trimmed = name.trim();
-    if trimmed.is_empty()
-        || trimmed.chars().count() > MAX_APP_NAME_CHARS
-        || trimmed.chars().any(char::is_control)
-    {
+    if !is_valid_display_name(name) {
         return Err(StoreError::InvalidAppName(name.to_owned()));
     }
-    Ok(trimmed.to_owned())
+    Ok(name.to_owned())
 }
 
 /// Checks an environment name against `^[a-zA-Z0-9\-_]{1,64}$`.
@@ -246,11 +251,13 @@ mod tests {
                 Err(StoreError::InvalidEnvironmentName(_))
             ));
         }
-        assert_eq!(check_app_name(" shop ").unwrap(), "shop");
-        assert!(matches!(
-            check_app_name("  "),
-            Err(StoreError::InvalidAppName(_))
-        ));
+        assert_eq!(check_app_name("shop 2 ").unwrap(), "shop 2 ");
+        for bad in ["", " shop", "  ", "a\u{7}b", "a\u{85}"] {
+            assert!(
+                matches!(check_app_name(bad), Err(StoreError::InvalidAppName(_))),
+                "{bad:?}"
+            );
+        }
         assert!(matches!(
             check_app_name(&"x".repeat(65)),
             Err(StoreError::InvalidAppName(_))

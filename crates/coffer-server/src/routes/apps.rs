@@ -12,6 +12,8 @@ use crate::auth::Auth;
 use crate::body::{read_body, typed};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::error::ErrorBody;
+use crate::openapi::{AppList, DisplayName, EnvName};
 use crate::views::AppView;
 
 /// Registers the routes.
@@ -20,29 +22,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/apps")
             .route(web::get().to(list_apps))
             .route(web::post().to(create_app))
-            .default_service(web::to(super::ops::method_not_allowed)),
+            .default_service(super::ops::only("GET, POST")),
     )
     .service(
         web::resource("/apps/{id}")
             .route(web::get().to(get_app))
             .route(web::put().to(update_app))
             .route(web::delete().to(delete_app))
-            .default_service(web::to(super::ops::method_not_allowed)),
+            .default_service(super::ops::only("GET, PUT, DELETE")),
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateAppBody {
+pub(crate) struct CreateAppBody {
+    #[schema(value_type = DisplayName)]
     name: String,
     #[serde(default)]
     description: String,
+    #[schema(value_type = Option<Vec<EnvName>>)]
     environments: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct UpdateAppBody {
+pub(crate) struct UpdateAppBody {
+    #[schema(value_type = Option<DisplayName>)]
     name: Option<String>,
     description: Option<String>,
 }
@@ -53,7 +58,9 @@ fn app_id(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::not_found("app_not_found", format!("App with ID {raw} not found")))
 }
 
-async fn list_apps(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/v1/apps", tag = "apps",
+    responses((status = 200, description = "Every app", body = AppList)))]
+pub(crate) async fn list_apps(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let apps = state.store.list_apps()?;
     Ok(ok_json(&DataList {
@@ -61,7 +68,10 @@ async fn list_apps(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespons
     }))
 }
 
-async fn create_app(
+#[utoipa::path(post, path = "/v1/apps", tag = "apps", request_body = CreateAppBody,
+    responses((status = 201, description = "The app with its environments", body = AppView),
+        (status = 409, description = "Name taken", body = ErrorBody)))]
+pub(crate) async fn create_app(
     auth: Auth,
     state: web::Data<AppState>,
     payload: web::Payload,
@@ -78,7 +88,10 @@ async fn create_app(
     Ok(created_json(&AppView::with_environments(&app, &envs)))
 }
 
-async fn get_app(
+#[utoipa::path(get, path = "/v1/apps/{id}", tag = "apps", params(("id" = String, Path)),
+    responses((status = 200, description = "The app", body = AppView),
+        (status = 404, description = "Not found", body = ErrorBody)))]
+pub(crate) async fn get_app(
     auth: Auth,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -88,7 +101,12 @@ async fn get_app(
     Ok(ok_json(&AppView::new(&app)))
 }
 
-async fn update_app(
+#[utoipa::path(put, path = "/v1/apps/{id}", tag = "apps", params(("id" = String, Path)),
+    request_body = UpdateAppBody,
+    responses((status = 200, description = "The app", body = AppView),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Name taken", body = ErrorBody)))]
+pub(crate) async fn update_app(
     auth: Auth,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -106,7 +124,10 @@ async fn update_app(
     Ok(ok_json(&AppView::new(&app)))
 }
 
-async fn delete_app(
+#[utoipa::path(delete, path = "/v1/apps/{id}", tag = "apps", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted with its environments, secrets and tokens"),
+        (status = 404, description = "Not found", body = ErrorBody)))]
+pub(crate) async fn delete_app(
     auth: Auth,
     state: web::Data<AppState>,
     id: web::Path<String>,

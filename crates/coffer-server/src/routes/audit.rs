@@ -9,6 +9,8 @@ use super::{ok_json, QueryMap};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::error::ErrorBody;
+use crate::openapi::AuditParams;
 use crate::views::AuditEntryView;
 
 const DEFAULT_LIMIT: usize = 100;
@@ -19,12 +21,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/audit")
             .route(web::get().to(list_audit))
-            .default_service(web::to(super::ops::method_not_allowed)),
+            .default_service(super::ops::only("GET")),
     );
 }
 
-#[derive(Serialize)]
-struct AuditPageView<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditPageView<'a> {
     data: Vec<AuditEntryView<'a>>,
     next: Option<String>,
 }
@@ -39,17 +41,25 @@ fn uuid_param(query: &QueryMap, name: &str) -> Result<Option<Uuid>, ApiError> {
         .transpose()
 }
 
+/// A non-negative integer parameter (at most `i64::MAX`, as the schema says int64).
 fn number_param(query: &QueryMap, name: &str) -> Result<Option<u64>, ApiError> {
     query
         .get(name)
         .map(|raw| {
-            raw.parse::<u64>()
-                .map_err(|_| ApiError::bad_request("invalid_parameter", format!("Invalid {name}")))
+            raw.parse::<i64>()
+                .ok()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_parameter", format!("Invalid {name}"))
+                })
         })
         .transpose()
 }
 
-async fn list_audit(
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, description = "Audit entries, oldest first", body = AuditPageView),
+        (status = 404, description = "Environment not found", body = ErrorBody)))]
+pub(crate) async fn list_audit(
     auth: Auth,
     state: web::Data<AppState>,
     query: QueryMap,

@@ -11,6 +11,8 @@ use crate::auth::Auth;
 use crate::body::{read_body, typed};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::error::ErrorBody;
+use crate::openapi::{AppQuery, EnvName, EnvironmentList};
 use crate::views::EnvironmentView;
 
 /// Registers the routes.
@@ -19,20 +21,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/environments")
             .route(web::get().to(list_environments))
             .route(web::post().to(create_environment))
-            .default_service(web::to(super::ops::method_not_allowed)),
+            .default_service(super::ops::only("GET, POST")),
     )
     .service(
         web::resource("/environments/{id}")
             .route(web::get().to(get_environment))
             .route(web::put().to(rename_environment))
             .route(web::delete().to(delete_environment))
-            .default_service(web::to(super::ops::method_not_allowed)),
+            .default_service(super::ops::only("GET, PUT, DELETE")),
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EnvironmentBody {
+pub(crate) struct EnvironmentBody {
+    #[schema(value_type = EnvName)]
     name: String,
 }
 
@@ -46,7 +49,10 @@ fn env_id(raw: &str) -> Result<Uuid, ApiError> {
     })
 }
 
-async fn list_environments(
+#[utoipa::path(get, path = "/v1/environments", tag = "environments", params(AppQuery),
+    responses((status = 200, description = "The app's environments by index", body = EnvironmentList),
+        (status = 404, description = "App not found", body = ErrorBody)))]
+pub(crate) async fn list_environments(
     auth: Auth,
     state: web::Data<AppState>,
     query: QueryMap,
@@ -60,7 +66,12 @@ async fn list_environments(
     }))
 }
 
-async fn create_environment(
+#[utoipa::path(post, path = "/v1/environments", tag = "environments", params(AppQuery),
+    request_body = EnvironmentBody,
+    responses((status = 201, description = "The environment", body = EnvironmentView),
+        (status = 404, description = "App not found", body = ErrorBody),
+        (status = 409, description = "Name taken", body = ErrorBody)))]
+pub(crate) async fn create_environment(
     auth: Auth,
     state: web::Data<AppState>,
     query: QueryMap,
@@ -75,7 +86,10 @@ async fn create_environment(
     Ok(created_json(&EnvironmentView::from(&env)))
 }
 
-async fn get_environment(
+#[utoipa::path(get, path = "/v1/environments/{id}", tag = "environments", params(("id" = String, Path)),
+    responses((status = 200, description = "The environment", body = EnvironmentView),
+        (status = 404, description = "Not found", body = ErrorBody)))]
+pub(crate) async fn get_environment(
     auth: Auth,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -85,7 +99,12 @@ async fn get_environment(
     Ok(ok_json(&EnvironmentView::from(&env)))
 }
 
-async fn rename_environment(
+#[utoipa::path(put, path = "/v1/environments/{id}", tag = "environments", params(("id" = String, Path)),
+    request_body = EnvironmentBody,
+    responses((status = 200, description = "The environment", body = EnvironmentView),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Name taken", body = ErrorBody)))]
+pub(crate) async fn rename_environment(
     auth: Auth,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -99,7 +118,10 @@ async fn rename_environment(
     Ok(ok_json(&EnvironmentView::from(&env)))
 }
 
-async fn delete_environment(
+#[utoipa::path(delete, path = "/v1/environments/{id}", tag = "environments", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted with its secrets"),
+        (status = 404, description = "Not found", body = ErrorBody)))]
+pub(crate) async fn delete_environment(
     auth: Auth,
     state: web::Data<AppState>,
     id: web::Path<String>,

@@ -1,9 +1,9 @@
 //! `/health`, `/metrics`, and the answers for unknown routes and methods.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use crate::error::ApiError;
+use crate::openapi::{ApiDoc, HealthView};
 use crate::state::AppState;
 
 /// Registers the routes (at the root, without a prefix).
@@ -11,28 +11,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/health")
             .route(web::get().to(health))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(only("GET")),
+    )
+    .service(
+        web::resource("/openapi.json")
+            .route(web::get().to(openapi))
+            .default_service(only("GET")),
     )
     .service(
         web::resource("/metrics")
             .route(web::get().to(metrics))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(only("GET")),
     );
 }
 
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/health", tag = "operations", security(()),
+    responses((status = 200, description = "The server is up", body = HealthView)))]
+pub(crate) async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(HealthView { status: "ok" })
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(<ApiDoc as utoipa::OpenApi>::openapi())
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
+pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(&state.store))
 }
 
-/// 405 for a method a route does not serve.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::method_not_allowed())
+/// The fallback of a resource: 405 naming the methods it serves.
+pub fn only(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(allow)) })
 }
 
 /// 404 for an unknown route.

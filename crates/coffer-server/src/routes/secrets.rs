@@ -11,7 +11,11 @@ use crate::auth::Auth;
 use crate::body::{parse_create_batch, parse_delete_ids, parse_update_batch, read_body};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::views;
+use crate::error::ErrorBody;
+use crate::openapi::{
+    CreateSecretsRequest, DeleteSecretsRequest, ListFilter, SecretsQuery, UpdateSecretsRequest,
+};
+use crate::views::{self, SecretView};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -21,11 +25,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create_secrets))
             .route(web::put().to(update_secrets))
             .route(web::delete().to(delete_secrets))
-            .default_service(web::to(super::ops::method_not_allowed)),
+            .default_service(super::ops::only("GET, POST, PUT, DELETE")),
     );
 }
 
-async fn list_secrets(
+#[utoipa::path(get, path = "/v1/secrets", tag = "secrets",
+    params(SecretsQuery, ListFilter),
+    responses((status = 200, description = "Secrets ordered by path then key", body = [SecretView]),
+        (status = 404, description = "App or environment not found", body = ErrorBody)))]
+pub(crate) async fn list_secrets(
     auth: Auth,
     state: web::Data<AppState>,
     query: QueryMap,
@@ -52,7 +60,12 @@ async fn list_secrets(
     Ok(ok_json(&views::secrets(&secrets)))
 }
 
-async fn create_secrets(
+#[utoipa::path(post, path = "/v1/secrets", tag = "secrets", params(SecretsQuery),
+    request_body = CreateSecretsRequest,
+    responses((status = 200, description = "The created secrets (all or none)", body = [SecretView]),
+        (status = 404, description = "App or environment not found", body = ErrorBody),
+        (status = 409, description = "Duplicate secret", body = ErrorBody)))]
+pub(crate) async fn create_secrets(
     auth: Auth,
     state: web::Data<AppState>,
     query: QueryMap,
@@ -71,7 +84,12 @@ async fn create_secrets(
     Ok(ok_json(&views::secrets(&created)))
 }
 
-async fn update_secrets(
+#[utoipa::path(put, path = "/v1/secrets", tag = "secrets", params(SecretsQuery),
+    request_body = UpdateSecretsRequest,
+    responses((status = 200, description = "The updated secrets (all or none)", body = [SecretView]),
+        (status = 404, description = "App, environment or secret not found", body = ErrorBody),
+        (status = 409, description = "Duplicate secret or version conflict", body = ErrorBody)))]
+pub(crate) async fn update_secrets(
     auth: Auth,
     state: web::Data<AppState>,
     query: QueryMap,
@@ -90,12 +108,16 @@ async fn update_secrets(
     Ok(ok_json(&views::secrets(&updated)))
 }
 
-#[derive(Serialize)]
-struct Deleted {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DeletedView {
     message: String,
 }
 
-async fn delete_secrets(
+#[utoipa::path(delete, path = "/v1/secrets", tag = "secrets", params(SecretsQuery),
+    request_body = DeleteSecretsRequest,
+    responses((status = 200, description = "Deleted (all or none)", body = DeletedView),
+        (status = 404, description = "App, environment or secrets not found", body = ErrorBody)))]
+pub(crate) async fn delete_secrets(
     auth: Auth,
     state: web::Data<AppState>,
     query: QueryMap,
@@ -131,7 +153,7 @@ async fn delete_secrets(
         Err(ApiError::secrets_not_found(&missing))
     })
     .await?;
-    Ok(ok_json(&Deleted {
+    Ok(ok_json(&DeletedView {
         message: format!("Deleted {deleted} secret(s)"),
     }))
 }

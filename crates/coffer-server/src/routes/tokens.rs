@@ -13,6 +13,8 @@ use crate::body::{read_body, typed};
 use crate::error::ApiError;
 use crate::network::parse_ip_or_cidr;
 use crate::state::AppState;
+use crate::error::ErrorBody;
+use crate::openapi::{DisplayName, EnvRef, PermissionName, TokenList, TokenTypeName};
 use crate::views::{parse_timestamp, TokenView};
 
 /// Registers the routes.
@@ -21,25 +23,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/tokens")
             .route(web::get().to(list_tokens))
             .route(web::post().to(create_token))
-            .default_service(web::to(super::ops::method_not_allowed)),
+            .default_service(super::ops::only("GET, POST")),
     )
     .service(
         web::resource("/tokens/{id}")
             .route(web::delete().to(revoke_token))
-            .default_service(web::to(super::ops::method_not_allowed)),
+            .default_service(super::ops::only("DELETE")),
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateTokenBody {
+pub(crate) struct CreateTokenBody {
+    #[schema(value_type = DisplayName)]
     name: String,
     #[serde(rename = "type")]
+    #[schema(value_type = TokenTypeName)]
     kind: String,
     app_id: Option<Uuid>,
     #[serde(default)]
+    #[schema(value_type = Vec<EnvRef>)]
     environments: Vec<String>,
+    #[schema(value_type = Option<Vec<PermissionName>>)]
     permissions: Option<Vec<String>>,
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     #[serde(default)]
     allowed_ips: Vec<String>,
@@ -57,6 +64,13 @@ impl CreateTokenBody {
                 ))
             }
         };
+        let scoped = self.app_id.is_some() || !self.environments.is_empty();
+        if kind == TokenKind::User && (scoped || self.permissions.is_some()) {
+            return Err(ApiError::bad_request(
+                "user_token_unscoped",
+                "A user token takes no 'appId', 'environments' or 'permissions'.",
+            ));
+        }
         let permissions = match self.permissions {
             None => Permissions::ALL,
             Some(names) => {
@@ -114,7 +128,9 @@ impl CreateTokenBody {
     }
 }
 
-async fn list_tokens(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens",
+    responses((status = 200, description = "Every token (never the token itself)", body = TokenList)))]
+pub(crate) async fn list_tokens(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let tokens = state.store.list_tokens()?;
     Ok(ok_json(&DataList {
@@ -122,7 +138,10 @@ async fn list_tokens(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespo
     }))
 }
 
-async fn create_token(
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateTokenBody,
+    responses((status = 201, description = "The token record and, only here, the token", body = TokenView),
+        (status = 404, description = "App or environment not found", body = ErrorBody)))]
+pub(crate) async fn create_token(
     auth: Auth,
     state: web::Data<AppState>,
     payload: web::Payload,
@@ -135,7 +154,10 @@ async fn create_token(
     Ok(created_json(&TokenView::created(&token, &secret)))
 }
 
-async fn revoke_token(
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 204, description = "Revoked; it stops working at once"),
+        (status = 404, description = "Not found", body = ErrorBody)))]
+pub(crate) async fn revoke_token(
     auth: Auth,
     state: web::Data<AppState>,
     id: web::Path<String>,
