@@ -290,10 +290,9 @@ impl<B: KvBackend> Store<B> {
 
     /// Walks the whole chain and reports the first broken link.
     pub fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
-        let mut expected_seq = 1;
         let mut prev_hash = [0u8; 32];
         let mut checked = 0;
-        for pair in self.kv.scan_from(Tree::Audit, &[]) {
+        for (expected_seq, pair) in (1..).zip(self.kv.scan_from(Tree::Audit, &[])) {
             let (key, bytes) = pair?;
             let entry: Option<AuditEntry> = codec::decode(Tree::Audit.name(), &bytes).ok();
             let intact = entry.as_ref().is_some_and(|e| {
@@ -310,7 +309,6 @@ impl<B: KvBackend> Store<B> {
             }
             let entry = entry.expect("checked above");
             checked += 1;
-            expected_seq += 1;
             prev_hash = entry.hash;
         }
         Ok(AuditVerification {

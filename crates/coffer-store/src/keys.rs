@@ -1,6 +1,5 @@
 //! Byte layouts of the keys in each tree. Numbers are big-endian so that key order is
-//! numeric order; every variable-length part is last or followed by a 0x00 separator
-//! (paths never hold control characters).
+//! numeric order; the one variable-length part of a key is always its last.
 
 use uuid::Uuid;
 
@@ -34,12 +33,18 @@ pub fn secret(env_id: Uuid, id: Uuid) -> [u8; 32] {
     key
 }
 
-/// `env id ‖ path ‖ 0x00 ‖ key digest`
+/// `env id ‖ key digest ‖ path`: the digest first, so that finding a key in every
+/// path of an environment is a short prefix scan.
 pub fn secret_index(env_id: Uuid, path: &str, digest: &[u8; 32]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(16 + path.len() + 1 + 32);
-    key.extend_from_slice(env_id.as_bytes());
+    let mut key = secret_index_prefix(env_id, digest);
     key.extend_from_slice(path.as_bytes());
-    key.push(0);
+    key
+}
+
+/// `env id ‖ key digest`
+pub fn secret_index_prefix(env_id: Uuid, digest: &[u8; 32]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(16 + 32 + 64);
+    key.extend_from_slice(env_id.as_bytes());
     key.extend_from_slice(digest);
     key
 }

@@ -121,6 +121,16 @@ fn claim_index(
     }
 }
 
+/// A UUID stored in a key or value.
+fn stored_uuid(tree: Tree, bytes: &[u8]) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(bytes).map_err(|e| {
+        StoreError::Internal(InternalError::Codec {
+            tree: tree.name(),
+            reason: e.to_string(),
+        })
+    })
+}
+
 /// The environment, read inside the transaction: a batch never lands in an
 /// environment deleted meanwhile. Returns its app id.
 fn require_env(tx: &dyn KvTx, env_id: Uuid) -> Result<Uuid, TxAbort<StoreError>> {
@@ -179,7 +189,7 @@ impl<B: KvBackend> Store<B> {
     }
 
     /// Secrets of an environment matching `filter`, ordered by path then key. Only the
-    /// secrets returned are decrypted.
+    /// secrets returned are decrypted; a key filter reads only that key's index entries.
     pub fn list_secrets(
         &self,
         env_id: Uuid,
@@ -189,20 +199,33 @@ impl<B: KvBackend> Store<B> {
         let digest = filter.key.as_deref().map(|k| self.key_digest(k));
         let mut secrets = Vec::new();
         let _visible = self.read_env(env_id);
-        for pair in self.kv.scan_prefix(Tree::Secrets, env_id.as_bytes()) {
-            let (key, bytes) = pair?;
-            let record: SecretRecord = codec::decode(Tree::Secrets.name(), &bytes)?;
+        let mut consider = |id: Uuid, record: SecretRecord| -> Result<(), StoreError> {
             let wanted = path.as_ref().is_none_or(|p| *p == record.path)
                 && digest.is_none_or(|d| d == record.key_digest)
                 && (filter.tags.is_empty() || record.tags.iter().any(|t| filter.tags.contains(t)));
             if wanted {
-                let id = Uuid::from_slice(&key[16..]).map_err(|e| {
-                    StoreError::Internal(InternalError::Codec {
-                        tree: Tree::Secrets.name(),
-                        reason: e.to_string(),
-                    })
-                })?;
                 secrets.push(self.to_secret(env_id, id, &record)?);
+            }
+            Ok(())
+        };
+        match &digest {
+            Some(digest) => {
+                let prefix = keys::secret_index_prefix(env_id, digest);
+                for pair in self.kv.scan_prefix(Tree::SecretIndex, &prefix) {
+                    let id = stored_uuid(Tree::SecretIndex, &pair?.1)?;
+                    if let Some(record) =
+                        self.get_record(Tree::Secrets, &keys::secret(env_id, id))?
+                    {
+                        consider(id, record)?;
+                    }
+                }
+            }
+            None => {
+                for pair in self.kv.scan_prefix(Tree::Secrets, env_id.as_bytes()) {
+                    let (key, bytes) = pair?;
+                    let id = stored_uuid(Tree::Secrets, &key[16..])?;
+                    consider(id, codec::decode(Tree::Secrets.name(), &bytes)?)?;
+                }
             }
         }
         secrets.sort_by(|a, b| (&a.path, &a.key).cmp(&(&b.path, &b.key)));

@@ -25,7 +25,7 @@ pub enum Tree {
     EnvNames,
     /// Environment id + secret id → current secret record.
     Secrets,
-    /// Environment id + path + 0x00 + key digest → secret id (the uniqueness index).
+    /// Environment id + key digest + path → secret id (the uniqueness index).
     SecretIndex,
     /// Environment id + secret id + big-endian version → version record.
     History,
@@ -133,8 +133,11 @@ pub trait KvTx {
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxFault>;
 }
 
+/// A `(key, value)` pair.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
 /// An ordered iterator over `(key, value)` pairs.
-pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), KvError>> + 'a>;
+pub type KvIter<'a> = Box<dyn Iterator<Item = Result<KvPair, KvError>> + 'a>;
 
 /// A transactional key-value backend.
 pub trait KvBackend: Send + Sync + 'static {
@@ -149,7 +152,7 @@ pub trait KvBackend: Send + Sync + 'static {
     fn scan_from(&self, tree: Tree, start: &[u8]) -> KvIter<'_>;
 
     /// The pair with the greatest key.
-    fn last(&self, tree: Tree) -> Result<Option<(Vec<u8>, Vec<u8>)>, KvError>;
+    fn last(&self, tree: Tree) -> Result<Option<KvPair>, KvError>;
 
     /// Runs `work` as one all-or-nothing transaction over every tree. `work` may be run
     /// more than once (on conflicts), so it must not have effects outside the view.
@@ -158,7 +161,7 @@ pub trait KvBackend: Send + Sync + 'static {
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>>;
 
-    /// Writes outside a transaction (used for best-effort bookkeeping only).
+    /// Writes one key outside a transaction (atomic, not waited for on disk).
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError>;
 
     /// Returns once everything committed before the call is durable on disk.

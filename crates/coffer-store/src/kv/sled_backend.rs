@@ -7,7 +7,7 @@ use sled::transaction::{
 };
 use sled::Transactional;
 
-use super::{KvBackend, KvError, KvIter, KvTx, Tree, TxAbort, TxError, TxFault};
+use super::{KvBackend, KvError, KvIter, KvPair, KvTx, Tree, TxAbort, TxError, TxFault};
 
 /// sled holds an exclusive file lock on its database; a second process gets this error
 /// (sled reports it only as an `Other` I/O error with this message).
@@ -121,7 +121,7 @@ impl KvBackend for SledBackend {
         pairs(self.tree(tree).range(start..))
     }
 
-    fn last(&self, tree: Tree) -> Result<Option<(Vec<u8>, Vec<u8>)>, KvError> {
+    fn last(&self, tree: Tree) -> Result<Option<KvPair>, KvError> {
         self.tree(tree)
             .last()
             .map(|p| p.map(|(k, v)| (k.to_vec(), v.to_vec())))
