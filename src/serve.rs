@@ -11,6 +11,7 @@ use clap::Args;
 use coffer_server::network::parse_ip_or_cidr;
 use coffer_server::{create_app, AppState, ServerConfig};
 use ipnet::IpNet;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 
 use crate::StoreArgs;
 
@@ -58,20 +59,26 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
     parse_ip_or_cidr(text).ok_or_else(|| format!("Invalid IP or CIDR: '{text}'"))
 }
 
-fn init_logging(filter: &str) -> Result<(), String> {
+/// Logs go to stderr through a writer thread, so a request never waits on the
+/// terminal or pipe; the returned guard flushes what is left when dropped.
+fn init_logging(filter: &str) -> Result<WorkerGuard, String> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .map_err(|e| format!("invalid --log-level '{filter}': {e}"))?;
+    // The writer thread drains every queued line before it flushes: one write for many.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    Ok(())
+    Ok(guard)
 }
 
 /// Runs the server until a shutdown signal.
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    init_logging(&args.log_level)?;
+    let _log_writer = init_logging(&args.log_level)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             Some(coffer_server::tls::load_server_config(cert, key).map_err(|e| e.to_string())?)

@@ -253,8 +253,7 @@ impl<B: KvBackend> Store<B> {
             .into_iter()
             .map(|new| self.prepare_create(env_id, new, now))
             .collect::<Result<Vec<_>, _>>()?;
-        let _exclusive = self.write_envs(&[env_id]);
-        self.write(actor, |tx| {
+        self.write_env(actor, env_id, |tx| {
             let app_id = require_env(tx, env_id)?;
             for p in &prepared {
                 let s = &p.secret;
@@ -337,8 +336,7 @@ impl<B: KvBackend> Store<B> {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let now = Timestamp::now();
-        let _exclusive = self.write_envs(&[env_id]);
-        self.write(actor, |tx| {
+        self.write_env(actor, env_id, |tx| {
             let app_id = require_env(tx, env_id)?;
             let mut updated = Vec::with_capacity(prepared.len());
             for p in &prepared {
@@ -418,8 +416,7 @@ impl<B: KvBackend> Store<B> {
         let mut seen = HashSet::new();
         let ids: Vec<Uuid> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
         let now = Timestamp::now();
-        let _exclusive = self.write_envs(&[env_id]);
-        self.write(actor, |tx| {
+        self.write_env(actor, env_id, |tx| {
             let app_id = require_env(tx, env_id)?;
             let mut found = Vec::with_capacity(ids.len());
             let mut missing = Vec::new();

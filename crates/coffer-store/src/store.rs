@@ -210,6 +210,35 @@ impl<B: KvBackend> Store<B> {
         actor: &Actor,
         work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
+        let (value, ticket) = self.commit(actor, work)?;
+        self.wait_durable(ticket)?;
+        Ok(value)
+    }
+
+    /// [`Store::write`] to one environment's secrets. The environment is held exclusively
+    /// for the commit only, not while waiting for the disk: its other writers commit
+    /// meanwhile and share the fsync, instead of queueing for one fsync each.
+    pub(crate) fn write_env<T>(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+    ) -> Result<T, StoreError> {
+        let (value, ticket) = {
+            let _exclusive = self.write_envs(&[env_id]);
+            self.commit(actor, work)?
+        };
+        self.wait_durable(ticket)?;
+        Ok(value)
+    }
+
+    /// The first half of a write: commits, and returns the ticket to wait on with
+    /// [`Store::wait_durable`].
+    fn commit<T>(
+        &self,
+        actor: &Actor,
+        work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+    ) -> Result<(T, u64), StoreError> {
         let ticket;
         let value = {
             let mut head = self.audit_head.lock();
@@ -226,8 +255,12 @@ impl<B: KvBackend> Store<B> {
             ticket = self.group_commit.ticket();
             value
         };
-        self.group_commit.wait_durable(ticket, &self.kv)?;
-        Ok(value)
+        Ok((value, ticket))
+    }
+
+    /// Returns once the commit of `ticket` is on disk.
+    fn wait_durable(&self, ticket: u64) -> Result<(), StoreError> {
+        self.group_commit.wait_durable(ticket, &self.kv)
     }
 
     /// Appends an audit entry on its own (reads). Not waited for on disk: a read changes

@@ -73,6 +73,14 @@ pub fn normalize_path(path: &str) -> Result<String, StoreError> {
     if normalized.is_empty() {
         normalized.push('/');
     }
+    // The added leading `/` can take a path of exactly the limit over it; the stored
+    // (normalised) path is what must fit, so that it is accepted again as given.
+    if normalized.len() > MAX_PATH_BYTES {
+        return Err(StoreError::FieldTooLarge {
+            field: "path",
+            limit: MAX_PATH_BYTES,
+        });
+    }
     Ok(normalized)
 }
 

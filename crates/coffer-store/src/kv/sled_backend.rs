@@ -1,6 +1,7 @@
 //! [`KvBackend`] on sled 0.34.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
@@ -14,6 +15,11 @@ use super::{KvBackend, KvError, KvIter, KvPair, KvTx, Tree, TxAbort, TxError, Tx
 fn is_lock_error(err: &sled::Error) -> bool {
     matches!(err, sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock"))
 }
+
+/// How long [`SledBackend::open`] keeps trying a locked database. sled 0.34 releases its
+/// file lock a moment *after* a drop returns (spacejam/sled#1289), so a database this
+/// process closed just before looks locked for a few milliseconds.
+const LOCKED_RETRY: Duration = Duration::from_secs(1);
 
 /// Why a sled database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +41,21 @@ pub struct SledBackend {
 
 impl SledBackend {
     /// Opens (or creates) the database in `dir`. `cache_bytes` bounds sled's page cache.
+    /// A database that stays locked for [`LOCKED_RETRY`] is [`SledOpenError::Locked`].
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, SledOpenError> {
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .flush_every_ms(Some(500));
-        Self::from_config(config)
+        let deadline = Instant::now() + LOCKED_RETRY;
+        loop {
+            match Self::from_config(config.clone()) {
+                Err(SledOpenError::Locked) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                opened => return opened,
+            }
+        }
     }
 
     /// A database that lives in a temporary directory and disappears on drop.
