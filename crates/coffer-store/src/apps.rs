@@ -11,6 +11,19 @@ use crate::model::{App, EnvType, Environment, Timestamp};
 use crate::store::{abort, tx_get, Store};
 use crate::validate::{check_app_name, check_env_name};
 
+/// Everything an app owns, which its deletion removes.
+const APP_DELETE_TREES: &[Tree] = &[
+    Tree::AppNames,
+    Tree::Apps,
+    Tree::EnvNames,
+    Tree::Envs,
+    Tree::Secrets,
+    Tree::SecretIndex,
+    Tree::History,
+    Tree::Tokens,
+    Tree::TokenHashes,
+];
+
 /// Environments an app gets when none are named.
 pub const DEFAULT_ENVIRONMENTS: [&str; 3] = ["Development", "Staging", "Production"];
 
@@ -84,18 +97,22 @@ impl<B: KvBackend> Store<B> {
             })
             .collect();
         let _structure = self.structure.lock();
-        self.write(actor, |tx| {
-            let name_key = keys::app_name(&app.name);
-            if tx.get(Tree::AppNames, &name_key)?.is_some() {
-                return abort(StoreError::AppNameTaken(app.name.clone()));
-            }
-            tx.insert(Tree::AppNames, &name_key, app.id.as_bytes())?;
-            tx.insert(Tree::Apps, &keys::app(app.id), &codec::encode(&app))?;
-            for env in &envs {
-                put_env(tx, env)?;
-            }
-            Ok(((), app_event(AuditAction::AppCreate, app.id)))
-        })?;
+        self.write(
+            actor,
+            &[Tree::AppNames, Tree::Apps, Tree::EnvNames, Tree::Envs],
+            |tx| {
+                let name_key = keys::app_name(&app.name);
+                if tx.get(Tree::AppNames, &name_key)?.is_some() {
+                    return abort(StoreError::AppNameTaken(app.name.clone()));
+                }
+                tx.insert(Tree::AppNames, &name_key, app.id.as_bytes())?;
+                tx.insert(Tree::Apps, &keys::app(app.id), &codec::encode(&app))?;
+                for env in &envs {
+                    put_env(tx, env)?;
+                }
+                Ok(((), app_event(AuditAction::AppCreate, app.id)))
+            },
+        )?;
         Ok((app, envs))
     }
 
@@ -125,7 +142,7 @@ impl<B: KvBackend> Store<B> {
     ) -> Result<App, StoreError> {
         let new_name = update.name.as_deref().map(check_app_name).transpose()?;
         let _structure = self.structure.lock();
-        self.write(actor, |tx| {
+        self.write(actor, &[Tree::Apps, Tree::AppNames], |tx| {
             let Some(mut app) = tx_get::<App>(tx, Tree::Apps, &keys::app(id))? else {
                 return abort(StoreError::AppNotFound(id));
             };
@@ -163,7 +180,7 @@ impl<B: KvBackend> Store<B> {
         }
         let tokens = self.tokens_of_app(id)?;
         let mut cache = self.token_cache.write();
-        self.write(actor, |tx| {
+        self.write(actor, APP_DELETE_TREES, |tx| {
             tx.remove(Tree::AppNames, &keys::app_name(&app.name))?;
             tx.remove(Tree::Apps, &keys::app(id))?;
             for env in &envs {

@@ -41,7 +41,7 @@ impl<B: KvBackend> Store<B> {
             created_at: now,
             updated_at: now,
         };
-        self.write(actor, |tx| {
+        self.write(actor, &[Tree::Apps, Tree::EnvNames, Tree::Envs], |tx| {
             if tx.get(Tree::Apps, &keys::app(app_id))?.is_none() {
                 return abort(StoreError::AppNotFound(app_id));
             }
@@ -107,7 +107,7 @@ impl<B: KvBackend> Store<B> {
     ) -> Result<Environment, StoreError> {
         check_env_name(name)?;
         let _structure = self.structure.lock();
-        self.write(actor, |tx| {
+        self.write(actor, &[Tree::Envs, Tree::EnvNames], |tx| {
             let Some(mut env) = tx_get::<Environment>(tx, Tree::Envs, &keys::env(id))? else {
                 return abort(StoreError::EnvironmentIdNotFound(id));
             };
@@ -134,13 +134,23 @@ impl<B: KvBackend> Store<B> {
         let env = self.get_environment(id)?;
         let _env = self.write_envs(&[id]);
         let doomed = self.env_contents(id)?;
-        self.write(actor, |tx| {
-            remove_env(tx, &env)?;
-            for (tree, key) in &doomed {
-                tx.remove(*tree, key)?;
-            }
-            Ok(((), env_event(AuditAction::EnvDelete, &env)))
-        })
+        self.write(
+            actor,
+            &[
+                Tree::EnvNames,
+                Tree::Envs,
+                Tree::Secrets,
+                Tree::SecretIndex,
+                Tree::History,
+            ],
+            |tx| {
+                remove_env(tx, &env)?;
+                for (tree, key) in &doomed {
+                    tx.remove(*tree, key)?;
+                }
+                Ok(((), env_event(AuditAction::EnvDelete, &env)))
+            },
+        )
     }
 
     /// Every key stored for an environment's secrets: records, index, history.

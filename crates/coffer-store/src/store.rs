@@ -144,7 +144,7 @@ impl<B: KvBackend> Store<B> {
             }
             None => {
                 let check = keys.seal(CHECK_KEY, CHECK_PLAINTEXT);
-                kv.transaction(|tx| {
+                kv.transaction(&[Tree::Meta], |tx| {
                     tx.insert(Tree::Meta, FORMAT_KEY, &[codec::FORMAT_VERSION])?;
                     tx.insert(Tree::Meta, CHECK_KEY, &check)?;
                     Ok::<_, TxAbort<StoreError>>(())
@@ -208,9 +208,10 @@ impl<B: KvBackend> Store<B> {
     pub(crate) fn write<T>(
         &self,
         actor: &Actor,
+        trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
-        let (value, ticket) = self.commit(actor, work)?;
+        let (value, ticket) = self.commit(actor, trees, work)?;
         self.wait_durable(ticket)?;
         Ok(value)
     }
@@ -222,11 +223,12 @@ impl<B: KvBackend> Store<B> {
         &self,
         actor: &Actor,
         env_id: Uuid,
+        trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
         let (value, ticket) = {
             let _exclusive = self.write_envs(&[env_id]);
-            self.commit(actor, work)?
+            self.commit(actor, trees, work)?
         };
         self.wait_durable(ticket)?;
         Ok(value)
@@ -237,14 +239,18 @@ impl<B: KvBackend> Store<B> {
     fn commit<T>(
         &self,
         actor: &Actor,
+        trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
     ) -> Result<(T, u64), StoreError> {
+        let mut spanned = Vec::with_capacity(trees.len() + 1);
+        spanned.extend_from_slice(trees);
+        spanned.push(Tree::Audit);
         let ticket;
         let value = {
             let mut head = self.audit_head.lock();
             let (value, entry) = self
                 .kv
-                .transaction(|tx| {
+                .transaction(&spanned, |tx| {
                     let (value, event) = work(tx)?;
                     let entry = head.next_entry(actor, event);
                     tx.insert(Tree::Audit, &entry.key(), &codec::encode(&entry))?;

@@ -61,15 +61,19 @@ impl<B: KvBackend> Store<B> {
             expires_at: None,
             allowed_ips: Vec::new(),
         })?;
-        let created = self.write(&Actor::embedded(), |tx| {
-            if tx.get(Tree::Meta, INITIALIZED_KEY)?.is_some() {
-                return Ok((false, AuditEvent::new(AuditAction::TokenCreate)));
-            }
-            tx.insert(Tree::Meta, INITIALIZED_KEY, &[1])?;
-            tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&token))?;
-            tx.insert(Tree::TokenHashes, &token.hash, token.id.as_bytes())?;
-            Ok((true, token_event(AuditAction::TokenCreate, &token)))
-        })?;
+        let created = self.write(
+            &Actor::embedded(),
+            &[Tree::Meta, Tree::Tokens, Tree::TokenHashes],
+            |tx| {
+                if tx.get(Tree::Meta, INITIALIZED_KEY)?.is_some() {
+                    return Ok((false, AuditEvent::new(AuditAction::TokenCreate)));
+                }
+                tx.insert(Tree::Meta, INITIALIZED_KEY, &[1])?;
+                tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&token))?;
+                tx.insert(Tree::TokenHashes, &token.hash, token.id.as_bytes())?;
+                Ok((true, token_event(AuditAction::TokenCreate, &token)))
+            },
+        )?;
         Ok(created.then_some(secret))
     }
 
@@ -121,16 +125,20 @@ impl<B: KvBackend> Store<B> {
     ) -> Result<(Token, String), StoreError> {
         let _structure = self.structure.lock();
         let (token, secret) = self.new_token_record(new)?;
-        self.write(actor, |tx| {
-            if let Some(app_id) = token.app_id {
-                if tx.get(Tree::Apps, app_id.as_bytes())?.is_none() {
-                    return abort(StoreError::AppNotFound(app_id));
+        self.write(
+            actor,
+            &[Tree::Apps, Tree::Tokens, Tree::TokenHashes],
+            |tx| {
+                if let Some(app_id) = token.app_id {
+                    if tx.get(Tree::Apps, app_id.as_bytes())?.is_none() {
+                        return abort(StoreError::AppNotFound(app_id));
+                    }
                 }
-            }
-            tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&token))?;
-            tx.insert(Tree::TokenHashes, &token.hash, token.id.as_bytes())?;
-            Ok(((), token_event(AuditAction::TokenCreate, &token)))
-        })?;
+                tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&token))?;
+                tx.insert(Tree::TokenHashes, &token.hash, token.id.as_bytes())?;
+                Ok(((), token_event(AuditAction::TokenCreate, &token)))
+            },
+        )?;
         Ok((token, secret))
     }
 
@@ -163,7 +171,7 @@ impl<B: KvBackend> Store<B> {
     pub fn revoke_token(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {
         let _structure = self.structure.lock();
         let mut cache = self.token_cache.write();
-        let token = self.write(actor, |tx| {
+        let token = self.write(actor, &[Tree::Tokens], |tx| {
             let Some(mut token) = tx_get::<Token>(tx, Tree::Tokens, id.as_bytes())? else {
                 return abort(StoreError::TokenNotFound(id));
             };
@@ -214,7 +222,7 @@ impl<B: KvBackend> Store<B> {
         let mut cache = self.token_cache.write();
         let updated = self
             .kv
-            .transaction(|tx| {
+            .transaction(&[Tree::Tokens], |tx| {
                 let Some(mut current) = tx_get::<Token>(tx, Tree::Tokens, token.id.as_bytes())?
                 else {
                     return Ok(None);

@@ -226,9 +226,10 @@ impl KvBackend for CountedFlushes {
     }
     fn transaction<T, E>(
         &self,
+        trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>> {
-        self.inner.transaction(work)
+        self.inner.transaction(trees, work)
     }
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         self.inner.insert(tree, key, value)

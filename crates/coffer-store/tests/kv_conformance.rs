@@ -11,7 +11,7 @@ use coffer_store::StoreError;
 type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn put(kv: &impl KvBackend, tree: Tree, pairs: &[(&[u8], &[u8])]) {
-    kv.transaction(|tx| {
+    kv.transaction(&Tree::ALL, |tx| {
         for (k, v) in pairs {
             tx.insert(tree, k, v)?;
         }
@@ -45,7 +45,7 @@ pub fn get_insert_remove(kv: &impl KvBackend) {
         kv.get(Tree::Apps, b"k").unwrap().as_deref(),
         Some(&b"v2"[..])
     );
-    kv.transaction(|tx| {
+    kv.transaction(&Tree::ALL, |tx| {
         tx.remove(Tree::Apps, b"k")?;
         // Removing an absent key is not an error.
         tx.remove(Tree::Apps, b"never there")?;
@@ -170,7 +170,7 @@ pub fn last_is_the_greatest_key(kv: &impl KvBackend) {
         kv.last(Tree::Audit).unwrap(),
         Some((300u64.to_be_bytes().to_vec(), vec![300u64 as u8]))
     );
-    kv.transaction(|tx| {
+    kv.transaction(&Tree::ALL, |tx| {
         tx.remove(Tree::Audit, &300u64.to_be_bytes())?;
         Ok::<_, TxAbort<()>>(())
     })
@@ -185,7 +185,7 @@ pub fn an_aborted_transaction_writes_nothing(kv: &impl KvBackend) {
         Tree::Secrets,
         &[(b"kept", b"old"), (b"doomed", b"still here")],
     );
-    let result = kv.transaction(|tx| {
+    let result = kv.transaction(&Tree::ALL, |tx| {
         tx.insert(Tree::Secrets, b"kept", b"new")?;
         tx.insert(Tree::Secrets, b"fresh", b"x")?;
         tx.remove(Tree::Secrets, b"doomed")?;
@@ -210,7 +210,7 @@ pub fn an_aborted_transaction_writes_nothing(kv: &impl KvBackend) {
 
 pub fn a_committed_transaction_writes_every_tree(kv: &impl KvBackend) {
     let out = kv
-        .transaction(|tx| {
+        .transaction(&Tree::ALL, |tx| {
             tx.insert(Tree::Secrets, b"s", b"1")?;
             tx.insert(Tree::SecretIndex, b"i", b"2")?;
             tx.insert(Tree::History, b"h", b"3")?;
@@ -232,7 +232,7 @@ pub fn a_transaction_reads_its_own_writes(kv: &impl KvBackend) {
         Tree::Envs,
         &[(b"before", b"committed"), (b"gone", b"x")],
     );
-    kv.transaction(|tx: &dyn KvTx| {
+    kv.transaction(&Tree::ALL, |tx: &dyn KvTx| {
         assert_eq!(tx.get(Tree::Envs, b"before")?, Some(b"committed".to_vec()));
         tx.insert(Tree::Envs, b"new", b"mine")?;
         assert_eq!(tx.get(Tree::Envs, b"new")?, Some(b"mine".to_vec()));
@@ -256,7 +256,7 @@ pub fn a_transaction_reads_its_own_writes(kv: &impl KvBackend) {
 }
 
 pub fn a_storage_fault_fails_the_transaction_as_storage(kv: &impl KvBackend) {
-    let result = kv.transaction(|tx| {
+    let result = kv.transaction(&Tree::ALL, |tx| {
         tx.insert(Tree::Meta, b"half", b"written")?;
         let io = std::io::Error::other("disk on fire");
         Err::<(), TxAbort<()>>(TxAbort::Fault(TxFault::Storage(KvError::new(io))))
@@ -274,7 +274,7 @@ pub fn a_storage_fault_fails_the_transaction_as_storage(kv: &impl KvBackend) {
 pub fn a_conflict_runs_the_transaction_again(kv: &impl KvBackend) {
     let runs = AtomicUsize::new(0);
     let out = kv
-        .transaction(|tx| {
+        .transaction(&Tree::ALL, |tx| {
             tx.insert(Tree::Meta, b"attempt", &[runs.load(Ordering::SeqCst) as u8])?;
             if runs.fetch_add(1, Ordering::SeqCst) == 0 {
                 return Err(TxAbort::Fault(TxFault::Conflict));
@@ -293,7 +293,7 @@ pub fn concurrent_transactions_are_serialisable(kv: &impl KvBackend) {
         for _ in 0..THREADS {
             scope.spawn(|| {
                 for _ in 0..EACH {
-                    kv.transaction(|tx| {
+                    kv.transaction(&Tree::ALL, |tx| {
                         let n = tx
                             .get(Tree::Meta, b"counter")?
                             .map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap()));
@@ -319,7 +319,7 @@ pub fn len_counts_the_keys_of_one_tree(kv: &impl KvBackend) {
     assert_eq!((kv.len(Tree::Tokens), kv.len(Tree::TokenHashes)), (3, 1));
     put(kv, Tree::Tokens, &[(b"a", b"overwrite")]);
     assert_eq!(kv.len(Tree::Tokens), 3);
-    kv.transaction(|tx| {
+    kv.transaction(&Tree::ALL, |tx| {
         tx.remove(Tree::Tokens, b"b")?;
         Ok::<_, TxAbort<()>>(())
     })

@@ -154,10 +154,13 @@ pub trait KvBackend: Send + Sync + 'static {
     /// The pair with the greatest key.
     fn last(&self, tree: Tree) -> Result<Option<KvPair>, KvError>;
 
-    /// Runs `work` as one all-or-nothing transaction over every tree. `work` may be run
-    /// more than once (on conflicts), so it must not have effects outside the view.
+    /// Runs `work` as one all-or-nothing transaction over `trees` (the transaction
+    /// costs in proportion to how many it spans; touching another tree is a storage
+    /// error). `work` may be run more than once (on conflicts), so it must not have
+    /// effects outside the view.
     fn transaction<T, E>(
         &self,
+        trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>>;
 

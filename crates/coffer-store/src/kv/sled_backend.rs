@@ -91,7 +91,22 @@ fn pairs(iter: sled::Iter) -> KvIter<'static> {
     }))
 }
 
-struct SledTx<'a>(&'a [TransactionalTree]);
+/// The view of a transaction over some trees: `trees[i]` is `view[i]`.
+struct SledTx<'a> {
+    trees: &'a [Tree],
+    view: &'a [TransactionalTree],
+}
+
+impl SledTx<'_> {
+    fn tree(&self, tree: Tree) -> Result<&TransactionalTree, TxFault> {
+        match self.trees.iter().position(|t| *t == tree) {
+            Some(i) => Ok(&self.view[i]),
+            None => Err(TxFault::Storage(KvError::new(std::io::Error::other(
+                format!("tree '{}' is not part of this transaction", tree.name()),
+            )))),
+        }
+    }
+}
 
 fn fault(err: UnabortableTransactionError) -> TxFault {
     match err {
@@ -102,21 +117,18 @@ fn fault(err: UnabortableTransactionError) -> TxFault {
 
 impl KvTx for SledTx<'_> {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxFault> {
-        self.0[tree.position()]
+        self.tree(tree)?
             .get(key)
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(fault)
     }
 
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), TxFault> {
-        self.0[tree.position()]
-            .insert(key, value)
-            .map(drop)
-            .map_err(fault)
+        self.tree(tree)?.insert(key, value).map(drop).map_err(fault)
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxFault> {
-        self.0[tree.position()].remove(key).map(drop).map_err(fault)
+        self.tree(tree)?.remove(key).map(drop).map_err(fault)
     }
 }
 
@@ -145,10 +157,12 @@ impl KvBackend for SledBackend {
 
     fn transaction<T, E>(
         &self,
+        trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>> {
-        let result = self.trees.as_slice().transaction(|view| {
-            match work(&SledTx(view)) {
+        let spanned: Vec<sled::Tree> = trees.iter().map(|t| self.tree(*t).clone()).collect();
+        let result = spanned.as_slice().transaction(|view| {
+            match work(&SledTx { trees, view }) {
                 Ok(value) => Ok(value),
                 Err(TxAbort::Abort(e)) => {
                     Err(ConflictableTransactionError::Abort(TxAbort::Abort(e)))
