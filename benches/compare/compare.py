@@ -1,0 +1,535 @@
+#!/usr/bin/env python3
+"""Helpers for benches/compare/run.sh (standard library only).
+
+Subcommands (run.sh is the only intended caller):
+
+  freeport N                      print N free loopback TCP ports
+  admin-token LOG PID             wait for Coffer's `Admin token: <hex>` line on stderr
+  wait-http URL                   wait until URL answers with the wanted status
+  bao-setup                       init + unseal OpenBao, wait active, enable kv-v2 at
+                                  secret/, wait writable, make read/write tokens
+  coffer-setup                    make the bench app and read/write service tokens
+  load-coffer / load-bao          load COUNT secrets with 64-byte values
+  coffer-id                       print the id of one Coffer secret
+  rss PID                         print VmRSS of PID in KiB
+  record                          turn one wrk output into a JSON line in a results file
+  report                          print the comparison table and ratios
+  startup                         start Coffer on an existing data dir, time start -> first
+                                  200 from GET /health, check a secret survived, stop it
+"""
+
+import argparse
+import concurrent.futures
+import hashlib
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+
+def die(msg):
+    print(f"compare.py: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def value_for(key):
+    """The 64-byte value stored under `key` (same on both servers)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Client:
+    """A keep-alive HTTP/1.1 client for one loopback server (one per thread)."""
+
+    def __init__(self, addr, timeout=30):
+        u = urllib.parse.urlsplit(addr)
+        self.host, self.port, self.timeout = u.hostname, u.port, timeout
+        self.conn = None
+
+    def request(self, method, path, body=None, headers=None):
+        hdrs = dict(headers or {})
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        for attempt in range(3):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                self.conn.request(method, path, body=data, headers=hdrs)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                if resp.getheader("Connection", "").lower() == "close":
+                    self.close()
+                try:
+                    parsed = json.loads(raw) if raw else None
+                except ValueError:
+                    parsed = raw.decode(errors="replace")
+                return resp.status, parsed
+            except (OSError, http.client.HTTPException):
+                self.close()
+                if attempt == 2:
+                    raise
+                time.sleep(0.05)
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def expect(status, body, ok, what):
+    if status not in ok:
+        die(f"{what}: HTTP {status}: {str(body)[:500]}")
+    return body
+
+
+# ---------------------------------------------------------------- small commands
+
+def cmd_freeport(a):
+    socks = []
+    for _ in range(a.n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    print(" ".join(str(s.getsockname()[1]) for s in socks))
+    for s in socks:
+        s.close()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie child of run.sh counts as gone
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("State:"):
+                    return "Z" not in line.split()[1]
+    except OSError:
+        return False
+    return True
+
+
+def cmd_admin_token(a):
+    deadline = time.monotonic() + a.timeout
+    pat = re.compile(r"^Admin token: ([0-9a-f]{64})\s*$", re.M)
+    while time.monotonic() < deadline:
+        try:
+            with open(a.log, errors="replace") as f:
+                found = pat.findall(f.read())
+        except FileNotFoundError:
+            found = []
+        if len(found) == 1:
+            print(found[0])
+            return
+        if len(found) > 1:
+            die(f"more than one 'Admin token:' line in {a.log}")
+        if not pid_alive(a.pid):
+            die(f"coffer exited before printing its admin token; see {a.log}")
+        time.sleep(0.02)
+    die(f"no 'Admin token: <64 hex>' line in {a.log} after {a.timeout}s")
+
+
+def cmd_wait_http(a):
+    c = Client(a.url, timeout=2)
+    u = urllib.parse.urlsplit(a.url)
+    path = u.path + ("?" + u.query if u.query else "")
+    want = {int(x) for x in a.status.split(",")}
+    deadline = time.monotonic() + a.timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            st, body = c.request("GET", path)
+            last = (st, body)
+            if st in want:
+                return
+        except (OSError, http.client.HTTPException) as e:
+            last = e
+        if a.pid and not pid_alive(a.pid):
+            die(f"server pid {a.pid} exited while waiting for {a.url}")
+        time.sleep(0.05)
+    die(f"{a.url} did not answer {a.status} within {a.timeout}s (last: {last})")
+
+
+def read_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    die(f"no VmRSS for pid {pid}")
+
+
+def cmd_rss(a):
+    print(read_rss_kib(a.pid))
+
+
+# ---------------------------------------------------------------- OpenBao
+
+def bao_cli(a, *args, token=None, stdin=None):
+    env = dict(os.environ, BAO_ADDR=a.addr, VAULT_ADDR=a.addr)
+    env.pop("BAO_TOKEN", None)
+    if token:
+        env["BAO_TOKEN"] = token
+    p = subprocess.run([a.bao, *args], env=env, input=stdin, capture_output=True,
+                       text=True, timeout=60)
+    if p.returncode != 0:
+        die(f"bao {' '.join(args[:3])} failed ({p.returncode}): {p.stderr.strip()[:500]}")
+    return p.stdout
+
+
+def cmd_bao_setup(a):
+    c = Client(a.addr, timeout=5)
+    deadline = time.monotonic() + a.timeout
+
+    def wait(what, check):
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                r = check()
+                if r is True:
+                    return
+                last = r
+            except (OSError, http.client.HTTPException) as e:
+                last = e
+            time.sleep(0.1)
+        die(f"OpenBao: timed out waiting for {what} (last: {str(last)[:300]})")
+
+    # listener up (uninitialised + sealed answers 501)
+    wait("listener", lambda: c.request("GET", "/v1/sys/health")[0] in (200, 429, 472, 473, 501, 503, 530) or "no")
+    init = json.loads(bao_cli(a, "operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json"))
+    unseal_key, root = init["unseal_keys_b64"][0], init["root_token"]
+    bao_cli(a, "operator", "unseal", unseal_key)
+
+    def active():
+        st, body = c.request("GET", "/v1/sys/health")
+        return True if st == 200 else (st, body)
+    wait("active (GET /v1/sys/health == 200)", active)
+
+    bao_cli(a, "secrets", "enable", "-path=secret", "kv-v2", token=root)
+    hdr = {"X-Vault-Token": root}
+
+    def writable():
+        st, body = c.request("POST", "/v1/secret/data/bench/_probe",
+                             {"data": {"value": "probe"}}, hdr)
+        return True if 200 <= st < 300 else (st, body)
+    wait("kv-v2 at secret/ to accept writes", writable)
+
+    bao_cli(a, "policy", "write", "bench-read", "-", token=root,
+            stdin='path "secret/data/bench/*" { capabilities = ["read"] }\n')
+    bao_cli(a, "policy", "write", "bench-write", "-", token=root,
+            stdin='path "secret/data/bench/*" { capabilities = ["create", "update"] }\n')
+    tokens = {}
+    for name in ("read", "write"):
+        out = json.loads(bao_cli(a, "token", "create", f"-policy=bench-{name}", "-ttl=24h",
+                                 "-format=json", token=root))
+        tokens[name] = out["auth"]["client_token"]
+    # prove the scoped tokens do what they should before any load is driven with them
+    expect(*c.request("POST", "/v1/secret/data/bench/_probe", {"data": {"value": "probe2"}},
+                      {"X-Vault-Token": tokens["write"]}), (200, 204), "OpenBao write token")
+    expect(*c.request("GET", "/v1/secret/data/bench/_probe", None,
+                      {"X-Vault-Token": tokens["read"]}), (200,), "OpenBao read token")
+    with open(a.out, "w") as f:
+        json.dump({"root_token": root, "unseal_key": unseal_key,
+                   "read_token": tokens["read"], "write_token": tokens["write"]}, f)
+
+
+def cmd_load_bao(a):
+    keys = [f"{a.prefix}{i:0{a.width}d}" for i in range(1, a.count + 1)]
+    hdr = {"X-Vault-Token": a.token}
+    local = threading.local()
+    errors = []
+
+    def put(key):
+        c = getattr(local, "c", None)
+        if c is None:
+            c = local.c = Client(a.addr)
+        st, body = c.request("POST", f"/v1/secret/data/bench/{key}",
+                             {"data": {"value": value_for(key)}}, hdr)
+        if not 200 <= st < 300:
+            errors.append((key, st, str(body)[:200]))
+
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(a.threads) as pool:
+        for i in range(0, len(keys), 1000):
+            list(pool.map(put, keys[i:i + 1000]))
+            if errors:
+                die(f"OpenBao load failed: {errors[:3]}")
+            if time.monotonic() - t0 > a.timeout:
+                die(f"OpenBao load did not finish within {a.timeout}s ({i} done)")
+    dt = time.monotonic() - t0
+    print(json.dumps({"count": a.count, "seconds": round(dt, 3), "per_second": round(a.count / dt, 1)}))
+
+
+# ---------------------------------------------------------------- Coffer
+
+def user_hdr(token):
+    return {"Authorization": f"Bearer User {token}"}
+
+
+def cmd_coffer_setup(a):
+    c = Client(a.addr)
+    app = expect(*c.request("POST", "/v1/apps/", {"name": a.app_name}, user_hdr(a.admin_token)),
+                 (201,), "create app")
+    out = {"app_id": app["id"],
+           "environments": {e["name"]: e["id"] for e in app.get("environments", [])}}
+    if "Development" not in out["environments"]:
+        die(f"new app has no Development environment: {app}")
+    if a.tokens:
+        for name, perms in (("read", ["read"]), ("write", ["create", "update"])):
+            tok = expect(*c.request("POST", "/v1/tokens/", {
+                "name": f"bench-{name}", "type": "service", "appId": app["id"],
+                "environments": ["Development"], "permissions": perms,
+            }, user_hdr(a.admin_token)), (200, 201), f"create {name} service token")
+            out[f"{name}_token"] = tok["token"]
+    with open(a.out, "w") as f:
+        json.dump(out, f)
+
+
+def cmd_load_coffer(a):
+    c = Client(a.addr, timeout=120)
+    path = f"/v1/secrets/?app_id={a.app_id}&env=Development"
+    keys = [f"{a.prefix}{i:0{a.width}d}" for i in range(1, a.count + 1)]
+    t0 = time.monotonic()
+    for i in range(0, len(keys), a.batch):
+        batch = [{"key": k, "value": value_for(k)} for k in keys[i:i + a.batch]]
+        st, body = c.request("POST", path, {"secrets": batch}, user_hdr(a.token))
+        expect(st, body, (200,), f"Coffer load batch at {i}")
+        if not isinstance(body, list) or len(body) != len(batch):
+            die(f"Coffer load batch at {i}: expected {len(batch)} created secrets, got {str(body)[:200]}")
+        if time.monotonic() - t0 > a.timeout:
+            die(f"Coffer load did not finish within {a.timeout}s ({i} done)")
+    dt = time.monotonic() - t0
+    print(json.dumps({"count": a.count, "seconds": round(dt, 3), "per_second": round(a.count / dt, 1)}))
+
+
+def coffer_get_key(c, app_id, key, token):
+    st, body = c.request("GET", f"/v1/secrets/?app_id={app_id}&env=Development&key={key}", None,
+                         user_hdr(token))
+    return st, body
+
+
+def cmd_coffer_id(a):
+    st, body = coffer_get_key(Client(a.addr), a.app_id, a.key, a.token)
+    expect(st, body, (200,), f"read {a.key}")
+    if not isinstance(body, list) or len(body) != 1:
+        die(f"expected exactly one secret named {a.key}, got {str(body)[:300]}")
+    if body[0].get("value") != value_for(a.key):
+        die(f"{a.key} has the wrong value: {body[0].get('value')!r}")
+    print(body[0]["id"])
+
+
+def cmd_startup(a):
+    """Start Coffer on a loaded data dir; time to the first 200 from GET /health."""
+    host, port = a.bind.rsplit(":", 1)
+    port = int(port)
+    req = f"GET /health HTTP/1.1\r\nHost: {a.bind}\r\nConnection: close\r\n\r\n".encode()
+    log = open(a.log, "ab")
+    t0 = time.monotonic()
+    proc = subprocess.Popen([a.bin, "serve", "--data-dir", a.data_dir, "--bind", a.bind],
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    with open(a.pidfile, "w") as f:
+        f.write(str(proc.pid))
+    first_connect = None
+    ready = None
+    polls = 0
+    try:
+        while ready is None:
+            now = time.monotonic()
+            if now - t0 > a.timeout:
+                die(f"Coffer did not answer GET /health with 200 within {a.timeout}s")
+            if proc.poll() is not None:
+                die(f"Coffer exited with {proc.returncode} during start-up; see {a.log}")
+            polls += 1
+            try:
+                with socket.create_connection((host, port), timeout=1) as s:
+                    if first_connect is None:
+                        first_connect = time.monotonic() - t0
+                    s.sendall(req)
+                    data = b""
+                    while b"\r\n" not in data:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if data.split(b" ", 2)[1:2] == [b"200"]:
+                        ready = time.monotonic() - t0
+                        break
+            except OSError:
+                pass
+            time.sleep(a.poll_ms / 1000)
+        rss = read_rss_kib(proc.pid)
+        # the data must have survived the restart
+        st, body = coffer_get_key(Client(f"http://{a.bind}"), a.app_id, a.check_key, a.admin_token)
+        ok = st == 200 and isinstance(body, list) and len(body) == 1 \
+            and body[0].get("value") == value_for(a.check_key)
+        print(json.dumps({"ready_ms": round(ready * 1000, 1),
+                          "first_connect_ms": round(first_connect * 1000, 1) if first_connect else None,
+                          "polls": polls, "rss_kib": rss, "check_read_ok": ok,
+                          "check_read_status": st}))
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        os.unlink(a.pidfile)
+
+
+# ---------------------------------------------------------------- results
+
+def cmd_record(a):
+    with open(a.wrk_output, errors="replace") as f:
+        text = f.read()
+    m = re.search(r"^COMPARE_RESULT (\{.*\})\s*$", text, re.M)
+    if m:
+        res = json.loads(m.group(1))
+    else:
+        res = {"failed": f"wrk produced no COMPARE_RESULT line (exit {a.exit_code}): "
+                         + text.strip()[-300:]}
+    res.update(scenario=a.scenario, server=a.server)
+    with open(a.results, "a") as f:
+        f.write(json.dumps(res) + "\n")
+    print(f"  {a.scenario:<7} {a.server:<8} {short(res)}")
+
+
+def problem(r):
+    """Why a result may not be trusted, or None."""
+    if "failed" in r:
+        return r["failed"]
+    errs = sum(r["socket_errors"].values())
+    if r["non2xx"] or errs:
+        bits = []
+        if r["non2xx"]:
+            body = " ".join(r["first_bad_body"].split())[:100]
+            bits.append(f"{r['non2xx']} non-2xx (first: {r['first_bad_status']} {body})")
+        if errs:
+            bits.append(f"socket errors {r['socket_errors']}")
+        return "; ".join(bits)
+    if r["requests"] == 0:
+        return "no requests completed"
+    return None
+
+
+def short(r):
+    p = problem(r)
+    if p and "rps" not in r:
+        return "FAILED: " + p
+    s = f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms"
+    return s + (f"  ** {p}" if p else "")
+
+
+def cmd_report(a):
+    rows = []
+    with open(a.results) as f:
+        for line in f:
+            if line.strip():
+                rows.append(json.loads(line))
+    by = {(r["scenario"], r["server"]): r for r in rows}
+    print(f"{'scenario':<9}{'server':<9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}  status")
+    print("-" * 70)
+    for r in rows:
+        p = problem(r)
+        if "rps" in r:
+            print(f"{r['scenario']:<9}{r['server']:<9}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}"
+                  f"{r['p99_ms']:>9.2f}{r['non2xx']:>9}  {'ERRORS: ' + p if p else 'ok'}")
+        else:
+            print(f"{r['scenario']:<9}{r['server']:<9}{'-':>10}{'-':>9}{'-':>9}{'-':>9}  FAILED: {p}")
+
+    def good(key):
+        r = by.get(key)
+        return r if r and problem(r) is None else None
+
+    print()
+    print("Ratios (a result with errors gives no ratio):")
+    for sc in ("read", "create", "update"):
+        c, o = good((sc, "coffer")), good((sc, "openbao"))
+        if c and o:
+            print(f"  {sc:<7} Coffer/OpenBao req/s = {c['rps'] / o['rps']:.2f}x"
+                  f"   (p99 {c['p99_ms']:.2f} ms vs {o['p99_ms']:.2f} ms)")
+        elif (sc, "coffer") in by or (sc, "openbao") in by:
+            print(f"  {sc:<7} Coffer/OpenBao req/s = n/a")
+    c, h = good(("read", "coffer")), good(("health", "coffer"))
+    if c and h:
+        print(f"  Coffer read/health: req/s = {c['rps'] / h['rps']:.2f}, "
+              f"p99 = {c['p99_ms'] / h['p99_ms']:.2f}x "
+              f"({c['p99_ms']:.2f} ms vs {h['p99_ms']:.2f} ms)")
+    elif ("read", "coffer") in by:
+        print("  Coffer read/health: n/a")
+    bad = [r for r in rows if problem(r)]
+    if bad:
+        print()
+        print(f"WARNING: {len(bad)} scenario(s) had errors; their numbers are not valid measurements.")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("freeport"); s.add_argument("n", type=int, nargs="?", default=1)
+    s.set_defaults(f=cmd_freeport)
+
+    s = sub.add_parser("admin-token"); s.add_argument("log"); s.add_argument("pid", type=int)
+    s.add_argument("--timeout", type=float, default=60); s.set_defaults(f=cmd_admin_token)
+
+    s = sub.add_parser("wait-http"); s.add_argument("url"); s.add_argument("--status", default="200")
+    s.add_argument("--pid", type=int); s.add_argument("--timeout", type=float, default=60)
+    s.set_defaults(f=cmd_wait_http)
+
+    s = sub.add_parser("rss"); s.add_argument("pid", type=int); s.set_defaults(f=cmd_rss)
+
+    s = sub.add_parser("bao-setup"); s.add_argument("--bao", required=True)
+    s.add_argument("--addr", required=True); s.add_argument("--out", required=True)
+    s.add_argument("--timeout", type=float, default=120); s.set_defaults(f=cmd_bao_setup)
+
+    for name, fn in (("load-bao", cmd_load_bao), ("load-coffer", cmd_load_coffer)):
+        s = sub.add_parser(name); s.add_argument("--addr", required=True)
+        s.add_argument("--token", required=True); s.add_argument("--count", type=int, required=True)
+        s.add_argument("--prefix", default="KEY_"); s.add_argument("--width", type=int, default=4)
+        s.add_argument("--timeout", type=float, default=900)
+        if name == "load-bao":
+            s.add_argument("--threads", type=int, default=8)
+        else:
+            s.add_argument("--app-id", required=True); s.add_argument("--batch", type=int, default=1000)
+        s.set_defaults(f=fn)
+
+    s = sub.add_parser("coffer-setup"); s.add_argument("--addr", required=True)
+    s.add_argument("--admin-token", required=True); s.add_argument("--out", required=True)
+    s.add_argument("--app-name", default="bench"); s.add_argument("--tokens", action="store_true")
+    s.set_defaults(f=cmd_coffer_setup)
+
+    s = sub.add_parser("coffer-id"); s.add_argument("--addr", required=True)
+    s.add_argument("--token", required=True); s.add_argument("--app-id", required=True)
+    s.add_argument("--key", required=True); s.set_defaults(f=cmd_coffer_id)
+
+    s = sub.add_parser("startup"); s.add_argument("--bin", required=True)
+    s.add_argument("--data-dir", required=True); s.add_argument("--bind", required=True)
+    s.add_argument("--log", required=True); s.add_argument("--pidfile", required=True)
+    s.add_argument("--admin-token", required=True); s.add_argument("--app-id", required=True)
+    s.add_argument("--check-key", required=True); s.add_argument("--poll-ms", type=float, default=2)
+    s.add_argument("--timeout", type=float, default=120); s.set_defaults(f=cmd_startup)
+
+    s = sub.add_parser("record"); s.add_argument("--scenario", required=True)
+    s.add_argument("--server", required=True); s.add_argument("--wrk-output", required=True)
+    s.add_argument("--results", required=True); s.add_argument("--exit-code", default="?")
+    s.set_defaults(f=cmd_record)
+
+    s = sub.add_parser("report"); s.add_argument("results"); s.set_defaults(f=cmd_report)
+
+    a = p.parse_args()
+    a.f(a)
+
+
+if __name__ == "__main__":
+    main()
