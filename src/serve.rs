@@ -65,9 +65,13 @@ fn init_logging(filter: &str) -> Result<WorkerGuard, String> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .map_err(|e| format!("invalid --log-level '{filter}': {e}"))?;
     // The writer thread drains every queued line before it flushes: one write for many.
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+    let (writer, guard) =
+        NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(std::io::BufWriter::with_capacity(
+                64 * 1024,
+                std::io::stderr(),
+            ));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

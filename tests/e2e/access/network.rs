@@ -9,8 +9,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 /// A service token of `app_id` (Development, read) limited to `allowed`.
 fn limited_token(admin: &Api, app_id: &str, allowed: &[&str]) -> String {

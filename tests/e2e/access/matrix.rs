@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 /// The callers of the matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

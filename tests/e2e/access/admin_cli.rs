@@ -5,8 +5,8 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 /// Runs `coffer <args>` against `server` with `token` in `COFFER_TOKEN`.
 fn coffer(server: &Server, token: Option<&str>, args: &[&str]) -> Output {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 const USER_AGENT: &str = "coffer-access-tests/1.0";
 const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -7,8 +7,8 @@ use reqwest::blocking::Response;
 use reqwest::Method;
 use serde_json::Value;
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 /// Sends a GET and keeps the response headers.
 fn get_with_headers(api: &Api, path: &str, forwarded_for: Option<&str>) -> Response {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 #[test]
 fn health_is_200_ok_without_a_token() {

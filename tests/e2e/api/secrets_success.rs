@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 #[test]
 fn create_answers_200_with_the_created_secrets() {

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 fn app_path(id: &str) -> String {
     format!("/v1/apps/{id}/")

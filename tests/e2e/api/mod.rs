@@ -1,9 +1,6 @@
 //! HTTP contract tests of the secrets, apps, environments, health and metrics routes,
 //! against the real `coffer` binary. Each test reads like a line of API.md.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod apps;
 mod conventions;
 mod environments;

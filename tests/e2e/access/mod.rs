@@ -1,9 +1,6 @@
 //! Access control end to end: who may do what, from where, how often, and the record
 //! of it (see API.md: Authentication, Tokens, Audit).
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod admin_cli;
 mod audit;
 mod matrix;

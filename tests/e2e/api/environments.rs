@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 fn env_path(id: &str) -> String {
     format!("/v1/environments/{id}/")

@@ -51,7 +51,11 @@ impl Server {
             logs: Arc::new(Mutex::new(Vec::new())),
         };
         server.launch();
-        assert_eq!(server.admin_token.len(), 64, "admin token printed on first start");
+        assert_eq!(
+            server.admin_token.len(),
+            64,
+            "admin token printed on first start"
+        );
         server
     }
 
@@ -204,7 +208,9 @@ impl Api {
             request = request.header(*name, *value);
         }
         if let Some(body) = body {
-            request = request.header("Content-Type", "application/json").body(body);
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
         }
         let response = request.send().expect("request sent");
         let status = response.status();
@@ -249,7 +255,12 @@ pub fn assert_error(answer: &(StatusCode, Value), status: u16, message: &str, co
     assert_eq!(answer.0.as_u16(), status, "status of {}", answer.1);
     assert_eq!(answer.1["error"], message, "message of {}", answer.1);
     assert_eq!(answer.1["code"], code, "code of {}", answer.1);
-    assert_eq!(answer.1.as_object().map(|o| o.len()), Some(2), "only error and code: {}", answer.1);
+    assert_eq!(
+        answer.1.as_object().map(|o| o.len()),
+        Some(2),
+        "only error and code: {}",
+        answer.1
+    );
 }
 
 /// Creates an app with the default environments; returns (app id, body).

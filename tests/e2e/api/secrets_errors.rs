@@ -4,8 +4,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 /// A valid body for each write method (PUT/DELETE name a secret that exists).
 fn valid_bodies(shop: &Shop) -> Vec<(Method, Value)> {

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 fn is_token(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -4,8 +4,8 @@
 use reqwest::Method;
 use serde_json::json;
 
+use super::support::*;
 use crate::common::*;
-use crate::support::*;
 
 const PREFIXES: [&str; 3] = ["/v1", "/service/public/v1", "/public/v1"];
 

@@ -1,0 +1,10 @@
+//! End to end: the real `coffer` binary on an ephemeral loopback port with a temporary
+//! data directory, driven by a real HTTP client (see `common`). `api` is the contract
+//! of API.md, `access` the 403 row and everything around it, `reliability` crashes,
+//! races, hostile input and bad configuration.
+
+mod common;
+
+mod access;
+mod api;
+mod reliability;

@@ -1,0 +1,7 @@
+//! Reliability: nothing acknowledged is lost, concurrent writers never break the
+//! invariants, no input breaks the server, and bad configuration fails fast.
+mod config;
+mod crash;
+mod hostile;
+mod hostile_props;
+mod races;
