@@ -2,8 +2,8 @@
 //! `/openapi.json`. Only `/v1` is described; the other prefixes are aliases.
 
 use serde::Serialize;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use uuid::Uuid;
@@ -301,7 +301,9 @@ impl Modify for CommonResponses {
                 (&mut item.delete, true),
             ];
             for (operation, has_body) in operations {
-                let Some(op) = operation.as_mut() else { continue };
+                let Some(op) = operation.as_mut() else {
+                    continue;
+                };
                 let public = op.security.as_ref().is_some_and(|s| {
                     serde_json::to_value(s).is_ok_and(|v| v == serde_json::json!([{}]))
                 });
@@ -313,7 +315,10 @@ impl Modify for CommonResponses {
                 };
                 if !public {
                     add("400", "Bad request");
-                    add("403", "Not authenticated, out of scope, or refused by a network policy");
+                    add(
+                        "403",
+                        "Not authenticated, out of scope, or refused by a network policy",
+                    );
                     add("429", "Rate limit hit; Retry-After gives seconds");
                 }
                 if has_body {

@@ -3,10 +3,10 @@
 
 use coffer_store::{App, AuditEntry, Environment, Secret, Timestamp, Token};
 use serde::{Serialize, Serializer};
-use utoipa::ToSchema;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 const RFC3339_MICROS: &[FormatItem<'static>] =

@@ -11,9 +11,9 @@ use super::{blocking, created_json, ok_json, DataList};
 use crate::auth::Auth;
 use crate::body::{read_body, typed};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::error::ErrorBody;
 use crate::openapi::{AppList, DisplayName, EnvName};
+use crate::state::AppState;
 use crate::views::AppView;
 
 /// Registers the routes.
@@ -60,7 +60,10 @@ fn app_id(raw: &str) -> Result<Uuid, ApiError> {
 
 #[utoipa::path(get, path = "/v1/apps", tag = "apps",
     responses((status = 200, description = "Every app", body = AppList)))]
-pub(crate) async fn list_apps(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_apps(
+    auth: Auth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let apps = state.store.list_apps()?;
     Ok(ok_json(&DataList {

@@ -8,9 +8,9 @@ use uuid::Uuid;
 use super::{ok_json, QueryMap};
 use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::error::ErrorBody;
 use crate::openapi::AuditParams;
+use crate::state::AppState;
 use crate::views::AuditEntryView;
 
 const DEFAULT_LIMIT: usize = 100;

@@ -10,9 +10,9 @@ use super::{app_id_param, blocking, created_json, ok_json, DataList, QueryMap};
 use crate::auth::Auth;
 use crate::body::{read_body, typed};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::error::ErrorBody;
 use crate::openapi::{AppQuery, EnvName, EnvironmentList};
+use crate::state::AppState;
 use crate::views::EnvironmentView;
 
 /// Registers the routes.

@@ -10,11 +10,11 @@ use super::{app_id_param, blocking, ok_json, required, QueryMap};
 use crate::auth::Auth;
 use crate::body::{parse_create_batch, parse_delete_ids, parse_update_batch, read_body};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::error::ErrorBody;
 use crate::openapi::{
     CreateSecretsRequest, DeleteSecretsRequest, ListFilter, SecretsQuery, UpdateSecretsRequest,
 };
+use crate::state::AppState;
 use crate::views::{self, SecretView};
 
 /// Registers the routes.

@@ -11,10 +11,10 @@ use super::{blocking, created_json, ok_json, DataList};
 use crate::auth::Auth;
 use crate::body::{read_body, typed};
 use crate::error::ApiError;
-use crate::network::parse_ip_or_cidr;
-use crate::state::AppState;
 use crate::error::ErrorBody;
+use crate::network::parse_ip_or_cidr;
 use crate::openapi::{DisplayName, EnvRef, PermissionName, TokenList, TokenTypeName};
+use crate::state::AppState;
 use crate::views::{parse_timestamp, TokenView};
 
 /// Registers the routes.
@@ -130,7 +130,10 @@ impl CreateTokenBody {
 
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens",
     responses((status = 200, description = "Every token (never the token itself)", body = TokenList)))]
-pub(crate) async fn list_tokens(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_tokens(
+    auth: Auth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let tokens = state.store.list_tokens()?;
     Ok(ok_json(&DataList {
