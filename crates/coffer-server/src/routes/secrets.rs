@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use coffer_store::{SecretAction, SecretFilter, StoreError};
+use coffer_store::{Environment, SecretAction, SecretFilter, StoreError};
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::{app_id_param, blocking, ok_json, required, QueryMap};
 use crate::auth::Auth;
@@ -38,8 +39,7 @@ pub(crate) async fn list_secrets(
     state: web::Data<AppState>,
     query: QueryMap,
 ) -> Result<HttpResponse, ApiError> {
-    let app_id = app_id_param(&query)?;
-    let env = auth.environment_for(&state, app_id, required(&query, "env")?, SecretAction::Read)?;
+    let Target { app_id, env, .. } = Target::resolve(&auth, &state, &query, SecretAction::Read)?;
     let filter = SecretFilter {
         path: query.get("path").cloned(),
         key: query.get("key").cloned().filter(|k| !k.is_empty()),
@@ -71,16 +71,12 @@ pub(crate) async fn create_secrets(
     query: QueryMap,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let app_id = app_id_param(&query)?;
-    let env = auth.environment_for(
-        &state,
-        app_id,
-        required(&query, "env")?,
-        SecretAction::Create,
-    )?;
+    let target = Target::resolve(&auth, &state, &query, SecretAction::Create)?;
+    let (env, gone) = (target.env.id, target.gone());
     let batch = parse_create_batch(&read_body(payload, state.body_limit).await?)?;
     let store = Arc::clone(&state.store);
-    let created = blocking(move || Ok(store.create_secrets(&auth.actor, env.id, batch)?)).await?;
+    let created =
+        blocking(move || store.create_secrets(&auth.actor, env, batch).map_err(gone)).await?;
     Ok(ok_json(&views::secrets(&created)))
 }
 
@@ -95,17 +91,51 @@ pub(crate) async fn update_secrets(
     query: QueryMap,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let app_id = app_id_param(&query)?;
-    let env = auth.environment_for(
-        &state,
-        app_id,
-        required(&query, "env")?,
-        SecretAction::Update,
-    )?;
+    let target = Target::resolve(&auth, &state, &query, SecretAction::Update)?;
+    let (env, gone) = (target.env.id, target.gone());
     let batch = parse_update_batch(&read_body(payload, state.body_limit).await?)?;
     let store = Arc::clone(&state.store);
-    let updated = blocking(move || Ok(store.update_secrets(&auth.actor, env.id, batch)?)).await?;
+    let updated =
+        blocking(move || store.update_secrets(&auth.actor, env, batch).map_err(gone)).await?;
     Ok(ok_json(&views::secrets(&updated)))
+}
+
+/// The environment a secrets request works on, checked for its action.
+struct Target {
+    app_id: Uuid,
+    env_name: String,
+    env: Environment,
+}
+
+impl Target {
+    fn resolve(
+        auth: &Auth,
+        state: &AppState,
+        query: &QueryMap,
+        action: SecretAction,
+    ) -> Result<Self, ApiError> {
+        let app_id = app_id_param(query)?;
+        let env_name = required(query, "env")?;
+        let env = auth.environment_for(state, app_id, env_name, action)?;
+        Ok(Target {
+            app_id,
+            env_name: env_name.to_owned(),
+            env,
+        })
+    }
+
+    /// Maps a store error of a write. An environment deleted after this request found
+    /// it is reported the way API.md words a missing one, with the name as given.
+    fn gone(self) -> impl FnOnce(StoreError) -> ApiError + Send + 'static {
+        move |err| match err {
+            StoreError::EnvironmentIdNotFound(_) => StoreError::EnvironmentNotFound {
+                app_id: self.app_id,
+                name: self.env_name,
+            }
+            .into(),
+            other => other.into(),
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -123,18 +153,15 @@ pub(crate) async fn delete_secrets(
     query: QueryMap,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let app_id = app_id_param(&query)?;
-    let env = auth.environment_for(
-        &state,
-        app_id,
-        required(&query, "env")?,
-        SecretAction::Delete,
-    )?;
+    let target = Target::resolve(&auth, &state, &query, SecretAction::Delete)?;
+    let (env, gone) = (target.env.id, target.gone());
     let ids = parse_delete_ids(&read_body(payload, state.body_limit).await?)?;
     let store = Arc::clone(&state.store);
     let deleted = blocking(move || {
         if ids.malformed.is_empty() {
-            return Ok(store.delete_secrets(&auth.actor, env.id, &ids.valid)?);
+            return store
+                .delete_secrets(&auth.actor, env, &ids.valid)
+                .map_err(gone);
         }
         // Ids that are not UUIDs name nothing; report them with whichever valid ids are
         // also missing, and delete nothing.
@@ -143,7 +170,7 @@ pub(crate) async fn delete_secrets(
             .iter()
             .filter(|id| {
                 matches!(
-                    store.get_secret(env.id, **id),
+                    store.get_secret(env, **id),
                     Err(StoreError::SecretNotFound(_))
                 )
             })
