@@ -49,7 +49,12 @@ pub fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request("invalid_body", format!("Invalid request body: {e}.")))
 }
 
-fn secrets_list(body: &Map<String, Value>) -> Result<&Vec<Value>, ApiError> {
+/// The `secrets` list of a body: present, non-empty (else `missing`), at most
+/// [`limits::MAX_BATCH`] entries.
+fn secrets_list(
+    body: &Map<String, Value>,
+    missing: impl FnOnce() -> ApiError,
+) -> Result<&Vec<Value>, ApiError> {
     match body.get("secrets") {
         Some(Value::Array(list)) if !list.is_empty() => {
             if list.len() > limits::MAX_BATCH {
@@ -60,15 +65,14 @@ fn secrets_list(body: &Map<String, Value>) -> Result<&Vec<Value>, ApiError> {
             }
             Ok(list)
         }
-        _ => Err(ApiError::bad_request(
-            "secrets_required",
-            "'secrets' must be a non-empty list.",
-        )),
+        _ => Err(missing()),
     }
 }
 
 fn entries(body: &Map<String, Value>) -> Result<Vec<&Map<String, Value>>, ApiError> {
-    secrets_list(body)?
+    let missing =
+        || ApiError::bad_request("secrets_required", "'secrets' must be a non-empty list.");
+    secrets_list(body, missing)?
         .iter()
         .map(|entry| {
             entry.as_object().ok_or_else(|| {
@@ -224,16 +228,7 @@ pub fn parse_delete_ids(bytes: &[u8]) -> Result<DeleteIds, ApiError> {
             "'secrets' must be a non-empty list of secret IDs.",
         )
     };
-    let list = match body.get("secrets") {
-        Some(Value::Array(list)) if !list.is_empty() => list,
-        _ => return Err(not_list()),
-    };
-    if list.len() > limits::MAX_BATCH {
-        return Err(ApiError::bad_request(
-            "batch_too_large",
-            format!("'secrets' may hold at most {} entries.", limits::MAX_BATCH),
-        ));
-    }
+    let list = secrets_list(&body, not_list)?;
     let mut ids = DeleteIds::default();
     for item in list {
         let text = item.as_str().ok_or_else(not_list)?;
