@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
@@ -21,6 +22,8 @@ const CHECK_KEY: &[u8] = b"check";
 const CHECK_PLAINTEXT: &[u8] = b"coffer master key check v1";
 const FORMAT_KEY: &[u8] = b"format";
 const ENV_LOCK_STRIPES: usize = 64;
+/// How long a flush waits for writers that are committing to join it.
+const GROUP_COMMIT_WAIT: Duration = Duration::from_micros(500);
 
 /// Where and how to open a store.
 #[derive(Clone, Debug)]
@@ -211,7 +214,10 @@ impl<B: KvBackend> Store<B> {
         trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
-        let (value, ticket) = self.commit(actor, trees, work)?;
+        let (value, ticket) = {
+            let _committing = self.group_commit.committing();
+            self.commit(actor, trees, work)?
+        };
         self.wait_durable(ticket)?;
         Ok(value)
     }
@@ -227,6 +233,7 @@ impl<B: KvBackend> Store<B> {
         work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
         let (value, ticket) = {
+            let _committing = self.group_commit.committing();
             let _exclusive = self.write_envs(&[env_id]);
             self.commit(actor, trees, work)?
         };
@@ -339,10 +346,26 @@ pub struct StoreCounts {
 #[derive(Default)]
 struct GroupCommit {
     committed: AtomicU64,
+    /// Writers between the start of their write and its commit.
+    committing: AtomicUsize,
     durable: Mutex<u64>,
 }
 
+/// Counts a writer as committing until dropped.
+struct Committing<'a>(&'a AtomicUsize);
+
+impl Drop for Committing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl GroupCommit {
+    fn committing(&self) -> Committing<'_> {
+        self.committing.fetch_add(1, Ordering::SeqCst);
+        Committing(&self.committing)
+    }
+
     /// Counts a finished commit and returns its ticket.
     fn ticket(&self) -> u64 {
         self.committed.fetch_add(1, Ordering::SeqCst) + 1
@@ -352,6 +375,12 @@ impl GroupCommit {
         let mut durable = self.durable.lock();
         if *durable >= ticket {
             return Ok(());
+        }
+        // sled holds commits back while it flushes: let the writers committing right
+        // now finish first, so that this flush covers them instead of the next one.
+        let deadline = Instant::now() + GROUP_COMMIT_WAIT;
+        while self.committing.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
         }
         let covered = self.committed.load(Ordering::SeqCst);
         kv.flush()?;
