@@ -10,6 +10,9 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
+/// Past this many client addresses, refilled entries are dropped before counting.
+const MAX_TRACKED_CLIENTS: usize = 100_000;
+
 /// The server's limiters.
 #[derive(Debug)]
 pub struct RateLimits {
@@ -46,9 +49,12 @@ impl RateLimits {
 
     /// Counts one failed authentication from `ip`; past the limit the answer becomes 429.
     pub fn check_auth_failure(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        match ip {
-            Some(ip) => self.auth_failures.check_key(&ip).map_err(throttled),
-            None => Ok(()),
+        let Some(ip) = ip else { return Ok(()) };
+        // Clients that rotate addresses must not grow the table without bound: forget
+        // the ones whose budget has refilled.
+        if self.auth_failures.len() > MAX_TRACKED_CLIENTS {
+            self.auth_failures.retain_recent();
         }
+        self.auth_failures.check_key(&ip).map_err(throttled)
     }
 }
