@@ -9,7 +9,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
-use actix_web::{web, App, HttpMessage};
+use actix_web::{web, App};
 
 pub mod auth;
 pub mod body;
@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod network;
 pub mod openapi;
 pub mod rate_limit;
+mod request_log;
 pub mod routes;
 pub mod state;
 pub mod tls;
@@ -25,8 +26,6 @@ mod views;
 
 pub use error::ApiError;
 pub use state::{AppState, ServerConfig};
-
-use auth::AuthenticatedTokenId;
 
 /// The prefixes the API is served under (Phase clients use all three).
 pub const API_PREFIXES: [&str; 3] = ["/v1", "/service/public/v1", "/public/v1"];
@@ -45,7 +44,7 @@ pub fn create_app(
     >,
 > {
     let mut app = App::new()
-        .app_data(state.clone())
+        .app_data(state)
         .app_data(web::QueryConfig::default().error_handler(|_, _| {
             ApiError::bad_request("invalid_query", "Query string is malformed.").into()
         }))
@@ -57,35 +56,13 @@ pub fn create_app(
         app = app.service(web::scope(prefix).configure(routes::configure_api));
     }
     app.default_service(web::to(routes::ops::not_found))
-        .wrap_fn(move |req, srv| {
+        .wrap_fn(|req, srv| {
             let started = Instant::now();
-            let metrics_state = state.clone();
-            let fut = srv.call(req);
+            let response = srv.call(req);
             async move {
-                let res = fut.await?;
-                let elapsed = started.elapsed();
-                let request = res.request();
-                let route = request
-                    .match_pattern()
-                    .unwrap_or_else(|| "unmatched".into());
-                let method = request.method().as_str();
-                let status = res.status().as_u16();
-                let token_id = request
-                    .extensions()
-                    .get::<AuthenticatedTokenId>()
-                    .map(|t| t.0.to_string());
-                metrics_state
-                    .metrics
-                    .observe(method, &route, status, elapsed);
-                tracing::info!(
-                    target: "coffer::request",
-                    method,
-                    route = %route,
-                    status,
-                    latency_us = elapsed.as_micros() as u64,
-                    token_id = token_id.as_deref().unwrap_or("-"),
-                );
-                Ok(res)
+                let response = response.await?;
+                request_log::record(&response, started);
+                Ok(response)
             }
         })
         .wrap(NormalizePath::new(TrailingSlash::Trim))
