@@ -199,6 +199,11 @@ impl AuditHead {
         entry
     }
 
+    /// Entries in the chain.
+    pub(crate) fn len(&self) -> u64 {
+        self.next_seq - 1
+    }
+
     pub(crate) fn advance(&mut self, entry: &AuditEntry) {
         self.next_seq = entry.seq + 1;
         self.last_hash = entry.hash;

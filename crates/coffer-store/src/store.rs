@@ -178,14 +178,15 @@ impl<B: KvBackend> Store<B> {
         Ok(self.kv.size_on_disk()?)
     }
 
-    /// Number of live secrets, apps, environments and tokens (O(n); for metrics).
+    /// Number of live secrets, apps, environments and tokens (O(n); for metrics), and of
+    /// audit entries (O(1): the chain's length, which only grows).
     pub fn counts(&self) -> StoreCounts {
         StoreCounts {
             apps: self.kv.len(Tree::Apps),
             environments: self.kv.len(Tree::Envs),
             secrets: self.kv.len(Tree::Secrets),
             tokens: self.kv.len(Tree::Tokens),
-            audit_entries: self.kv.len(Tree::Audit),
+            audit_entries: self.audit_head.lock().len() as usize,
         }
     }
 

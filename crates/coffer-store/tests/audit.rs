@@ -488,3 +488,20 @@ fn a_garbled_entry_is_named_by_verification() {
     });
     assert_eq!((verified.first_broken, verified.checked), (Some(5), 4));
 }
+
+#[test]
+fn the_counted_audit_entries_are_the_stored_ones_across_reopens() {
+    let s = TestStore::new();
+    let env = s.dev_env("shop");
+    s.create_secrets(&me(), env, vec![secret("A", "1")])
+        .unwrap();
+    s.record_read(&me(), Uuid::new_v4(), env, Vec::new())
+        .unwrap();
+    assert_eq!(s.counts().audit_entries, entries(&s).len());
+    let s = s.reopen();
+    assert_eq!(s.counts().audit_entries, entries(&s).len());
+    s.create_secrets(&me(), env, vec![secret("B", "2")])
+        .unwrap();
+    assert_eq!(s.counts().audit_entries, entries(&s).len());
+    assert_eq!(entries(&s).len(), 4, "app, create, read, create");
+}

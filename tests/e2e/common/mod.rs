@@ -106,12 +106,23 @@ impl Server {
 
     /// Stops the server with SIGTERM and waits for it; returns its exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("server running");
+        self.send_sigterm();
+        self.wait()
+    }
+
+    /// Sends SIGTERM and returns at once (the server shuts down gracefully).
+    pub fn send_sigterm(&self) {
+        let child = self.child.as_ref().expect("server running");
         // The `kill` command sends SIGTERM without unsafe code in the tests.
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .expect("kill -TERM");
+    }
+
+    /// Waits for the server to exit; returns its exit status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
         child.wait().expect("wait for coffer")
     }
 

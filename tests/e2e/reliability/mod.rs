@@ -5,3 +5,4 @@ mod crash;
 mod hostile;
 mod hostile_props;
 mod races;
+mod shutdown;
