@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod network;
 pub mod openapi;
 pub mod rate_limit;
+pub mod read_audit;
 mod request_log;
 pub mod routes;
 pub mod state;

@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use crate::metrics::Metrics;
 use crate::network::NetworkPolicy;
 use crate::rate_limit::RateLimits;
+use crate::read_audit::ReadAuditor;
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -56,12 +57,15 @@ pub struct AppState {
     pub limits: RateLimits,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Writes the audit entries of reads.
+    pub read_audit: Arc<ReadAuditor>,
 }
 
 impl AppState {
     /// State for a store and settings.
     pub fn new(store: Arc<Store>, config: ServerConfig) -> Self {
         AppState {
+            read_audit: ReadAuditor::new(Arc::clone(&store)),
             store,
             body_limit: config.body_limit,
             network: NetworkPolicy {

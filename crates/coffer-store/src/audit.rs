@@ -158,6 +158,30 @@ impl AuditEntry {
     }
 }
 
+/// The layout byte of a record holding one entry: a change's, committed in the
+/// change's own transaction.
+const ONE_ENTRY: u8 = codec::FORMAT_VERSION;
+/// The layout byte of a record holding a run of consecutive entries: reads, appended
+/// in groups so that concurrent reads share one write. Keyed by the first entry's seq.
+const RUN_OF_ENTRIES: u8 = 2;
+
+/// Encodes the entries of one record (at least one, consecutive).
+pub(crate) fn encode_record(entries: &[AuditEntry]) -> Vec<u8> {
+    match entries {
+        [entry] => codec::encode_as(ONE_ENTRY, entry),
+        run => codec::encode_as(RUN_OF_ENTRIES, &run),
+    }
+}
+
+/// Decodes a record of either layout into its entries.
+fn decode_record(bytes: &[u8]) -> Result<Vec<AuditEntry>, StoreError> {
+    let tree = Tree::Audit.name();
+    match bytes.first() {
+        Some(&RUN_OF_ENTRIES) => codec::decode_as(RUN_OF_ENTRIES, tree, bytes),
+        _ => codec::decode_as(ONE_ENTRY, tree, bytes).map(|entry| vec![entry]),
+    }
+}
+
 /// The end of the chain: the next sequence number and the last hash.
 #[derive(Debug)]
 pub(crate) struct AuditHead {
@@ -167,14 +191,15 @@ pub(crate) struct AuditHead {
 
 impl AuditHead {
     pub(crate) fn load(kv: &impl KvBackend) -> Result<Self, StoreError> {
-        Ok(match kv.last(Tree::Audit)? {
-            Some((_, bytes)) => {
-                let last: AuditEntry = codec::decode(Tree::Audit.name(), &bytes)?;
-                AuditHead {
-                    next_seq: last.seq + 1,
-                    last_hash: last.hash,
-                }
-            }
+        let last = match kv.last(Tree::Audit)? {
+            Some((_, bytes)) => decode_record(&bytes)?.pop(),
+            None => None,
+        };
+        Ok(match last {
+            Some(last) => AuditHead {
+                next_seq: last.seq + 1,
+                last_hash: last.hash,
+            },
             None => AuditHead {
                 next_seq: 1,
                 last_hash: [0; 32],
@@ -182,21 +207,34 @@ impl AuditHead {
         })
     }
 
-    pub(crate) fn next_entry(&self, actor: &Actor, event: AuditEvent) -> AuditEntry {
-        let mut entry = AuditEntry {
-            seq: self.next_seq,
-            time: Timestamp::now(),
-            actor: actor.clone(),
-            action: event.action,
-            app_id: event.app_id,
-            env_id: event.env_id,
-            secret_ids: event.secret_ids,
-            version: event.version,
-            prev_hash: self.last_hash,
-            hash: [0; 32],
-        };
-        entry.hash = entry.compute_hash();
-        entry
+    /// The entries that would follow the head, chained in order (the head itself moves
+    /// only with [`AuditHead::advance`], once they are stored).
+    pub(crate) fn next_entries(
+        &self,
+        events: impl IntoIterator<Item = (Actor, AuditEvent)>,
+    ) -> Vec<AuditEntry> {
+        let time = Timestamp::now();
+        let (mut seq, mut prev_hash) = (self.next_seq, self.last_hash);
+        events
+            .into_iter()
+            .map(|(actor, event)| {
+                let mut entry = AuditEntry {
+                    seq,
+                    time,
+                    actor,
+                    action: event.action,
+                    app_id: event.app_id,
+                    env_id: event.env_id,
+                    secret_ids: event.secret_ids,
+                    version: event.version,
+                    prev_hash,
+                    hash: [0; 32],
+                };
+                entry.hash = entry.compute_hash();
+                (seq, prev_hash) = (seq + 1, entry.hash);
+                entry
+            })
+            .collect()
     }
 
     /// Entries in the chain.
@@ -204,10 +242,23 @@ impl AuditHead {
         self.next_seq - 1
     }
 
-    pub(crate) fn advance(&mut self, entry: &AuditEntry) {
-        self.next_seq = entry.seq + 1;
-        self.last_hash = entry.hash;
+    pub(crate) fn advance(&mut self, last: &AuditEntry) {
+        self.next_seq = last.seq + 1;
+        self.last_hash = last.hash;
     }
+}
+
+/// A read to record: who read which secrets of which environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRead {
+    /// Who read.
+    pub actor: Actor,
+    /// The app read from.
+    pub app_id: Uuid,
+    /// The environment read from.
+    pub env_id: Uuid,
+    /// The secrets returned.
+    pub secret_ids: Vec<Uuid>,
 }
 
 /// Which audit entries to list.
@@ -253,25 +304,36 @@ impl<B: KvBackend> Store<B> {
         env_id: Uuid,
         secret_ids: Vec<Uuid>,
     ) -> Result<(), StoreError> {
-        self.append_audit(
-            actor,
-            AuditEvent {
+        self.record_reads(vec![SecretRead {
+            actor: actor.clone(),
+            app_id,
+            env_id,
+            secret_ids,
+        }])
+    }
+
+    /// Records several reads with one write: consecutive entries of the chain, stored
+    /// as one record. For servers that gather the reads of concurrent requests.
+    pub fn record_reads(&self, reads: Vec<SecretRead>) -> Result<(), StoreError> {
+        self.append_audit(reads.into_iter().map(|read| {
+            let event = AuditEvent {
                 action: AuditAction::SecretRead,
-                app_id: Some(app_id),
-                env_id: Some(env_id),
-                secret_ids,
+                app_id: Some(read.app_id),
+                env_id: Some(read.env_id),
+                secret_ids: read.secret_ids,
                 version: None,
-            },
-        )
+            };
+            (read.actor, event)
+        }))
     }
 
     /// Lists audit entries, oldest first.
     pub fn list_audit(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
         let mut entries = Vec::new();
-        for pair in self.kv.scan_from(Tree::Audit, &keys::audit(query.since)) {
-            let (_, bytes) = pair?;
-            let entry: AuditEntry = codec::decode(Tree::Audit.name(), &bytes)?;
-            let wanted = query.app_id.is_none_or(|id| entry.app_id == Some(id))
+        for entry in self.audit_entries_from(query.since)? {
+            let entry = entry?;
+            let wanted = entry.seq >= query.since
+                && query.app_id.is_none_or(|id| entry.app_id == Some(id))
                 && query.env_id.is_none_or(|id| entry.env_id == Some(id))
                 && query
                     .secret_id
@@ -293,31 +355,55 @@ impl<B: KvBackend> Store<B> {
         })
     }
 
+    /// Entries from the record holding `since` on (some may come before `since`).
+    fn audit_entries_from(
+        &self,
+        since: u64,
+    ) -> Result<impl Iterator<Item = Result<AuditEntry, StoreError>> + '_, StoreError> {
+        let start = match self.kv.floor(Tree::Audit, &keys::audit(since))? {
+            Some((key, _)) => key,
+            None => keys::audit(since).to_vec(),
+        };
+        Ok(self.kv.scan_from(Tree::Audit, &start).flat_map(|pair| {
+            let entries = pair
+                .map_err(StoreError::from)
+                .and_then(|(_, bytes)| decode_record(&bytes));
+            match entries {
+                Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            }
+        }))
+    }
+
     /// Walks the whole chain and reports the first broken link.
     pub fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
         let mut prev_hash = [0u8; 32];
-        let mut checked = 0;
-        for (expected_seq, pair) in (1..).zip(self.kv.scan_from(Tree::Audit, &[])) {
+        let mut expected_seq = 1;
+        let broken_at = |seq| AuditVerification {
+            checked: seq - 1,
+            first_broken: Some(seq),
+        };
+        for pair in self.kv.scan_from(Tree::Audit, &[]) {
             let (key, bytes) = pair?;
-            let entry: Option<AuditEntry> = codec::decode(Tree::Audit.name(), &bytes).ok();
-            let intact = entry.as_ref().is_some_and(|e| {
-                e.seq == expected_seq
-                    && key == keys::audit(e.seq)
-                    && e.prev_hash == prev_hash
-                    && e.hash == e.compute_hash()
-            });
-            if !intact {
-                return Ok(AuditVerification {
-                    checked,
-                    first_broken: Some(expected_seq),
-                });
+            let Ok(entries) = decode_record(&bytes) else {
+                return Ok(broken_at(expected_seq));
+            };
+            if entries.first().is_none_or(|e| key != keys::audit(e.seq)) {
+                return Ok(broken_at(expected_seq));
             }
-            let entry = entry.expect("checked above");
-            checked += 1;
-            prev_hash = entry.hash;
+            for entry in entries {
+                let intact = entry.seq == expected_seq
+                    && entry.prev_hash == prev_hash
+                    && entry.hash == entry.compute_hash();
+                if !intact {
+                    return Ok(broken_at(expected_seq));
+                }
+                expected_seq += 1;
+                prev_hash = entry.hash;
+            }
         }
         Ok(AuditVerification {
-            checked,
+            checked: expected_seq - 1,
             first_broken: None,
         })
     }

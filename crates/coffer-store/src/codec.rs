@@ -10,21 +10,36 @@ pub const FORMAT_VERSION: u8 = 1;
 
 /// Encodes a record with its format-version prefix.
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    encode_as(FORMAT_VERSION, record)
+}
+
+/// Decodes a record written by [`encode`]; `tree` names the source for the error.
+pub fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    decode_as(FORMAT_VERSION, tree, bytes)
+}
+
+/// Encodes a record under another layout byte (a tree whose records come in more
+/// than one layout).
+pub fn encode_as<T: Serialize>(layout: u8, record: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
-    out.push(FORMAT_VERSION);
+    out.push(layout);
     // Serialising plain structs into a Vec cannot fail.
     bincode::serialize_into(&mut out, record).expect("bincode encodes plain structs");
     out
 }
 
-/// Decodes a record written by [`encode`]; `tree` names the source for the error.
-pub fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+/// Decodes a record written by [`encode_as`] with `layout`.
+pub fn decode_as<T: DeserializeOwned>(
+    layout: u8,
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
     let codec_error = |reason: String| StoreError::Internal(InternalError::Codec { tree, reason });
     match bytes.split_first() {
-        Some((&FORMAT_VERSION, body)) => {
+        Some((&found, body)) if found == layout => {
             bincode::deserialize(body).map_err(|e| codec_error(e.to_string()))
         }
-        Some((version, _)) => Err(codec_error(format!("unknown format version {version}"))),
+        Some((found, _)) => Err(codec_error(format!("unknown format version {found}"))),
         None => Err(codec_error("empty record".into())),
     }
 }

@@ -63,6 +63,21 @@ impl<B: KvBackend> Store<B> {
         app_id: Uuid,
         name_or_id: &str,
     ) -> Result<Environment, StoreError> {
+        let cache_key = (app_id, name_or_id.to_lowercase());
+        if let Some(env) = self.env_cache.read().get(&cache_key) {
+            return Ok(env.clone());
+        }
+        let mut cache = self.env_cache.write();
+        let env = self.find_environment_in_store(app_id, name_or_id)?;
+        cache.insert(cache_key, env.clone());
+        Ok(env)
+    }
+
+    fn find_environment_in_store(
+        &self,
+        app_id: Uuid,
+        name_or_id: &str,
+    ) -> Result<Environment, StoreError> {
         let not_found = || StoreError::EnvironmentNotFound {
             app_id,
             name: name_or_id.to_owned(),

@@ -55,7 +55,9 @@ mod tokens;
 mod validate;
 
 pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
-pub use audit::{Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification};
+pub use audit::{
+    Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, SecretRead,
+};
 pub use crypto::MasterKey;
 pub use error::{InternalError, OpenError, StoreError};
 pub use model::{

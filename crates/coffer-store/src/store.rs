@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
-use crate::audit::{Actor, AuditEvent, AuditHead};
+use crate::audit::{encode_record, Actor, AuditEvent, AuditHead};
 use crate::codec;
 use crate::crypto::{Keyring, MasterKey};
 use crate::error::{InternalError, OpenError, StoreError};
 use crate::kv::SledOpenError;
 use crate::kv::{KvBackend, KvTx, SledBackend, Tree, TxAbort, TxError};
-use crate::model::Token;
+use crate::model::{Environment, Token};
 
 const CHECK_KEY: &[u8] = b"check";
 const CHECK_PLAINTEXT: &[u8] = b"coffer master key check v1";
@@ -63,6 +63,10 @@ pub struct Store<B: KvBackend = SledBackend> {
     /// Token hash → token. Filled on first use; changed under its write lock together
     /// with the stored record, so it is never stale.
     pub(crate) token_cache: RwLock<HashMap<[u8; 32], Arc<Token>>>,
+    /// (app id, lower-cased environment name or id as asked) → environment: the lookup
+    /// every secrets request starts with. Filled under its write lock and emptied after
+    /// every change to apps or environments, so it is never stale.
+    pub(crate) env_cache: RwLock<HashMap<(Uuid, String), Environment>>,
 }
 
 impl<B: KvBackend> std::fmt::Debug for Store<B> {
@@ -165,6 +169,7 @@ impl<B: KvBackend> Store<B> {
             audit_head: Mutex::new(audit_head),
             group_commit: GroupCommit::default(),
             token_cache: RwLock::new(HashMap::new()),
+            env_cache: RwLock::new(HashMap::new()),
         })
     }
 
@@ -219,6 +224,9 @@ impl<B: KvBackend> Store<B> {
             let _committing = self.group_commit.committing();
             self.commit(actor, trees, work)?
         };
+        if trees.iter().any(|t| matches!(t, Tree::Apps | Tree::Envs)) {
+            self.env_cache.write().clear();
+        }
         self.wait_durable(ticket)?;
         Ok(value)
     }
@@ -256,16 +264,16 @@ impl<B: KvBackend> Store<B> {
         let ticket;
         let value = {
             let mut head = self.audit_head.lock();
-            let (value, entry) = self
+            let (value, entries) = self
                 .kv
                 .transaction(&spanned, |tx| {
                     let (value, event) = work(tx)?;
-                    let entry = head.next_entry(actor, event);
-                    tx.insert(Tree::Audit, &entry.key(), &codec::encode(&entry))?;
-                    Ok((value, entry))
+                    let entries = head.next_entries([(actor.clone(), event)]);
+                    tx.insert(Tree::Audit, &entries[0].key(), &encode_record(&entries))?;
+                    Ok((value, entries))
                 })
                 .map_err(tx_error)?;
-            head.advance(&entry);
+            head.advance(&entries[0]);
             ticket = self.group_commit.ticket();
             value
         };
@@ -277,15 +285,22 @@ impl<B: KvBackend> Store<B> {
         self.group_commit.wait_durable(ticket, &self.kv)
     }
 
-    /// Appends an audit entry on its own (reads). Not waited for on disk: a read changes
-    /// nothing that a crash could lose, and its entry follows with the next flush.
-    pub(crate) fn append_audit(&self, actor: &Actor, event: AuditEvent) -> Result<(), StoreError> {
+    /// Appends audit entries on their own (reads) as one record. Not waited for on
+    /// disk: a read changes nothing that a crash could lose, and its entries follow
+    /// with the next flush.
+    pub(crate) fn append_audit(
+        &self,
+        events: impl IntoIterator<Item = (Actor, AuditEvent)>,
+    ) -> Result<(), StoreError> {
         let mut head = self.audit_head.lock();
-        let entry = head.next_entry(actor, event);
+        let entries = head.next_entries(events);
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(());
+        };
         // One key: atomic without a transaction.
         self.kv
-            .insert(Tree::Audit, &entry.key(), &codec::encode(&entry))?;
-        head.advance(&entry);
+            .insert(Tree::Audit, &first.key(), &encode_record(&entries))?;
+        head.advance(last);
         Ok(())
     }
 

@@ -498,3 +498,37 @@ fn apps_and_environments_survive_a_reopen() {
         Err(StoreError::AppNameTaken(_))
     ));
 }
+
+#[test]
+fn environment_lookups_seen_before_a_change_do_not_outlive_it() {
+    let s = TestStore::new();
+    let (app, envs) = s.app("shop");
+    let (staging, production) = (envs[1].id, envs[2].id);
+    let staging_id = staging.to_string();
+    // Looked up first, so that a lookup cache would hold all of these.
+    for name in ["production", "STAGING", staging_id.as_str(), "development"] {
+        s.find_environment(app, name).unwrap();
+    }
+
+    s.rename_environment(&me(), production, "live").unwrap();
+    assert!(matches!(
+        s.find_environment(app, "production"),
+        Err(StoreError::EnvironmentNotFound { .. })
+    ));
+    let live = s.find_environment(app, "live").unwrap();
+    assert_eq!((live.id, live.name.as_str()), (production, "live"));
+
+    s.delete_environment(&me(), staging).unwrap();
+    for name in ["staging", staging_id.as_str()] {
+        assert!(matches!(
+            s.find_environment(app, name),
+            Err(StoreError::EnvironmentNotFound { .. })
+        ));
+    }
+
+    s.delete_app(&me(), app).unwrap();
+    assert!(matches!(
+        s.find_environment(app, "development"),
+        Err(StoreError::AppNotFound(_))
+    ));
+}

@@ -5,7 +5,7 @@ mod common;
 
 use coffer_store::{
     Actor, AppUpdate, AuditAction, AuditEntry, AuditQuery, NewApp, NewToken, Permissions,
-    SecretUpdate, StoreError, TokenKind,
+    SecretRead, SecretUpdate, StoreError, TokenKind,
 };
 use common::{me, secret, update, TestStore};
 use uuid::Uuid;
@@ -504,4 +504,124 @@ fn the_counted_audit_entries_are_the_stored_ones_across_reopens() {
         .unwrap();
     assert_eq!(s.counts().audit_entries, entries(&s).len());
     assert_eq!(entries(&s).len(), 4, "app, create, read, create");
+}
+
+fn reads(env: Uuid, n: usize) -> Vec<SecretRead> {
+    (0..n)
+        .map(|i| SecretRead {
+            actor: Actor {
+                user_agent: Some(format!("reader {i}")),
+                ..me()
+            },
+            app_id: Uuid::new_v4(),
+            env_id: env,
+            secret_ids: vec![Uuid::new_v4()],
+        })
+        .collect()
+}
+
+#[test]
+fn reads_recorded_together_are_consecutive_entries_of_the_chain() {
+    let s = TestStore::new();
+    let env = s.dev_env("shop");
+    let group = reads(env, 5);
+    s.record_reads(group.clone()).unwrap();
+    s.create_secrets(&me(), env, vec![secret("A", "a")])
+        .unwrap();
+    let all = entries(&s);
+    assert_eq!(all.len(), 7, "app, five reads, create");
+    for (entry, read) in all[1..6].iter().zip(&group) {
+        assert_eq!(entry.action, AuditAction::SecretRead);
+        assert_eq!(entry.actor, read.actor);
+        assert_eq!(
+            (entry.app_id, entry.env_id, &entry.secret_ids),
+            (Some(read.app_id), Some(read.env_id), &read.secret_ids)
+        );
+    }
+    assert_eq!(all[6].action, AuditAction::SecretCreate);
+    let s = s.reopen();
+    assert_eq!(s.counts().audit_entries, 7);
+    let verified = s.verify_audit().unwrap();
+    assert_eq!((verified.checked, verified.first_broken), (7, None));
+    s.record_reads(reads(env, 2)).unwrap();
+    assert_eq!(entries(&s).last().unwrap().seq, 9);
+}
+
+#[test]
+fn listing_can_start_and_page_inside_a_group_of_reads() {
+    let s = TestStore::new();
+    let env = s.dev_env("shop");
+    s.record_reads(reads(env, 10)).unwrap();
+    let page = |since, limit| {
+        let page = s
+            .list_audit(&AuditQuery {
+                since,
+                limit,
+                ..Default::default()
+            })
+            .unwrap();
+        let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
+        (seqs, page.next)
+    };
+    assert_eq!(page(4, 3), (vec![4, 5, 6], Some(7)));
+    assert_eq!(page(7, 100), (vec![7, 8, 9, 10, 11], None));
+    assert_eq!(page(12, 100), (vec![], None));
+}
+
+#[test]
+fn an_entry_edited_inside_a_group_of_reads_is_named_by_verification() {
+    let s = TestStore::new();
+    let env = s.dev_env("shop");
+    let group = reads(env, 4);
+    s.record_reads(group.clone()).unwrap();
+    s.create_secrets(&me(), env, vec![secret("A", "a")])
+        .unwrap();
+    let TestStore { store, dir } = s;
+    drop(store);
+    {
+        let db = common::open_raw_sled(dir.path());
+        let audit = db.open_tree("audit").unwrap();
+        // Entries 2–5 are the reads, stored as one record under the first one's seq.
+        let raw = audit.get(2u64.to_be_bytes()).unwrap().unwrap();
+        assert!(audit.get(3u64.to_be_bytes()).unwrap().is_none());
+        let forged = replace(
+            &raw,
+            group[2].secret_ids[0].as_bytes(),
+            Uuid::new_v4().as_bytes(),
+        );
+        audit.insert(2u64.to_be_bytes(), forged).unwrap();
+        db.flush().unwrap();
+    }
+    let verified = TestStore::open_in(dir).verify_audit().unwrap();
+    assert_eq!((verified.first_broken, verified.checked), (Some(4), 3));
+}
+
+#[test]
+fn concurrent_reads_and_writes_keep_one_unbroken_chain() {
+    let s = std::sync::Arc::new(TestStore::new());
+    let env = s.dev_env("shop");
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let s = &s;
+            scope.spawn(move || {
+                for i in 0..25 {
+                    if t % 2 == 0 {
+                        s.record_reads(reads(env, 1 + i % 3)).unwrap();
+                    } else {
+                        let key = format!("K{t}_{i}");
+                        s.create_secrets(&me(), env, vec![secret(&key, "v")])
+                            .unwrap();
+                    }
+                }
+            });
+        }
+    });
+    // app + 2 threads × 25 writes + 2 threads × (9×1 + 8×2 + 8×3) reads
+    let expected = 1 + 50 + 2 * (9 + 16 + 24);
+    assert_eq!(entries(&s).len(), expected);
+    let verified = s.verify_audit().unwrap();
+    assert_eq!(
+        (verified.checked, verified.first_broken),
+        (expected as u64, None)
+    );
 }

@@ -224,6 +224,9 @@ impl KvBackend for CountedFlushes {
     fn last(&self, tree: Tree) -> Result<Option<KvPair>, KvError> {
         self.inner.last(tree)
     }
+    fn floor(&self, tree: Tree, key: &[u8]) -> Result<Option<KvPair>, KvError> {
+        self.inner.floor(tree, key)
+    }
     fn transaction<T, E>(
         &self,
         trees: &[Tree],

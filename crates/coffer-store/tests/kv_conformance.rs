@@ -179,6 +179,25 @@ pub fn last_is_the_greatest_key(kv: &impl KvBackend) {
     assert_eq!(kv.last(Tree::Apps).unwrap(), None);
 }
 
+pub fn floor_is_the_greatest_key_at_or_before(kv: &impl KvBackend) {
+    assert_eq!(kv.floor(Tree::Audit, b"50").unwrap(), None);
+    put(
+        kv,
+        Tree::Audit,
+        &[(b"10", b"a"), (b"30", b"c"), (b"20", b"b")],
+    );
+    let floor = |key: &[u8]| kv.floor(Tree::Audit, key).unwrap().map(|(k, _)| k);
+    assert_eq!(floor(b"20"), Some(b"20".to_vec()));
+    assert_eq!(floor(b"25"), Some(b"20".to_vec()));
+    assert_eq!(floor(b"99"), Some(b"30".to_vec()));
+    assert_eq!(floor(b"09"), None);
+    assert_eq!(
+        kv.floor(Tree::Audit, b"30").unwrap(),
+        Some((b"30".to_vec(), b"c".to_vec()))
+    );
+    assert_eq!(kv.floor(Tree::Apps, b"99").unwrap(), None);
+}
+
 pub fn an_aborted_transaction_writes_nothing(kv: &impl KvBackend) {
     put(
         kv,
@@ -371,6 +390,7 @@ macro_rules! conformance {
                 big_endian_numbers_scan_in_numeric_order,
                 scan_from_starts_at_or_after_the_key,
                 last_is_the_greatest_key,
+                floor_is_the_greatest_key_at_or_before,
                 an_aborted_transaction_writes_nothing,
                 a_committed_transaction_writes_every_tree,
                 a_transaction_reads_its_own_writes,

@@ -512,6 +512,48 @@ fn assert_intact(data_dir: &Path, entries: usize) {
 }
 
 #[test]
+fn concurrent_reads_each_leave_one_entry_in_an_unbroken_chain() {
+    const READERS: usize = 8;
+    const EACH: usize = 25;
+    let mut server = Server::start();
+    let admin = server.admin();
+    let (app_id, _) = create_app(&admin, "busy");
+    let id = seed_secret(&admin, &app_id, "Development", "K", "v");
+    let (_, token) = service_token(&admin, &app_id, &["Development"], &["read"]);
+    let path = format!("{}&key=K", secrets_path(&app_id, "Development"));
+    let before = entries(&admin, "limit=1000").len();
+    std::thread::scope(|scope| {
+        for _ in 0..READERS {
+            let reader = server.client(Some(format!("Bearer Service {token}")));
+            let path = &path;
+            scope.spawn(move || {
+                for _ in 0..EACH {
+                    let (status, body) = reader.get(path);
+                    assert_eq!(status, 200, "{body}");
+                    assert_eq!(body[0]["value"], "v");
+                }
+            });
+        }
+    });
+    let all = entries(&admin, "limit=1000");
+    let reads: Vec<&Value> = all[before..].iter().collect();
+    assert_eq!(reads.len(), READERS * EACH, "one entry per answered read");
+    for entry in &reads {
+        assert_eq!(entry["action"], "secret.read");
+        assert_eq!(entry["secretIds"], json!([id]));
+    }
+    for pair in all.windows(2) {
+        assert_eq!(
+            pair[1]["seq"].as_u64(),
+            Some(pair[0]["seq"].as_u64().unwrap() + 1)
+        );
+        assert_eq!(pair[1]["prevHash"], pair[0]["hash"]);
+    }
+    assert!(server.stop().success());
+    assert_intact(&server.data_dir.clone(), all.len());
+}
+
+#[test]
 fn tampering_with_a_stored_entry_is_detected() {
     let mut server = Server::start();
     let admin = server.admin();

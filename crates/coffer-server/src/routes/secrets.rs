@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use coffer_store::{Environment, SecretAction, SecretFilter, StoreError};
+use coffer_store::{Environment, SecretAction, SecretFilter, SecretRead, StoreError};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -55,8 +55,13 @@ pub(crate) async fn list_secrets(
             .unwrap_or_default(),
     };
     let secrets = state.store.list_secrets(env.id, &filter)?;
-    let ids = secrets.iter().map(|s| s.id).collect();
-    state.store.record_read(&auth.actor, app_id, env.id, ids)?;
+    let read = SecretRead {
+        actor: auth.actor,
+        app_id,
+        env_id: env.id,
+        secret_ids: secrets.iter().map(|s| s.id).collect(),
+    };
+    state.read_audit.record(read).await?;
     Ok(ok_json(&views::secrets(&secrets)))
 }
 

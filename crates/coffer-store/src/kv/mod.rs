@@ -154,6 +154,9 @@ pub trait KvBackend: Send + Sync + 'static {
     /// The pair with the greatest key.
     fn last(&self, tree: Tree) -> Result<Option<KvPair>, KvError>;
 
+    /// The pair with the greatest key `<= key`.
+    fn floor(&self, tree: Tree, key: &[u8]) -> Result<Option<KvPair>, KvError>;
+
     /// Runs `work` as one all-or-nothing transaction over `trees` (the transaction
     /// costs in proportion to how many it spans; touching another tree is a storage
     /// error). `work` may be run more than once (on conflicts), so it must not have

@@ -155,6 +155,15 @@ impl KvBackend for SledBackend {
             .map_err(KvError::new)
     }
 
+    fn floor(&self, tree: Tree, key: &[u8]) -> Result<Option<KvPair>, KvError> {
+        self.tree(tree)
+            .range(..=key)
+            .next_back()
+            .transpose()
+            .map(|p| p.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .map_err(KvError::new)
+    }
+
     fn transaction<T, E>(
         &self,
         trees: &[Tree],
