@@ -88,22 +88,46 @@ fn check_batch_len(len: usize) -> Result<(), StoreError> {
     }
 }
 
+/// Writes `record` as the current version of a secret. The version it replaces moves
+/// to the history tree: each version is stored once, and [`Store::secret_history`] reads
+/// the current one from the secrets tree.
 fn put_version(
     tx: &dyn KvTx,
     env_id: Uuid,
     id: Uuid,
     record: &SecretRecord,
+    replaced: Option<&SecretRecord>,
 ) -> Result<(), TxAbort<StoreError>> {
-    let encoded = codec::encode(record);
-    tx.insert(Tree::Secrets, &keys::secret(env_id, id), &encoded)?;
-    let history = HistoryRecord {
-        record: Some(record.clone()),
-        at: record.updated_at,
-    };
+    if let Some(old) = replaced {
+        put_history(
+            tx,
+            env_id,
+            id,
+            old.version,
+            Some(old.clone()),
+            old.updated_at,
+        )?;
+    }
+    tx.insert(
+        Tree::Secrets,
+        &keys::secret(env_id, id),
+        &codec::encode(record),
+    )?;
+    Ok(())
+}
+
+fn put_history(
+    tx: &dyn KvTx,
+    env_id: Uuid,
+    id: Uuid,
+    version: u64,
+    record: Option<SecretRecord>,
+    at: Timestamp,
+) -> Result<(), TxAbort<StoreError>> {
     tx.insert(
         Tree::History,
-        &keys::history(env_id, id, record.version),
-        &codec::encode(&history),
+        &keys::history(env_id, id, version),
+        &codec::encode(&HistoryRecord { record, at }),
     )?;
     Ok(())
 }
@@ -261,7 +285,7 @@ impl<B: KvBackend> Store<B> {
             for p in &prepared {
                 let s = &p.secret;
                 claim_index(tx, env_id, &s.path, &s.key_digest, s.id)?;
-                put_version(tx, env_id, s.id, &p.record)?;
+                put_version(tx, env_id, s.id, &p.record, None)?;
             }
             let secrets: Vec<Secret> = prepared.iter().map(|p| p.secret.clone()).collect();
             let event = secret_event(AuditAction::SecretCreate, app_id, env_id, &secrets);
@@ -403,7 +427,7 @@ impl<B: KvBackend> Store<B> {
         secret.secret_type = new_type;
         secret.version = record.version + 1;
         secret.updated_at = now;
-        put_version(tx, env_id, id, &self.record_of(&secret))?;
+        put_version(tx, env_id, id, &self.record_of(&secret), Some(&record))?;
         Ok(secret)
     }
 
@@ -438,15 +462,9 @@ impl<B: KvBackend> Store<B> {
                     Tree::SecretIndex,
                     &keys::secret_index(env_id, &record.path, &record.key_digest),
                 )?;
-                let tombstone = HistoryRecord {
-                    record: None,
-                    at: now,
-                };
-                tx.insert(
-                    Tree::History,
-                    &keys::history(env_id, *id, record.version + 1),
-                    &codec::encode(&tombstone),
-                )?;
+                let last = Some(record.clone());
+                put_history(tx, env_id, *id, record.version, last, record.updated_at)?;
+                put_history(tx, env_id, *id, record.version + 1, None, now)?;
             }
             let event = AuditEvent {
                 app_id: Some(app_id),
@@ -461,6 +479,9 @@ impl<B: KvBackend> Store<B> {
 
     /// Every version of a secret, oldest first; the last is the deletion if it is gone.
     pub fn secret_history(&self, env_id: Uuid, id: Uuid) -> Result<Vec<SecretVersion>, StoreError> {
+        // An update moves the current version to the history tree: hold the writers
+        // off so that the two reads below see the same state.
+        let _visible = self.read_env(env_id);
         let mut versions = Vec::new();
         for pair in self
             .kv
@@ -478,6 +499,19 @@ impl<B: KvBackend> Store<B> {
                 version,
                 secret,
                 at: entry.at,
+            });
+        }
+        let current: Option<SecretRecord> =
+            self.get_record(Tree::Secrets, &keys::secret(env_id, id))?;
+        // Stores written before versions were kept once also hold the current one in
+        // the history tree.
+        if let Some(record) =
+            current.filter(|r| versions.last().is_none_or(|v| v.version < r.version))
+        {
+            versions.push(SecretVersion {
+                version: record.version,
+                secret: Some(self.to_secret(env_id, id, &record)?),
+                at: record.updated_at,
             });
         }
         if versions.is_empty() {
