@@ -42,7 +42,7 @@ impl StoreConfig {
         StoreConfig {
             data_dir: data_dir.into(),
             master_key_file: None,
-            cache_bytes: 16 * 1024 * 1024,
+            cache_bytes: 2 * 1024 * 1024,
         }
     }
 }
