@@ -1109,3 +1109,45 @@ fn listing_returns_every_field_as_stored() {
     assert_eq!(all(&s, env), vec![created.clone()]);
     assert_eq!(s.get_secret(env, created.id).unwrap(), created);
 }
+
+#[test]
+fn a_store_that_kept_the_current_version_in_history_too_lists_it_once() {
+    // Stores written before each version was stored once hold the current version in
+    // the history tree as well as in the secrets tree.
+    let s = TestStore::new();
+    let env = s.dev_env("shop");
+    let id = create_one(&s, env, secret("K", "one")).unwrap().id;
+    s.update_secrets(
+        &me(),
+        env,
+        vec![SecretUpdate {
+            value: Some("two".into()),
+            ..update(id)
+        }],
+    )
+    .unwrap();
+    let TestStore { store, dir } = s;
+    drop(store);
+    {
+        let db = common::open_raw_sled(dir.path());
+        let record_key = [env.as_bytes().as_slice(), id.as_bytes()].concat();
+        let version_key = |v: u64| [record_key.as_slice(), &v.to_be_bytes()].concat();
+        let history = db.open_tree("history").unwrap();
+        assert!(history.get(version_key(2)).unwrap().is_none());
+        let first = history.get(version_key(1)).unwrap().unwrap();
+        let current = db.open_tree("secrets").unwrap().get(&record_key).unwrap();
+        let current = current.unwrap();
+        // The old layout of version 2: format byte, `Some`, the record, then a time.
+        let old_layout = [&[1u8, 1][..], &current[1..], &first[first.len() - 8..]].concat();
+        history.insert(version_key(2), old_layout).unwrap();
+        db.flush().unwrap();
+    }
+    let s = TestStore::open_in(dir);
+    let versions: Vec<(u64, String)> = s
+        .secret_history(env, id)
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.version, v.secret.unwrap().value))
+        .collect();
+    assert_eq!(versions, [(1, "one".to_string()), (2, "two".to_string())]);
+}
