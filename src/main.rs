@@ -64,6 +64,10 @@ pub struct StoreArgs {
     /// generated on first start.
     #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Page cache of the store, in MiB (more keeps more of a large store in memory).
+    #[arg(long, env = "COFFER_CACHE_MIB", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub cache_mib: u64,
 }
 
 impl StoreArgs {
@@ -71,6 +75,7 @@ impl StoreArgs {
     pub fn open(&self) -> Result<coffer_store::Store, String> {
         let mut config = coffer_store::StoreConfig::new(&self.data_dir);
         config.master_key_file = self.master_key_file.clone();
+        config.cache_bytes = self.cache_mib << 20;
         coffer_store::Store::open(&config).map_err(|e| e.to_string())
     }
 }

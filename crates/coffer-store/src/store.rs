@@ -32,7 +32,8 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// The master key file; `None` means `<data_dir>/master.key`, generated on first open.
     pub master_key_file: Option<PathBuf>,
-    /// Upper bound of the page cache in bytes.
+    /// Size of sled's page cache in bytes (sled keeps more than this in memory: it is
+    /// a target, not a bound).
     pub cache_bytes: u64,
 }
 
@@ -42,6 +43,8 @@ impl StoreConfig {
         StoreConfig {
             data_dir: data_dir.into(),
             master_key_file: None,
+            // Secrets are small and few next to what sled was made for; a larger cache
+            // mostly keeps what the OS page cache holds anyway.
             cache_bytes: 2 * 1024 * 1024,
         }
     }

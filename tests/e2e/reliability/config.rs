@@ -242,6 +242,20 @@ fn a_malformed_cidr_is_refused() {
 }
 
 #[test]
+fn a_cache_size_out_of_range_is_refused_and_one_in_range_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for bad in ["0", "-1", "lots", "1048577"] {
+        let arg = format!("--cache-mib={bad}");
+        assert_refused(&serve_args(data, &[&arg]), &["--cache-mib", bad]);
+    }
+    let mut child = serve_until_listening(&serve_args(data, &["--cache-mib", "64"]));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
 fn a_second_instance_on_the_same_data_directory_is_refused() {
     let server = Server::start();
     let data = server.data_dir().to_str().unwrap().to_string();
