@@ -19,7 +19,10 @@ use crate::store::{abort, tx_get, Store};
 use crate::validate::{check_sizes, limits, normalize_key, normalize_path, normalize_tags};
 
 /// The trees a secret write reads or changes (the audit tree is added by the write).
-const SECRET_TREES: &[Tree] = &[Tree::Envs, Tree::Secrets, Tree::SecretIndex, Tree::History];
+/// The trees a create touches: a new secret has no older version to move to history.
+const CREATE_TREES: &[Tree] = &[Tree::Envs, Tree::Secrets, Tree::SecretIndex];
+/// The trees an update or delete touches.
+const CHANGE_TREES: &[Tree] = &[Tree::Envs, Tree::Secrets, Tree::SecretIndex, Tree::History];
 
 /// The current record of a secret (also the body of each history entry).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -280,7 +283,7 @@ impl<B: KvBackend> Store<B> {
             .into_iter()
             .map(|new| self.prepare_create(env_id, new, now))
             .collect::<Result<Vec<_>, _>>()?;
-        self.write_env(actor, env_id, SECRET_TREES, |tx| {
+        self.write_env(actor, env_id, CREATE_TREES, |tx| {
             let app_id = require_env(tx, env_id)?;
             for p in &prepared {
                 let s = &p.secret;
@@ -363,7 +366,7 @@ impl<B: KvBackend> Store<B> {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let now = Timestamp::now();
-        self.write_env(actor, env_id, SECRET_TREES, |tx| {
+        self.write_env(actor, env_id, CHANGE_TREES, |tx| {
             let app_id = require_env(tx, env_id)?;
             let mut updated = Vec::with_capacity(prepared.len());
             for p in &prepared {
@@ -443,7 +446,7 @@ impl<B: KvBackend> Store<B> {
         let mut seen = HashSet::new();
         let ids: Vec<Uuid> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
         let now = Timestamp::now();
-        self.write_env(actor, env_id, SECRET_TREES, |tx| {
+        self.write_env(actor, env_id, CHANGE_TREES, |tx| {
             let app_id = require_env(tx, env_id)?;
             let mut found = Vec::with_capacity(ids.len());
             let mut missing = Vec::new();
