@@ -3,9 +3,8 @@
 //!
 //! - `create_durable`: one secret created and on disk before returning, vs. sled
 //!   `insert` + `flush` (`sled`), and vs. the sled part of a create on its own: one
-//!   transaction over four trees (a uniqueness read, record, index and audit inserts;
-//!   the history tree is spanned, as a create's transaction spans it) + `flush`
-//!   (`sled_tx`).
+//!   transaction over three trees (a uniqueness read, record, index and audit
+//!   inserts) + `flush` (`sled_tx`).
 //! - `create_16_writers`: 16 threads each creating secrets (throughput), vs. 16 threads
 //!   each doing the same raw sled work.
 //! - `get_by_id`: one secret read and decrypted, vs. sled `get`.
@@ -61,7 +60,6 @@ fn raw_sled() -> (tempfile::TempDir, sled::Db, sled::Tree) {
 struct RawTrees {
     secrets: sled::Tree,
     index: sled::Tree,
-    history: sled::Tree,
     audit: sled::Tree,
 }
 
@@ -70,7 +68,6 @@ impl RawTrees {
         RawTrees {
             secrets: db.open_tree("secrets").unwrap(),
             index: db.open_tree("secret_index").unwrap(),
-            history: db.open_tree("history").unwrap(),
             audit: db.open_tree("audit").unwrap(),
         }
     }
@@ -80,8 +77,8 @@ impl RawTrees {
     /// older version to move to history).
     fn create(&self, prefix: &[u8; 16], n: u64) {
         let key = raw_key(prefix, n);
-        (&self.secrets, &self.index, &self.history, &self.audit)
-            .transaction(|(secrets, index, _history, audit)| {
+        (&self.secrets, &self.index, &self.audit)
+            .transaction(|(secrets, index, audit)| {
                 if index.get(&key)?.is_none() {
                     index.insert(key.as_slice(), &key[16..])?;
                 }
