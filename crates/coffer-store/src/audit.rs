@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::codec;
-use crate::error::StoreError;
+use crate::error::{InternalError, StoreError};
 use crate::keys;
 use crate::kv::{KvBackend, Tree};
 use crate::model::{Timestamp, TokenKind};
@@ -173,11 +173,20 @@ pub(crate) fn encode_record(entries: &[AuditEntry]) -> Vec<u8> {
     }
 }
 
-/// Decodes a record of either layout into its entries.
+/// Decodes a record of either layout into its entries (never none).
 fn decode_record(bytes: &[u8]) -> Result<Vec<AuditEntry>, StoreError> {
     let tree = Tree::Audit.name();
     match bytes.first() {
-        Some(&RUN_OF_ENTRIES) => codec::decode_as(RUN_OF_ENTRIES, tree, bytes),
+        Some(&RUN_OF_ENTRIES) => {
+            let run: Vec<AuditEntry> = codec::decode_as(RUN_OF_ENTRIES, tree, bytes)?;
+            if run.is_empty() {
+                return Err(StoreError::Internal(InternalError::Codec {
+                    tree,
+                    reason: "empty run of audit entries".into(),
+                }));
+            }
+            Ok(run)
+        }
         _ => codec::decode_as(ONE_ENTRY, tree, bytes).map(|entry| vec![entry]),
     }
 }
@@ -388,7 +397,7 @@ impl<B: KvBackend> Store<B> {
             let Ok(entries) = decode_record(&bytes) else {
                 return Ok(broken_at(expected_seq));
             };
-            if entries.first().is_none_or(|e| key != keys::audit(e.seq)) {
+            if key != keys::audit(entries[0].seq) {
                 return Ok(broken_at(expected_seq));
             }
             for entry in entries {

@@ -625,3 +625,42 @@ fn concurrent_reads_and_writes_keep_one_unbroken_chain() {
         (expected as u64, None)
     );
 }
+
+/// Replaces the record at `seq` with a run of no entries.
+fn empty_the_run_at(dir: &std::path::Path, seq: u64) {
+    let db = common::open_raw_sled(dir);
+    let audit = db.open_tree("audit").unwrap();
+    // Layout byte of a run, then a length of zero.
+    let empty_run = [2u8, 0, 0, 0, 0, 0, 0, 0, 0];
+    audit.insert(seq.to_be_bytes(), &empty_run).unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_group_of_reads_emptied_on_disk_is_named_by_verification() {
+    let s = TestStore::new();
+    let env = s.dev_env("shop");
+    s.record_reads(reads(env, 3)).unwrap();
+    s.create_secrets(&me(), env, vec![secret("A", "a")])
+        .unwrap();
+    let TestStore { store, dir } = s;
+    drop(store);
+    empty_the_run_at(dir.path(), 2);
+    let verified = TestStore::open_in(dir).verify_audit().unwrap();
+    assert_eq!((verified.first_broken, verified.checked), (Some(2), 1));
+}
+
+#[test]
+fn an_emptied_last_record_stops_the_store_from_opening_instead_of_restarting_the_chain() {
+    let s = TestStore::new();
+    let env = s.dev_env("shop");
+    s.record_reads(reads(env, 3)).unwrap();
+    let TestStore { store, dir } = s;
+    drop(store);
+    empty_the_run_at(dir.path(), 2);
+    let opened = coffer_store::Store::open(&coffer_store::StoreConfig::new(dir.path()));
+    assert!(
+        matches!(opened, Err(coffer_store::OpenError::Store(_))),
+        "{opened:?}"
+    );
+}
