@@ -18,10 +18,10 @@ use crate::model::{
 use crate::store::{abort, tx_get, Store};
 use crate::validate::{check_sizes, limits, normalize_key, normalize_path, normalize_tags};
 
-/// The trees a secret write reads or changes (the audit tree is added by the write).
-/// The trees a create touches: a new secret has no older version to move to history.
+/// The trees a create reads or changes (the audit tree is added by the write): a new
+/// secret has no older version to move to history.
 const CREATE_TREES: &[Tree] = &[Tree::Envs, Tree::Secrets, Tree::SecretIndex];
-/// The trees an update or delete touches.
+/// The trees an update or delete reads or changes.
 const CHANGE_TREES: &[Tree] = &[Tree::Envs, Tree::Secrets, Tree::SecretIndex, Tree::History];
 
 /// The current record of a secret (also the body of each history entry).
