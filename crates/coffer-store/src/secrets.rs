@@ -102,14 +102,7 @@ fn put_version(
     replaced: Option<&SecretRecord>,
 ) -> Result<(), TxAbort<StoreError>> {
     if let Some(old) = replaced {
-        put_history(
-            tx,
-            env_id,
-            id,
-            old.version,
-            Some(old.clone()),
-            old.updated_at,
-        )?;
+        retire_version(tx, env_id, id, old)?;
     }
     tx.insert(
         Tree::Secrets,
@@ -117,6 +110,23 @@ fn put_version(
         &codec::encode(record),
     )?;
     Ok(())
+}
+
+/// Moves a version that is no longer current to the history tree.
+fn retire_version(
+    tx: &dyn KvTx,
+    env_id: Uuid,
+    id: Uuid,
+    old: &SecretRecord,
+) -> Result<(), TxAbort<StoreError>> {
+    put_history(
+        tx,
+        env_id,
+        id,
+        old.version,
+        Some(old.clone()),
+        old.updated_at,
+    )
 }
 
 fn put_history(
@@ -465,8 +475,7 @@ impl<B: KvBackend> Store<B> {
                     Tree::SecretIndex,
                     &keys::secret_index(env_id, &record.path, &record.key_digest),
                 )?;
-                let last = Some(record.clone());
-                put_history(tx, env_id, *id, record.version, last, record.updated_at)?;
+                retire_version(tx, env_id, *id, record)?;
                 put_history(tx, env_id, *id, record.version + 1, None, now)?;
             }
             let event = AuditEvent {
