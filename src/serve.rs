@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, env = "COFFER_BODY_LIMIT", default_value_t = coffer_server::state::DEFAULT_BODY_LIMIT)]
     body_limit: usize,
+    /// Seconds a client has to send a whole request body before 408.
+    #[arg(long, env = "COFFER_BODY_TIMEOUT", default_value_t = coffer_server::state::DEFAULT_BODY_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_timeout: u64,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
     #[arg(long, env = "COFFER_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -95,6 +99,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     }
     let config = ServerConfig {
         body_limit: args.body_limit,
+        body_timeout: std::time::Duration::from_secs(args.body_timeout),
+        body_readers: coffer_server::state::DEFAULT_BODY_READERS,
         allowed_ips: args.allowed_ips,
         trusted_proxies: args.trusted_proxies,
         rate_limit_per_minute: args.rate_limit,

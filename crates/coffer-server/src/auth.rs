@@ -3,6 +3,7 @@
 //! policy → rate limit; scope and permission checks follow in the handler.
 
 use std::future::{ready, Ready};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
@@ -42,14 +43,17 @@ fn parse_authorization(req: &HttpRequest) -> Result<(TokenKind, &str), ApiError>
     })?;
     let text = header.to_str().map_err(|_| invalid_token())?;
     let mut parts = text.split_ascii_whitespace();
-    let (Some("Bearer"), Some(kind), Some(token), None) =
+    let (Some(scheme), Some(kind), Some(token), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(invalid_token());
     };
-    let kind = match kind {
-        "User" => TokenKind::User,
-        "Service" | "ServiceAccount" => TokenKind::Service,
+    if !scheme.eq_ignore_ascii_case("Bearer") {
+        return Err(invalid_token());
+    }
+    let kind = match kind.to_ascii_lowercase().as_str() {
+        "user" => TokenKind::User,
+        "service" | "serviceaccount" => TokenKind::Service,
         _ => return Err(invalid_token()),
     };
     let well_formed = token.len() == TOKEN_HEX_LEN
@@ -67,6 +71,12 @@ fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered by create_app");
     let client_ip = state.network.client_ip(req);
+    state
+        .limits
+        .check_not_blocked(client_ip)
+        .inspect_err(|err| {
+            refused(state, client_ip, err);
+        })?;
     let token = parse_authorization(req).and_then(|(kind, token)| {
         match state.store.authenticate(token)? {
             Some(record) if record.kind == kind => Ok(record),
@@ -81,15 +91,23 @@ fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
         Ok(token) => token,
         Err(err) if err.status.is_server_error() => return Err(err),
         Err(err) => {
-            state.limits.check_auth_failure(client_ip)?;
+            // Past the client's budget the answer is the 429, counted as such.
+            let err = state
+                .limits
+                .check_auth_failure(client_ip)
+                .err()
+                .unwrap_or(err);
+            refused(state, client_ip, &err);
             return Err(err);
         }
     };
     if !state.network.allows(client_ip, &token.allowed_ips) {
-        return Err(ApiError::forbidden(
+        let err = ApiError::forbidden(
             "ip_not_allowed",
             "Access denied: a network access policy restricts access from your IP address.",
-        ));
+        );
+        refused(state, client_ip, &err);
+        return Err(err);
     }
     state.limits.check_token(token.id)?;
     req.extensions_mut().insert(AuthenticatedTokenId(token.id));
@@ -107,6 +125,18 @@ fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
         },
         token,
     })
+}
+
+/// Counts and logs a refused authentication: its reason and the client's address, never
+/// the token.
+fn refused(state: &AppState, client_ip: Option<IpAddr>, err: &ApiError) {
+    state.metrics.auth_refused(err.code);
+    tracing::warn!(
+        target: "coffer::auth",
+        reason = err.code,
+        client_ip = %client_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+        "authentication refused"
+    );
 }
 
 impl FromRequest for Auth {

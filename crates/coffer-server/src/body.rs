@@ -1,23 +1,53 @@
 //! Request bodies: read within the size limit, then parsed by hand where API.md names
 //! an exact message for each way an entry can be wrong. Messages never echo a value.
 
+use std::time::Duration;
+
 use actix_web::web;
 use coffer_store::{limits, NewSecret, SecretType, SecretUpdate};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 
-/// Reads the whole body, refusing more than `limit` bytes with 413.
-pub async fn read_body(payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
-    match payload.to_bytes_limited(limit).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(ApiError::bad_request(
+/// How request bodies are read. A body is read only after its request is
+/// authenticated; these bounds stop a token holder from holding connections with
+/// bodies sent slowly.
+#[derive(Debug)]
+pub struct BodyLimits {
+    max_bytes: usize,
+    deadline: Duration,
+    readers: Semaphore,
+}
+
+impl BodyLimits {
+    /// At most `max_bytes` per body, all of it within `deadline`, `readers` at once.
+    pub fn new(max_bytes: usize, deadline: Duration, readers: usize) -> Self {
+        BodyLimits {
+            max_bytes,
+            deadline,
+            readers: Semaphore::new(readers),
+        }
+    }
+}
+
+/// Reads the whole body: 413 past the size limit, 408 past the deadline, 503 when
+/// every reader is busy.
+pub async fn read_body(payload: web::Payload, limits: &BodyLimits) -> Result<web::Bytes, ApiError> {
+    let Ok(_reader) = limits.readers.try_acquire() else {
+        return Err(ApiError::unavailable());
+    };
+    let read = payload.to_bytes_limited(limits.max_bytes);
+    match actix_web::rt::time::timeout(limits.deadline, read).await {
+        Ok(Ok(Ok(bytes))) => Ok(bytes),
+        Ok(Ok(Err(_))) => Err(ApiError::bad_request(
             "invalid_body",
             "Request body could not be read.",
         )),
-        Err(_) => Err(ApiError::payload_too_large(limit)),
+        Ok(Err(_)) => Err(ApiError::payload_too_large(limits.max_bytes)),
+        Err(_) => Err(ApiError::body_timeout()),
     }
 }
 

@@ -88,6 +88,28 @@ impl ApiError {
         )
     }
 
+    /// 408 for a body not received within its deadline. The connection is closed:
+    /// what is left of the body is not read.
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request body not received in time.",
+        )
+    }
+
+    /// 503 while the server cannot take the request now; a retry may succeed.
+    pub fn unavailable() -> Self {
+        ApiError {
+            header: Some(("Retry-After", "1".to_string())),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "Service unavailable.",
+            )
+        }
+    }
+
     /// 404 for a delete naming secrets that are not in the environment.
     pub fn secrets_not_found(ids: &[impl std::fmt::Display]) -> Self {
         let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
@@ -126,6 +148,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of a late body is never read: the connection cannot go on.
+            response.force_close();
+        }
         if let Some((name, value)) = &self.header {
             response.insert_header((*name, value.as_str()));
         }

@@ -13,7 +13,9 @@ use actix_web::{web, App};
 
 pub mod auth;
 pub mod body;
+mod cursor;
 pub mod error;
+mod listing;
 pub mod metrics;
 pub mod network;
 pub mod openapi;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use actix_web::http::Method;
+
 use coffer_store::Store;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -12,6 +14,7 @@ use prometheus::{
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
+    auth_refused: IntCounterVec,
     latency: HistogramVec,
     store_records: IntGaugeVec,
     store_bytes: IntGaugeVec,
@@ -33,6 +36,14 @@ impl Metrics {
                 "HTTP requests by route and status",
             ),
             &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let auth_refused = IntCounterVec::new(
+            Opts::new(
+                "coffer_auth_refused_total",
+                "Refused authentications by reason (the error code)",
+            ),
+            &["reason"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
@@ -58,6 +69,7 @@ impl Metrics {
         .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(auth_refused.clone()),
             Box::new(latency.clone()),
             Box::new(store_records.clone()),
             Box::new(store_bytes.clone()),
@@ -69,13 +81,15 @@ impl Metrics {
         Metrics {
             registry,
             requests,
+            auth_refused,
             latency,
             store_records,
             store_bytes,
         }
     }
 
-    /// Counts one finished request.
+    /// Counts one finished request. Labels come from fixed sets (a method from
+    /// [`method_label`], a route pattern or `unmatched`), so no client can add series.
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.requests
             .with_label_values(&[method, route, &status.to_string()])
@@ -83,6 +97,11 @@ impl Metrics {
         self.latency
             .with_label_values(&[method, route])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one refused authentication; `reason` is an error code from a fixed set.
+    pub fn auth_refused(&self, reason: &'static str) {
+        self.auth_refused.with_label_values(&[reason]).inc();
     }
 
     /// The text exposition, with store sizes read now.
@@ -107,5 +126,38 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding into a Vec cannot fail");
         String::from_utf8(out).expect("prometheus text is UTF-8")
+    }
+}
+
+/// A request method as a label: one of the methods HTTP defines, or `other` (actix
+/// accepts any token as a method, up to the size of a request head).
+pub fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::PATCH, "PATCH"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("other", |(_, label)| label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let made_up = Method::from_bytes("X".repeat(30_000).as_bytes()).unwrap();
+        assert_eq!(method_label(&made_up), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "other");
     }
 }

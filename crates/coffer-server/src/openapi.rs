@@ -35,6 +35,11 @@ pub(crate) struct ListFilter {
     key: Option<String>,
     /// Comma-separated tags; a secret matches if it has any.
     tags: Option<String>,
+    /// Most secrets in the answer (absent: all); header `Next-Cursor` when more remain.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// The `Next-Cursor` of the previous page, with the same filters.
+    cursor: Option<String>,
 }
 
 /// `app_id` alone.

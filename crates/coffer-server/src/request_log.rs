@@ -16,7 +16,7 @@ pub(crate) fn record<B>(res: &ServiceResponse<B>, started: Instant) {
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
-    let method = request.method().as_str();
+    let method = crate::metrics::method_label(request.method());
     let status = res.status().as_u16();
     if let Some(state) = request.app_data::<web::Data<AppState>>() {
         state.metrics.observe(method, &route, status, elapsed);

@@ -2,10 +2,12 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use coffer_store::Store;
 use ipnet::IpNet;
 
+use crate::body::BodyLimits;
 use crate::metrics::Metrics;
 use crate::network::NetworkPolicy;
 use crate::rate_limit::RateLimits;
@@ -13,6 +15,11 @@ use crate::read_audit::ReadAuditor;
 
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Default time a client has to send a whole request body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default number of request bodies read at once; past it a request gets 503 at once
+/// instead of a connection held for a slow body.
+pub const DEFAULT_BODY_READERS: usize = 512;
 /// Default failed authentications per minute per client IP.
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 60;
 
@@ -21,6 +28,10 @@ pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 60;
 pub struct ServerConfig {
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
+    /// Time a client has to send a whole request body before 408.
+    pub body_timeout: Duration,
+    /// Request bodies read at once.
+    pub body_readers: usize,
     /// Global allowed client ranges (empty: none).
     pub allowed_ips: Vec<IpNet>,
     /// Proxies whose forwarded headers are believed.
@@ -35,6 +46,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            body_readers: DEFAULT_BODY_READERS,
             allowed_ips: Vec::new(),
             trusted_proxies: Vec::new(),
             rate_limit_per_minute: None,
@@ -49,8 +62,8 @@ impl Default for ServerConfig {
 pub struct AppState {
     /// The store.
     pub store: Arc<Store>,
-    /// Body limit.
-    pub body_limit: usize,
+    /// How request bodies are read: size, deadline, how many at once.
+    pub body: BodyLimits,
     /// Network policy.
     pub network: NetworkPolicy,
     /// Rate limiters.
@@ -67,7 +80,7 @@ impl AppState {
         AppState {
             read_audit: ReadAuditor::new(Arc::clone(&store)),
             store,
-            body_limit: config.body_limit,
+            body: BodyLimits::new(config.body_limit, config.body_timeout, config.body_readers),
             network: NetworkPolicy {
                 allowed: config.allowed_ips,
                 trusted_proxies: config.trusted_proxies,

@@ -61,9 +61,11 @@ pub use audit::{
 pub use crypto::MasterKey;
 pub use error::{InternalError, OpenError, StoreError};
 pub use model::{
-    App, EnvType, Environment, NewSecret, NewToken, Permissions, Secret, SecretAction,
-    SecretFilter, SecretType, SecretUpdate, SecretVersion, Timestamp, Token, TokenKind,
+    App, EnvType, Environment, ListPage, ListPosition, NewSecret, NewToken, Permissions, Secret,
+    SecretAction, SecretFilter, SecretType, SecretUpdate, SecretVersion, Timestamp, Token,
+    TokenKind,
 };
+pub use secrets::{ListedPage, ListedSecret};
 pub use store::{Store, StoreConfig, StoreCounts};
 pub use tokens::token_hash;
 pub use validate::{limits, normalize_key, normalize_path};

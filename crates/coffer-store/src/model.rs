@@ -204,6 +204,25 @@ pub struct SecretFilter {
     pub tags: Vec<String>,
 }
 
+/// Where a page of a listing starts: after this (path, key), in listing order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListPosition {
+    /// Normalised path.
+    pub path: String,
+    /// Upper-cased key.
+    pub key: String,
+}
+
+/// A page of a listing: what comes after `after` (everything when `None`), at most
+/// `limit` secrets (all when `None`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// The last position of the previous page.
+    pub after: Option<ListPosition>,
+    /// Most secrets to return.
+    pub limit: Option<usize>,
+}
+
 /// One entry of a secret's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretVersion {

@@ -12,8 +12,8 @@ use crate::error::{InternalError, StoreError};
 use crate::keys;
 use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
 use crate::model::{
-    Environment, NewSecret, Secret, SecretFilter, SecretType, SecretUpdate, SecretVersion,
-    Timestamp,
+    Environment, ListPage, ListPosition, NewSecret, Secret, SecretFilter, SecretType, SecretUpdate,
+    SecretVersion, Timestamp,
 };
 use crate::store::{abort, tx_get, Store};
 use crate::validate::{check_sizes, limits, normalize_key, normalize_path, normalize_tags};
@@ -235,17 +235,56 @@ impl<B: KvBackend> Store<B> {
         env_id: Uuid,
         filter: &SecretFilter,
     ) -> Result<Vec<Secret>, StoreError> {
-        let path = filter.path.as_deref().map(normalize_path).transpose()?;
+        let page = self.list_page(env_id, filter, &ListPage::default())?;
+        page.entries
+            .into_iter()
+            .map(|entry| self.open_listed(entry))
+            .collect()
+    }
+
+    /// One page of [`Store::list_secrets`], read whole-batch consistent (no write to
+    /// the environment lands while it is read), in order. Its entries are opened one at
+    /// a time with [`Store::open_listed`], so that a caller writing them out holds
+    /// little more than the answer: past 1 MiB of decrypted values, an entry stays
+    /// sealed after its key is read for sorting, and is opened again in its turn.
+    pub fn list_page(
+        &self,
+        env_id: Uuid,
+        filter: &SecretFilter,
+        page: &ListPage,
+    ) -> Result<ListedPage, StoreError> {
+        let path = filter
+            .path
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(normalize_path)
+            .transpose()?;
         let digest = filter.key.as_deref().map(|k| self.key_digest(k));
-        let mut secrets = Vec::new();
         let _visible = self.read_env(env_id);
+        let mut found: Vec<(ListPosition, ListedSecret)> = Vec::new();
+        let mut kept_open = 0usize;
         let mut consider = |id: Uuid, record: SecretRecord| -> Result<(), StoreError> {
             let wanted = path.as_ref().is_none_or(|p| *p == record.path)
                 && digest.is_none_or(|d| d == record.key_digest)
                 && (filter.tags.is_empty() || record.tags.iter().any(|t| filter.tags.contains(t)));
-            if wanted {
-                secrets.push(self.to_secret(env_id, id, &record)?);
+            if !wanted {
+                return Ok(());
             }
+            let secret = self.to_secret(env_id, id, &record)?;
+            let position = ListPosition {
+                path: secret.path.clone(),
+                key: secret.key.clone(),
+            };
+            if page.after.as_ref().is_some_and(|after| position <= *after) {
+                return Ok(());
+            }
+            kept_open += secret.value.len() + secret.comment.len();
+            let listed = if kept_open <= LIST_KEPT_OPEN_BYTES {
+                Listed::Open(secret)
+            } else {
+                Listed::Sealed(env_id, record)
+            };
+            found.push((position, ListedSecret { id, listed }));
             Ok(())
         };
         match &digest {
@@ -268,8 +307,22 @@ impl<B: KvBackend> Store<B> {
                 }
             }
         }
-        secrets.sort_by(|a, b| (&a.path, &a.key).cmp(&(&b.path, &b.key)));
-        Ok(secrets)
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let limit = page.limit.unwrap_or(usize::MAX);
+        let next = (found.len() > limit).then(|| found[limit - 1].0.clone());
+        found.truncate(limit);
+        Ok(ListedPage {
+            entries: found.into_iter().map(|(_, entry)| entry).collect(),
+            next,
+        })
+    }
+
+    /// A listed secret, decrypted.
+    pub fn open_listed(&self, entry: ListedSecret) -> Result<Secret, StoreError> {
+        match entry.listed {
+            Listed::Open(secret) => Ok(secret),
+            Listed::Sealed(env_id, record) => self.to_secret(env_id, entry.id, &record),
+        }
     }
 
     /// One secret of an environment.
@@ -531,4 +584,37 @@ impl<B: KvBackend> Store<B> {
         }
         Ok(versions)
     }
+}
+
+/// Decrypted values and comments a listing keeps while it sorts; past this, secrets
+/// wait sealed (about their stored size) and are opened again in turn.
+const LIST_KEPT_OPEN_BYTES: usize = 1 << 20;
+
+/// A page of a listing, in order: see [`Store::list_page`].
+#[derive(Debug)]
+pub struct ListedPage {
+    /// The secrets of the page, to open with [`Store::open_listed`].
+    pub entries: Vec<ListedSecret>,
+    /// Where the next page starts, when more secrets remain.
+    pub next: Option<ListPosition>,
+}
+
+/// A secret found by a listing, waiting for its turn to be written out.
+pub struct ListedSecret {
+    /// The secret's id.
+    pub id: Uuid,
+    listed: Listed,
+}
+
+impl std::fmt::Debug for ListedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListedSecret")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Listed {
+    Open(Secret),
+    Sealed(Uuid, SecretRecord),
 }

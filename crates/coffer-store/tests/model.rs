@@ -275,7 +275,11 @@ impl Model {
     }
 
     fn listing(&self, env: usize, filter: &FilterSpec) -> Vec<(Uuid, Rec)> {
-        let path = filter.path.map(|p| model_path(p).unwrap());
+        // An empty path filter lists every path, as Phase does.
+        let path = filter
+            .path
+            .filter(|p| !PATHS[*p].0.is_empty())
+            .map(|p| model_path(p).unwrap());
         let key = filter.key.map(|k| KEYS[k].to_ascii_uppercase());
         let tags = model_tags(&filter.tags);
         let mut out: Vec<(Uuid, Rec)> = self

@@ -6,6 +6,6 @@ mod audit;
 mod matrix;
 mod network;
 mod rate_limit;
-mod support;
+pub(crate) mod support;
 mod tls;
 mod tokens;

@@ -161,7 +161,7 @@ fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
 }
 
 #[test]
-fn global_allowlist_is_a_union_with_token_lists_and_spares_operations() {
+fn global_allowlist_is_a_ceiling_that_token_lists_narrow_and_spares_operations() {
     let server = Server::start_with(&[
         "--allowed-ips",
         "10.0.0.0/8,2001:db8::1",
@@ -179,12 +179,13 @@ fn global_allowlist_is_a_union_with_token_lists_and_spares_operations() {
         forwarded(&admin, Method::GET, "/v1/apps/", None, "2001:db8::1").0,
         200
     );
-    let body = json!({"name": "union"});
+    let body = json!({"name": "ceiling"});
     let (status, app) = forwarded(&admin, Method::POST, "/v1/apps/", Some(&body), "10.0.0.1");
     assert_eq!(status, 201, "{app}");
     let app_id = app["id"].as_str().unwrap();
     let token_body = json!({"name": "branch", "type": "service", "appId": app_id,
-                            "environments": ["Development"], "allowedIps": ["192.168.1.0/24"]});
+                            "environments": ["Development"],
+                            "allowedIps": ["10.20.0.0/16", "192.168.1.0/24", "2001:db8::/64"]});
     let (status, created) = forwarded(
         &admin,
         Method::POST,
@@ -196,12 +197,12 @@ fn global_allowlist_is_a_union_with_token_lists_and_spares_operations() {
     let branch = server.client(service_header(created["token"].as_str().unwrap()));
     let path = secrets_path(app_id, "Development");
     for (client_ip, status) in [
-        ("192.168.1.5", 200), // the token's own list
-        ("10.20.30.40", 200), // the global list
-        ("2001:db8::1", 200), // the global list, IPv6
-        ("192.168.2.5", 403), // neither
+        ("10.20.30.40", 200), // inside both lists
+        ("2001:db8::1", 200), // inside both lists, IPv6
+        ("10.30.0.1", 403),   // the global list only
+        ("192.168.1.5", 403), // the token's list only: the global list is a ceiling
+        ("2001:db8::2", 403), // the token's list only
         ("172.16.0.1", 403),  // neither
-        ("2001:db8::2", 403), // neither
     ] {
         let answer = forwarded(&branch, Method::GET, &path, None, client_ip);
         assert_eq!(answer.0, status, "{client_ip}: {}", answer.1);

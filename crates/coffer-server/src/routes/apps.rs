@@ -80,7 +80,7 @@ pub(crate) async fn create_app(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
-    let body: CreateAppBody = typed(&read_body(payload, state.body_limit).await?)?;
+    let body: CreateAppBody = typed(&read_body(payload, &state.body).await?)?;
     let store = Arc::clone(&state.store);
     let new = NewApp {
         name: body.name,
@@ -117,7 +117,7 @@ pub(crate) async fn update_app(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let id = app_id(&id)?;
-    let body: UpdateAppBody = typed(&read_body(payload, state.body_limit).await?)?;
+    let body: UpdateAppBody = typed(&read_body(payload, &state.body).await?)?;
     let store = Arc::clone(&state.store);
     let update = AppUpdate {
         name: body.name,

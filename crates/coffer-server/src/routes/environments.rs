@@ -79,7 +79,7 @@ pub(crate) async fn create_environment(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let app_id = app_id_param(&query)?;
-    let body: EnvironmentBody = typed(&read_body(payload, state.body_limit).await?)?;
+    let body: EnvironmentBody = typed(&read_body(payload, &state.body).await?)?;
     let store = Arc::clone(&state.store);
     let env =
         blocking(move || Ok(store.create_environment(&auth.actor, app_id, &body.name)?)).await?;
@@ -112,7 +112,7 @@ pub(crate) async fn rename_environment(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let id = env_id(&id)?;
-    let body: EnvironmentBody = typed(&read_body(payload, state.body_limit).await?)?;
+    let body: EnvironmentBody = typed(&read_body(payload, &state.body).await?)?;
     let store = Arc::clone(&state.store);
     let env = blocking(move || Ok(store.rename_environment(&auth.actor, id, &body.name)?)).await?;
     Ok(ok_json(&EnvironmentView::from(&env)))

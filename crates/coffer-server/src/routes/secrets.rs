@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use coffer_store::{Environment, SecretAction, SecretFilter, SecretRead, StoreError};
+use coffer_store::{Environment, ListPage, SecretAction, SecretFilter, SecretRead, StoreError};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{app_id_param, blocking, ok_json, required, QueryMap};
 use crate::auth::Auth;
 use crate::body::{parse_create_batch, parse_delete_ids, parse_update_batch, read_body};
+use crate::cursor::ListScope;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
+use crate::listing::{secrets_response, SecretsJson};
 use crate::openapi::{
     CreateSecretsRequest, DeleteSecretsRequest, ListFilter, SecretsQuery, UpdateSecretsRequest,
 };
@@ -40,11 +42,11 @@ pub(crate) async fn list_secrets(
     query: QueryMap,
 ) -> Result<HttpResponse, ApiError> {
     let Target { app_id, env, .. } = Target::resolve(&auth, &state, &query, SecretAction::Read)?;
+    let param = |name: &str| query.get(name).map(String::as_str);
     let filter = SecretFilter {
         path: query.get("path").cloned(),
         key: query.get("key").cloned().filter(|k| !k.is_empty()),
-        tags: query
-            .get("tags")
+        tags: param("tags")
             .map(|t| {
                 t.split(',')
                     .map(str::trim)
@@ -54,16 +56,53 @@ pub(crate) async fn list_secrets(
             })
             .unwrap_or_default(),
     };
-    let secrets = state.store.list_secrets(env.id, &filter)?;
+    let scope = ListScope {
+        env_id: env.id,
+        filters: [param("path"), param("key"), param("tags")],
+    };
+    let page = ListPage {
+        after: param("cursor")
+            .map(|cursor| scope.position(cursor).ok_or_else(invalid_cursor))
+            .transpose()?,
+        limit: param("limit").map(parse_limit).transpose()?,
+    };
+    let store = Arc::clone(&state.store);
+    let (listed, first, rest) = blocking(move || {
+        let listed = store.list_page(env.id, &filter, &page)?;
+        let ids: Vec<Uuid> = listed.entries.iter().map(|entry| entry.id).collect();
+        let mut rest = SecretsJson::new(store, listed.entries);
+        let first = rest.next_chunk()?.expect("an array has a first chunk");
+        Ok(((ids, listed.next), first, rest))
+    })
+    .await?;
+    let (secret_ids, next) = listed;
     let read = SecretRead {
         actor: auth.actor,
         app_id,
         env_id: env.id,
-        secret_ids: secrets.iter().map(|s| s.id).collect(),
+        secret_ids,
     };
     state.read_audit.record(read).await?;
-    Ok(ok_json(&views::secrets(&secrets)))
+    let mut response = HttpResponse::Ok();
+    if let Some(next) = next {
+        response.insert_header(("Next-Cursor", scope.cursor(&next)));
+    }
+    Ok(secrets_response(response, first, rest))
 }
+
+fn invalid_cursor() -> ApiError {
+    ApiError::bad_request("invalid_cursor", "Invalid 'cursor'")
+}
+
+fn parse_limit(text: &str) -> Result<usize, ApiError> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE).contains(n))
+        .ok_or_else(|| ApiError::bad_request("invalid_limit", "Invalid 'limit'"))
+}
+
+/// Most secrets one page may ask for.
+const MAX_PAGE: usize = 1000;
 
 #[utoipa::path(post, path = "/v1/secrets", tag = "secrets", params(SecretsQuery),
     request_body = CreateSecretsRequest,
@@ -78,7 +117,7 @@ pub(crate) async fn create_secrets(
 ) -> Result<HttpResponse, ApiError> {
     let target = Target::resolve(&auth, &state, &query, SecretAction::Create)?;
     let (env, gone) = (target.env.id, target.gone());
-    let batch = parse_create_batch(&read_body(payload, state.body_limit).await?)?;
+    let batch = parse_create_batch(&read_body(payload, &state.body).await?)?;
     let store = Arc::clone(&state.store);
     let created =
         blocking(move || store.create_secrets(&auth.actor, env, batch).map_err(gone)).await?;
@@ -98,7 +137,7 @@ pub(crate) async fn update_secrets(
 ) -> Result<HttpResponse, ApiError> {
     let target = Target::resolve(&auth, &state, &query, SecretAction::Update)?;
     let (env, gone) = (target.env.id, target.gone());
-    let batch = parse_update_batch(&read_body(payload, state.body_limit).await?)?;
+    let batch = parse_update_batch(&read_body(payload, &state.body).await?)?;
     let store = Arc::clone(&state.store);
     let updated =
         blocking(move || store.update_secrets(&auth.actor, env, batch).map_err(gone)).await?;
@@ -160,7 +199,7 @@ pub(crate) async fn delete_secrets(
 ) -> Result<HttpResponse, ApiError> {
     let target = Target::resolve(&auth, &state, &query, SecretAction::Delete)?;
     let (env, gone) = (target.env.id, target.gone());
-    let ids = parse_delete_ids(&read_body(payload, state.body_limit).await?)?;
+    let ids = parse_delete_ids(&read_body(payload, &state.body).await?)?;
     let store = Arc::clone(&state.store);
     let deleted = blocking(move || {
         if ids.malformed.is_empty() {

@@ -150,7 +150,7 @@ pub(crate) async fn create_token(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
-    let body: CreateTokenBody = typed(&read_body(payload, state.body_limit).await?)?;
+    let body: CreateTokenBody = typed(&read_body(payload, &state.body).await?)?;
     let new = body.into_new_token()?;
     let store = Arc::clone(&state.store);
     let (token, secret) = blocking(move || Ok(store.create_token(&auth.actor, new)?)).await?;

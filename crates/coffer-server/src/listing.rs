@@ -1,0 +1,136 @@
+//! A secrets listing written out as it is sent: the JSON array is made a chunk at a
+//! time from a page the store read whole, so a large environment costs about its
+//! stored size plus a chunk, and a slow reader holds no thread and no lock. Chunks are
+//! made on the blocking pool: decrypting a large listing never holds a worker (and so
+//! never delays `/health` or other requests on it).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use actix_web::http::header::ContentType;
+use actix_web::rt::task::{spawn_blocking, JoinHandle};
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use coffer_store::{ListedSecret, Store};
+use futures_core::Stream;
+
+use crate::error::ApiError;
+use crate::views::SecretView;
+
+/// How much JSON one chunk holds before it is sent.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The JSON array of a page's secrets, opened one at a time.
+#[derive(Debug)]
+pub struct SecretsJson {
+    store: Arc<Store>,
+    entries: std::vec::IntoIter<ListedSecret>,
+    started: bool,
+    done: bool,
+}
+
+impl SecretsJson {
+    /// The array of these entries, none written yet.
+    pub fn new(store: Arc<Store>, entries: Vec<ListedSecret>) -> Self {
+        SecretsJson {
+            store,
+            entries: entries.into_iter(),
+            started: false,
+            done: false,
+        }
+    }
+
+    /// The next chunk: `[`, then entries up to [`CHUNK_BYTES`], `]` after the last;
+    /// `None` once `]` was written. Blocks (decrypts).
+    pub fn next_chunk(&mut self) -> Result<Option<Bytes>, ApiError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut json = Vec::with_capacity(CHUNK_BYTES);
+        if !self.started {
+            json.push(b'[');
+        }
+        while json.len() < CHUNK_BYTES {
+            let Some(entry) = self.entries.next() else {
+                json.push(b']');
+                self.done = true;
+                break;
+            };
+            if self.started {
+                json.push(b',');
+            }
+            self.started = true;
+            let secret = self.store.open_listed(entry)?;
+            serde_json::to_writer(&mut json, &SecretView::from(&secret))
+                .expect("a secret view serializes into a Vec");
+        }
+        Ok(Some(Bytes::from(json)))
+    }
+}
+
+type Made = (SecretsJson, Result<Option<Bytes>, ApiError>);
+
+/// The array: its first chunk, already made, then the others, each made on the
+/// blocking pool.
+struct ArrayChunks {
+    first: Option<Bytes>,
+    idle: Option<SecretsJson>,
+    making: Option<JoinHandle<Made>>,
+}
+
+impl Stream for ArrayChunks {
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        let making = match (&mut this.making, this.idle.take()) {
+            (Some(making), _) => making,
+            (None, Some(mut body)) => this.making.insert(spawn_blocking(move || {
+                let chunk = body.next_chunk();
+                (body, chunk)
+            })),
+            (None, None) => return Poll::Ready(None),
+        };
+        let made = match Pin::new(making).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(made) => made,
+        };
+        this.making = None;
+        // A failure after the status was sent can only cut the answer short (the
+        // client sees a truncated body); it is logged as any store failure.
+        let chunk = match made {
+            Ok((body, chunk)) => {
+                this.idle = Some(body);
+                chunk
+            }
+            Err(_) => {
+                tracing::error!("a listing's chunk task failed");
+                Err(ApiError::internal())
+            }
+        };
+        Poll::Ready(chunk.map_err(Into::into).transpose())
+    }
+}
+
+/// A 200 with a listing whose first chunk is made: with a length when that was all
+/// of it (most answers), streamed otherwise.
+pub fn secrets_response(
+    mut response: HttpResponseBuilder,
+    first: Bytes,
+    rest: SecretsJson,
+) -> HttpResponse {
+    response.content_type(ContentType::json());
+    if rest.done {
+        return response.body(first);
+    }
+    response.streaming(ArrayChunks {
+        first: Some(first),
+        idle: Some(rest),
+        making: None,
+    })
+}
