@@ -995,7 +995,12 @@ fn listing_filters_by_exact_normalised_path() {
         )
     };
     assert_eq!(keys_of(&by_path("a/").unwrap()), pairs(&[("/a", "K")]));
-    assert_eq!(keys_of(&by_path("").unwrap()), pairs(&[("/", "K")]));
+    assert_eq!(keys_of(&by_path("/").unwrap()), pairs(&[("/", "K")]));
+    // An empty path lists every path, as Phase does.
+    assert_eq!(
+        keys_of(&by_path("").unwrap()),
+        pairs(&[("/", "K"), ("/a", "K"), ("/a/b", "K")])
+    );
     assert!(by_path("/nowhere").unwrap().is_empty());
     assert!(matches!(by_path("/a/.."), Err(StoreError::InvalidPath(p)) if p == "/a/.."));
 }
