@@ -417,3 +417,29 @@ fn a_large_listing_holds_about_its_answer_and_does_not_stall_health() {
         "peak {peak} KiB from {baseline} KiB for a {answer_kib} KiB answer"
     );
 }
+
+#[test]
+fn requests_the_http_layer_refuses_carry_the_json_body() {
+    let server = Server::start();
+    let huge_header = format!("X-Big: {}\r\n", "a".repeat(200 * 1024));
+    for (request, status, code) in [
+        ("GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n".to_owned(), 400, "malformed_request"),
+        ("GET /health HTTP/9.9\r\n\r\n".to_owned(), 400, "malformed_request"),
+        ("GET /hea lth HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(), 400, "malformed_request"),
+        ("POST /v1/apps/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello".to_owned(), 400, "malformed_request"),
+        (format!("GET /health HTTP/1.1\r\nHost: x\r\n{huge_header}\r\n"), 431, "headers_too_large"),
+    ] {
+        let mut stream = connect(&server);
+        let _ = stream.write_all(request.as_bytes());
+        let (got, head, body) = read_answer(&mut BufReader::new(stream));
+        assert_eq!(got, status, "{request:.60}");
+        assert!(
+            head.to_ascii_lowercase().contains("content-type: application/json"),
+            "{head}"
+        );
+        let body: Value = serde_json::from_slice(&body).expect("JSON body");
+        assert_eq!(body["code"], code, "{body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    assert_eq!(server.client(None).get("/health").0, 200);
+}

@@ -1,5 +1,5 @@
 //! Hostile input over HTTP: every malformed request is a 4xx with the JSON error body
-//! (or, for requests the HTTP layer itself refuses, a bare 4xx), never a 5xx or a
+//! (also for requests the HTTP layer itself refuses), never a 5xx or a
 //! panic, and the server keeps serving after each one.
 
 use std::io::{Read, Write};
@@ -181,11 +181,11 @@ pub(crate) fn raw_request(method: &str, target: &[u8], headers: &[&[u8]], body: 
 }
 
 /// Checks a raw answer: below 500; a 4xx from the application carries the JSON body,
-/// a bare 4xx from the HTTP layer (400, 413, 414, 431) has no body.
+/// every 4xx carries the JSON error body, also those the HTTP layer answers itself.
 #[track_caller]
 fn assert_raw_refusal(answer: &RawAnswer, context: &str) {
     assert!(answer.status < 500, "{context}: status {}", answer.status);
-    if answer.status >= 400 && !answer.body.is_empty() {
+    if answer.status >= 400 {
         assert_json_error(answer.status, &answer.json(), context);
     }
 }
