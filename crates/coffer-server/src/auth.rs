@@ -11,6 +11,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use coffer_store::{Actor, Environment, SecretAction, Token, TokenKind};
 use uuid::Uuid;
 
+use crate::codes::Code;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -30,17 +31,15 @@ pub struct AuthenticatedTokenId(pub Uuid);
 const TOKEN_HEX_LEN: usize = 64;
 
 fn invalid_token() -> ApiError {
-    ApiError::forbidden("invalid_token", "Invalid token")
+    ApiError::from(Code::InvalidToken)
 }
 
 /// Splits `Bearer <Type> <token>` into the kind and the token.
 fn parse_authorization(req: &HttpRequest) -> Result<(TokenKind, &str), ApiError> {
-    let header = req.headers().get("authorization").ok_or_else(|| {
-        ApiError::forbidden(
-            "not_authenticated",
-            "Authentication credentials were not provided.",
-        )
-    })?;
+    let header = req
+        .headers()
+        .get("authorization")
+        .ok_or_else(|| ApiError::from(Code::NotAuthenticated))?;
     let text = header.to_str().map_err(|_| invalid_token())?;
     let mut parts = text.split_ascii_whitespace();
     let (Some(scheme), Some(kind), Some(token), None) =
@@ -81,10 +80,7 @@ fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
         match state.store.authenticate(token)? {
             Some(record) if record.kind == kind => Ok(record),
             Some(_) => Err(invalid_token()),
-            None => Err(ApiError::forbidden(
-                "token_invalid",
-                "Token expired or deleted",
-            )),
+            None => Err(ApiError::from(Code::TokenInvalid)),
         }
     });
     let token = match token {
@@ -102,10 +98,7 @@ fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
         }
     };
     if !state.network.allows(client_ip, &token.allowed_ips) {
-        let err = ApiError::forbidden(
-            "ip_not_allowed",
-            "Access denied: a network access policy restricts access from your IP address.",
-        );
+        let err = ApiError::from(Code::IpNotAllowed);
         refused(state, client_ip, &err);
         return Err(err);
     }
@@ -153,10 +146,7 @@ impl Auth {
     pub fn require_user(&self) -> Result<(), ApiError> {
         match self.token.kind {
             TokenKind::User => Ok(()),
-            TokenKind::Service => Err(ApiError::forbidden(
-                "user_token_required",
-                "This action requires a User token.",
-            )),
+            TokenKind::Service => Err(ApiError::from(Code::UserTokenRequired)),
         }
     }
 
@@ -172,27 +162,15 @@ impl Auth {
     ) -> Result<Environment, ApiError> {
         let token = &self.token;
         if token.kind == TokenKind::Service && token.app_id != Some(app_id) {
-            return Err(ApiError::forbidden(
-                "app_out_of_scope",
-                "Service token cannot access this app",
-            ));
+            return Err(ApiError::from(Code::AppOutOfScope));
         }
         let environment = state.store.find_environment(app_id, env)?;
         if token.kind == TokenKind::Service {
             if !token.env_ids.contains(&environment.id) {
-                return Err(ApiError::forbidden(
-                    "environment_out_of_scope",
-                    "Service token cannot access this environment",
-                ));
+                return Err(ApiError::from(Code::EnvironmentOutOfScope));
             }
             if !token.permissions.allows(action) {
-                return Err(ApiError::forbidden(
-                    "permission_denied",
-                    format!(
-                        "You don't have permission to {} secrets in this environment.",
-                        action.as_str()
-                    ),
-                ));
+                return Err(Code::PermissionDenied.with(&[&action.as_str()]));
             }
         }
         Ok(environment)

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use crate::codes::{quote, Code};
 use crate::error::ApiError;
 
 /// How request bodies are read. A body is read only after its request is
@@ -42,10 +43,7 @@ pub async fn read_body(payload: web::Payload, limits: &BodyLimits) -> Result<web
     let read = payload.to_bytes_limited(limits.max_bytes);
     match actix_web::rt::time::timeout(limits.deadline, read).await {
         Ok(Ok(Ok(bytes))) => Ok(bytes),
-        Ok(Ok(Err(_))) => Err(ApiError::bad_request(
-            "invalid_body",
-            "Request body could not be read.",
-        )),
+        Ok(Ok(Err(_))) => Err(ApiError::from(Code::BodyUnreadable)),
         Ok(Err(_)) => Err(ApiError::payload_too_large(limits.max_bytes)),
         Err(_) => Err(ApiError::body_timeout()),
     }
@@ -54,21 +52,12 @@ pub async fn read_body(payload: web::Payload, limits: &BodyLimits) -> Result<web
 /// The body as a JSON object.
 pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "body_required",
-            "Request body is required.",
-        ));
+        return Err(ApiError::from(Code::BodyRequired));
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request(
-            "body_not_object",
-            "Request body must be a JSON object.",
-        )),
-        Err(_) => Err(ApiError::bad_request(
-            "invalid_json",
-            "Request body must be valid JSON.",
-        )),
+        Ok(_) => Err(ApiError::from(Code::BodyNotObject)),
+        Err(_) => Err(ApiError::from(Code::InvalidJson)),
     }
 }
 
@@ -76,7 +65,7 @@ pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
 pub fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let object = json_object(bytes)?;
     serde_json::from_value(Value::Object(object))
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("Invalid request body: {e}.")))
+        .map_err(|e| Code::InvalidBody.with(&[&quote(&e.to_string())]))
 }
 
 /// The `secrets` list of a body: present, non-empty (else `missing`), at most
@@ -88,10 +77,7 @@ fn secrets_list(
     match body.get("secrets") {
         Some(Value::Array(list)) if !list.is_empty() => {
             if list.len() > limits::MAX_BATCH {
-                return Err(ApiError::bad_request(
-                    "batch_too_large",
-                    format!("'secrets' may hold at most {} entries.", limits::MAX_BATCH),
-                ));
+                return Err(Code::BatchTooLarge.with(&[&limits::MAX_BATCH]));
             }
             Ok(list)
         }
@@ -100,17 +86,13 @@ fn secrets_list(
 }
 
 fn entries(body: &Map<String, Value>) -> Result<Vec<&Map<String, Value>>, ApiError> {
-    let missing =
-        || ApiError::bad_request("secrets_required", "'secrets' must be a non-empty list.");
+    let missing = || ApiError::from(Code::SecretsRequired);
     secrets_list(body, missing)?
         .iter()
         .map(|entry| {
-            entry.as_object().ok_or_else(|| {
-                ApiError::bad_request(
-                    "entry_not_object",
-                    "Each entry in 'secrets' must be an object.",
-                )
-            })
+            entry
+                .as_object()
+                .ok_or_else(|| ApiError::from(Code::EntryNotObject))
         })
         .collect()
 }
@@ -122,16 +104,12 @@ fn optional_string(
     match entry.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_field",
-            format!("'{field}' must be a string."),
-        )),
+        Some(_) => Err(Code::InvalidField.with(&[&field])),
     }
 }
 
 fn key_field(entry: &Map<String, Value>, required: bool) -> Result<Option<String>, ApiError> {
-    let missing =
-        || ApiError::bad_request("key_required", "Each secret requires a non-empty 'key'.");
+    let missing = || ApiError::from(Code::KeyRequired);
     match entry.get("key") {
         Some(Value::String(key)) if !key.trim().is_empty() => Ok(Some(key.clone())),
         None | Some(Value::Null) if !required => Ok(None),
@@ -143,20 +121,12 @@ fn path_field(entry: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     match entry.get("path") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(path)) => Ok(Some(path.clone())),
-        Some(other) => Err(ApiError::bad_request(
-            "invalid_path",
-            format!("Invalid path: '{other}'"),
-        )),
+        Some(other) => Err(Code::InvalidPath.with(&[&quote(&other.to_string())])),
     }
 }
 
 fn type_field(entry: &Map<String, Value>) -> Result<Option<SecretType>, ApiError> {
-    let invalid = |shown: &str| {
-        ApiError::bad_request(
-            "invalid_type",
-            format!("Invalid 'type': '{shown}'. Must be one of ['config', 'sealed', 'secret']."),
-        )
-    };
+    let invalid = |shown: &str| Code::InvalidType.with(&[&quote(shown)]);
     match entry.get("type") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => SecretType::parse(s).map(Some).ok_or_else(|| invalid(s)),
@@ -165,7 +135,7 @@ fn type_field(entry: &Map<String, Value>) -> Result<Option<SecretType>, ApiError
 }
 
 fn tags_field(entry: &Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
-    let invalid = || ApiError::bad_request("invalid_tags", "'tags' must be a list of strings.");
+    let invalid = || ApiError::from(Code::InvalidTags);
     match entry.get("tags") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
@@ -185,10 +155,7 @@ pub fn parse_create_batch(bytes: &[u8]) -> Result<Vec<NewSecret>, ApiError> {
         .map(|entry| {
             let key = key_field(entry, true)?.unwrap_or_default();
             let Some(Value::String(value)) = entry.get("value") else {
-                return Err(ApiError::bad_request(
-                    "value_required",
-                    "Each secret requires a 'value' string.",
-                ));
+                return Err(ApiError::from(Code::ValueRequired));
             };
             Ok(NewSecret {
                 key,
@@ -209,30 +176,18 @@ pub fn parse_update_batch(bytes: &[u8]) -> Result<Vec<SecretUpdate>, ApiError> {
         .into_iter()
         .map(|entry| {
             let id = match entry.get("id") {
-                None | Some(Value::Null) => {
-                    return Err(ApiError::bad_request(
-                        "id_required",
-                        "Secret ID not provided",
-                    ))
+                None | Some(Value::Null) => return Err(ApiError::from(Code::IdRequired)),
+                Some(Value::String(s)) => {
+                    Uuid::parse_str(s).map_err(|_| Code::SecretNotFound.with(&[&quote(s)]))?
                 }
-                Some(Value::String(s)) => Uuid::parse_str(s).map_err(|_| {
-                    ApiError::not_found("secret_not_found", format!("Secret not found: {s}"))
-                })?,
-                Some(other) => {
-                    return Err(ApiError::not_found(
-                        "secret_not_found",
-                        format!("Secret not found: {other}"),
-                    ))
-                }
+                Some(other) => return Err(Code::SecretNotFound.with(&[&quote(&other.to_string())])),
             };
             let expected_version = match entry.get("version") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_u64().ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_version",
-                        "'version' must be a non-negative integer.",
-                    )
-                })?),
+                Some(v) => Some(
+                    v.as_u64()
+                        .ok_or_else(|| ApiError::from(Code::InvalidVersion))?,
+                ),
             };
             Ok(SecretUpdate {
                 id,
@@ -252,12 +207,7 @@ pub fn parse_update_batch(bytes: &[u8]) -> Result<Vec<SecretUpdate>, ApiError> {
 /// cannot name a secret; it is reported as missing.
 pub fn parse_delete_ids(bytes: &[u8]) -> Result<DeleteIds, ApiError> {
     let body = json_object(bytes)?;
-    let not_list = || {
-        ApiError::bad_request(
-            "secret_ids_required",
-            "'secrets' must be a non-empty list of secret IDs.",
-        )
-    };
+    let not_list = || ApiError::from(Code::SecretIdsRequired);
     let list = secrets_list(&body, not_list)?;
     let mut ids = DeleteIds::default();
     for item in list {

@@ -3,6 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use coffer_store::{limits, InternalError, StoreError};
+
+use crate::codes::{quote, quote_list, Code};
 use serde::Serialize;
 
 /// An error answer: status, stable machine code, exact human message.
@@ -23,115 +25,68 @@ pub struct ApiError {
 pub struct ErrorBody<'a> {
     /// Human message.
     pub error: &'a str,
-    /// Stable machine code.
+    /// Stable machine code: one of the table's.
+    #[schema(value_type = Code, inline)]
     pub code: &'a str,
 }
 
 impl ApiError {
-    /// An error with a status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An answer with a code of the table and its message (see [`Code::with`]).
+    pub(crate) fn from_code(code: Code, message: String) -> Self {
         ApiError {
-            status,
-            code,
-            message: message.into(),
+            status: code.status(),
+            code: code.name(),
+            message,
             header: None,
         }
     }
 
-    /// 400 with a code and message.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    /// 403 with a code and message.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
-    }
-
-    /// 404 with a code and message.
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
+    fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.header = Some((name, value));
+        self
     }
 
     /// 500; details belong in the log, never in the answer.
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Internal server error.",
-        )
+        Code::Internal.into()
     }
 
     /// 404 for unknown routes.
     pub fn route_not_found() -> Self {
-        Self::not_found("not_found", "Not found.")
+        Code::NotFound.into()
     }
 
     /// 405 for methods a route does not serve; `allow` lists those it does.
     pub fn method_not_allowed(allow: &'static str) -> Self {
-        ApiError {
-            header: Some(("Allow", allow.to_string())),
-            ..Self::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method not allowed.",
-            )
-        }
+        ApiError::from(Code::MethodNotAllowed).with_header("Allow", allow.to_string())
     }
 
     /// 413 for bodies over the limit.
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("Request body exceeds {limit} bytes."),
-        )
+        Code::PayloadTooLarge.with(&[&limit])
     }
 
     /// 408 for a body not received within its deadline. The connection is closed:
     /// what is left of the body is not read.
     pub fn body_timeout() -> Self {
-        Self::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            "Request body not received in time.",
-        )
+        Code::RequestTimeout.into()
     }
 
     /// 503 while the server cannot take the request now; a retry may succeed.
     pub fn unavailable() -> Self {
-        ApiError {
-            header: Some(("Retry-After", "1".to_string())),
-            ..Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                "Service unavailable.",
-            )
-        }
+        ApiError::from(Code::ServiceUnavailable).with_header("Retry-After", "1".to_string())
     }
 
     /// 404 for a delete naming secrets that are not in the environment.
     pub fn secrets_not_found(ids: &[impl std::fmt::Display]) -> Self {
-        let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        Self::not_found(
-            "secrets_not_found",
-            format!(
-                "Secret(s) not found in this environment: {}",
-                list.join(", ")
-            ),
-        )
+        Code::SecretsNotFound.with(&[&quote_list(ids)])
     }
 
     /// 429 with the seconds until the next request is allowed.
     pub fn throttled(seconds: u64) -> Self {
-        ApiError {
-            header: Some(("Retry-After", seconds.to_string())),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "throttled",
-                format!("Request was throttled. Expected available in {seconds} seconds."),
-            )
-        }
+        Code::Throttled
+            .with(&[&seconds])
+            .with_header("Retry-After", seconds.to_string())
     }
 }
 
@@ -166,95 +121,33 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         use StoreError as E;
         match err {
-            E::AppNotFound(id) => {
-                ApiError::not_found("app_not_found", format!("App with ID {id} not found"))
+            E::AppNotFound(id) => Code::AppNotFound.with(&[&id]),
+            E::EnvironmentNotFound { app_id, name } => {
+                Code::EnvironmentNotFound.with(&[&quote(&name), &app_id])
             }
-            E::EnvironmentNotFound { app_id, name } => ApiError::not_found(
-                "environment_not_found",
-                format!("Environment '{name}' not found in App {app_id}"),
-            ),
-            E::EnvironmentIdNotFound(id) => ApiError::not_found(
-                "environment_not_found",
-                format!("Environment with ID {id} not found"),
-            ),
-            E::SecretNotFound(id) => {
-                ApiError::not_found("secret_not_found", format!("Secret not found: {id}"))
-            }
+            E::EnvironmentIdNotFound(id) => Code::EnvironmentIdNotFound.with(&[&id]),
+            E::SecretNotFound(id) => Code::SecretNotFound.with(&[&id]),
             E::SecretsNotFound(ids) => ApiError::secrets_not_found(&ids),
-            E::TokenNotFound(id) => {
-                ApiError::not_found("token_not_found", format!("Token with ID {id} not found"))
+            E::TokenNotFound(id) => Code::TokenNotFound.with(&[&id]),
+            E::EmptyBatch => Code::SecretsRequired.into(),
+            E::BatchTooLarge { max } => Code::BatchTooLarge.with(&[&max]),
+            E::MissingKey => Code::KeyRequired.into(),
+            E::InvalidKey(key) => Code::InvalidKey.with(&[&quote(&key)]),
+            E::InvalidPath(path) => Code::InvalidPath.with(&[&quote(&path)]),
+            E::TagTooLong(start) => Code::TagTooLong.with(&[&limits::MAX_TAG_CHARS, &start]),
+            E::TooManyTags { max } => Code::TooManyTags.with(&[&max]),
+            E::FieldTooLarge { field, limit } => Code::FieldTooLarge.with(&[&field, &limit]),
+            E::SealedCannotBeUnsealed => Code::SealedSecret.into(),
+            E::InvalidAppName(name) => Code::InvalidAppName.with(&[&quote(&name)]),
+            E::InvalidEnvironmentName(name) => Code::InvalidEnvironmentName.with(&[&quote(&name)]),
+            E::ServiceTokenScopeMissing => Code::ServiceTokenScopeRequired.into(),
+            E::InvalidTokenName => Code::InvalidTokenName.into(),
+            E::DuplicateSecret => Code::DuplicateSecret.into(),
+            E::VersionConflict { expected, current } => {
+                Code::VersionConflict.with(&[&expected, &current])
             }
-            E::EmptyBatch => {
-                ApiError::bad_request("secrets_required", "'secrets' must be a non-empty list.")
-            }
-            E::BatchTooLarge { max } => ApiError::bad_request(
-                "batch_too_large",
-                format!("'secrets' may hold at most {max} entries."),
-            ),
-            E::MissingKey => {
-                ApiError::bad_request("key_required", "Each secret requires a non-empty 'key'.")
-            }
-            E::InvalidKey(key) => {
-                ApiError::bad_request("invalid_key", format!("Invalid secret key: '{key}'"))
-            }
-            E::InvalidPath(path) => {
-                ApiError::bad_request("invalid_path", format!("Invalid path: '{path}'"))
-            }
-            E::TagTooLong(start) => ApiError::bad_request(
-                "tag_too_long",
-                format!(
-                    "Tag name exceeds {} characters: '{start}'…",
-                    limits::MAX_TAG_CHARS
-                ),
-            ),
-            E::EmptyTag => ApiError::bad_request("invalid_tag", "Tag names may not be empty."),
-            E::TooManyTags { max } => ApiError::bad_request(
-                "too_many_tags",
-                format!("'tags' may hold at most {max} names."),
-            ),
-            E::FieldTooLarge { field, limit } => ApiError::bad_request(
-                "field_too_large",
-                format!("'{field}' exceeds {limit} bytes."),
-            ),
-            E::SealedCannotBeUnsealed => ApiError::bad_request(
-                "sealed_secret",
-                "Sealed secrets cannot be unsealed. Delete and recreate the secret instead.",
-            ),
-            E::InvalidAppName(name) => {
-                ApiError::bad_request("invalid_app_name", format!("Invalid app name: '{name}'"))
-            }
-            E::InvalidEnvironmentName(name) => ApiError::bad_request(
-                "invalid_environment_name",
-                format!("Invalid environment name: '{name}'"),
-            ),
-            E::ServiceTokenScopeMissing => ApiError::bad_request(
-                "service_token_scope_required",
-                "A service token needs 'appId' and at least one environment.",
-            ),
-            E::InvalidTokenName => ApiError::bad_request(
-                "invalid_token_name",
-                "A token needs a 'name' of 1 to 64 characters.",
-            ),
-            E::DuplicateSecret => ApiError::new(
-                StatusCode::CONFLICT,
-                "duplicate_secret",
-                "Duplicate secret found",
-            ),
-            E::VersionConflict { expected, current } => ApiError::new(
-                StatusCode::CONFLICT,
-                "version_conflict",
-                format!("Secret version conflict: expected {expected}, current {current}"),
-            ),
-            E::AppNameTaken(name) => ApiError::new(
-                StatusCode::CONFLICT,
-                "app_exists",
-                format!("An app named '{name}' already exists."),
-            ),
-            E::EnvironmentNameTaken(name) => ApiError::new(
-                StatusCode::CONFLICT,
-                "environment_exists",
-                format!("An environment named '{name}' already exists in this app."),
-            ),
+            E::AppNameTaken(name) => Code::AppExists.with(&[&quote(&name)]),
+            E::EnvironmentNameTaken(name) => Code::EnvironmentExists.with(&[&quote(&name)]),
             E::Internal(internal) => {
                 log_internal(&internal);
                 ApiError::internal()

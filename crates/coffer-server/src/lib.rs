@@ -11,8 +11,11 @@ use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App};
 
+use crate::codes::Code;
+
 pub mod auth;
 pub mod body;
+pub mod codes;
 mod cursor;
 pub mod error;
 mod listing;
@@ -30,8 +33,8 @@ mod views;
 pub use error::ApiError;
 pub use state::{AppState, ServerConfig};
 
-/// The prefixes the API is served under (Phase clients use all three).
-pub const API_PREFIXES: [&str; 3] = ["/v1", "/service/public/v1", "/public/v1"];
+/// The prefixes the API is served under (every prefix a Phase deployment answers on).
+pub const API_PREFIXES: [&str; 4] = ["/v1", "/public/v1", "/service/v1", "/service/public/v1"];
 
 /// Builds the application: routes under every prefix, one error body for extractor
 /// failures, unknown routes and methods, and a log line and metrics per request.
@@ -48,9 +51,10 @@ pub fn create_app(
 > {
     let mut app = App::new()
         .app_data(state)
-        .app_data(web::QueryConfig::default().error_handler(|_, _| {
-            ApiError::bad_request("invalid_query", "Query string is malformed.").into()
-        }))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|_, _| ApiError::from(Code::InvalidQuery).into()),
+        )
         .app_data(
             web::PathConfig::default().error_handler(|_, _| ApiError::route_not_found().into()),
         )

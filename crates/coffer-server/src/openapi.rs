@@ -230,6 +230,8 @@ pub(crate) struct TokenList {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct HealthView {
     pub(crate) status: &'static str,
+    /// The server's version.
+    pub(crate) version: &'static str,
 }
 
 /// The document.

@@ -69,6 +69,9 @@ fn hex32<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
 pub struct SecretView<'a> {
     id: Uuid,
     environment: Uuid,
+    /// Always `null`: the path carries the location (Phase's folders are paths here).
+    #[schema(value_type = Option<String>)]
+    folder: Option<()>,
     path: &'a str,
     key: &'a str,
     value: &'a str,
@@ -83,6 +86,9 @@ pub struct SecretView<'a> {
     #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     key_digest: &'a [u8; 32],
     version: u64,
+    /// Always `static` (Phase's lifecycle of a secret that is not generated).
+    #[schema(value_type = String, example = "static")]
+    lifecycle: &'static str,
     #[serde(serialize_with = "timestamp")]
     #[schema(value_type = String, format = DateTime)]
     created_at: &'a Timestamp,
@@ -96,6 +102,7 @@ impl<'a> From<&'a Secret> for SecretView<'a> {
         SecretView {
             id: s.id,
             environment: s.env_id,
+            folder: None,
             path: &s.path,
             key: &s.key,
             value: &s.value,
@@ -105,6 +112,7 @@ impl<'a> From<&'a Secret> for SecretView<'a> {
             override_value: None,
             key_digest: &s.key_digest,
             version: s.version,
+            lifecycle: "static",
             created_at: &s.created_at,
             updated_at: &s.updated_at,
         }

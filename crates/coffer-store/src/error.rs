@@ -56,9 +56,6 @@ pub enum StoreError {
     /// A tag over the length limit; carries the tag's first characters.
     #[error("tag too long")]
     TagTooLong(String),
-    /// An empty tag name.
-    #[error("empty tag name")]
-    EmptyTag,
     /// More tags than allowed.
     #[error("more than {max} tags")]
     TooManyTags {

@@ -16,7 +16,9 @@ use crate::model::{
     SecretVersion, Timestamp,
 };
 use crate::store::{abort, tx_get, Store};
-use crate::validate::{check_sizes, limits, normalize_key, normalize_path, normalize_tags};
+use crate::validate::{
+    check_sizes, limits, normalize_key, normalize_path, normalize_tags, upper_case_key,
+};
 
 /// The trees a create reads or changes (the audit tree is added by the write): a new
 /// secret has no older version to move to history.
@@ -225,7 +227,7 @@ impl<B: KvBackend> Store<B> {
 
     /// The keyed digest of a key as the index stores it (hex of it is `keyDigest`).
     pub fn key_digest(&self, key: &str) -> [u8; 32] {
-        self.keys.key_digest(&key.to_ascii_uppercase())
+        self.keys.key_digest(&upper_case_key(key.trim()))
     }
 
     /// Secrets of an environment matching `filter`, ordered by path then key. Only the

@@ -26,26 +26,24 @@ pub mod limits {
 
 use limits::*;
 
-/// Checks a key against `^[A-Za-z_][A-Za-z0-9_.\-]*$` (≤ 256 bytes) and upper-cases it.
+/// Phase's key rule: the key trimmed and upper-cased; any key Phase accepts is accepted
+/// (`1PASSWORD_TOKEN`, `MY KEY`), except one that is blank, longer than
+/// [`MAX_KEY_BYTES`] or holds a control character.
 pub fn normalize_key(key: &str) -> Result<String, StoreError> {
-    if key.trim().is_empty() {
+    let trimmed = key.trim();
+    if trimmed.is_empty() {
         return Err(StoreError::MissingKey);
     }
-    let mut chars = key.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !first_ok || !rest_ok {
+    let upper = upper_case_key(trimmed);
+    if upper.len() > MAX_KEY_BYTES || upper.chars().any(char::is_control) {
         return Err(StoreError::InvalidKey(key.to_owned()));
     }
-    if key.len() > MAX_KEY_BYTES {
-        return Err(StoreError::FieldTooLarge {
-            field: "key",
-            limit: MAX_KEY_BYTES,
-        });
-    }
-    Ok(key.to_ascii_uppercase())
+    Ok(upper)
+}
+
+/// How a key is upper-cased, for storage and for the uniqueness digest alike.
+pub fn upper_case_key(key: &str) -> String {
+    key.to_uppercase()
 }
 
 /// Normalises a path: repeated `/` collapse, a leading `/` is added, a trailing `/` is
@@ -108,8 +106,9 @@ pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, StoreError> {
     }
     let mut out: Vec<String> = Vec::with_capacity(tags.len());
     for tag in tags {
+        // Phase skips empty tag names.
         if tag.is_empty() {
-            return Err(StoreError::EmptyTag);
+            continue;
         }
         if tag.chars().count() > MAX_TAG_CHARS {
             return Err(StoreError::TagTooLong(
@@ -162,22 +161,27 @@ mod tests {
     fn keys_are_upper_cased_and_checked() {
         assert_eq!(normalize_key("db_url").unwrap(), "DB_URL");
         assert_eq!(normalize_key("_a.b-c9").unwrap(), "_A.B-C9");
+        // Any key Phase accepts, trimmed and upper-cased.
+        for (given, stored) in [
+            ("1password_token", "1PASSWORD_TOKEN"),
+            ("my key", "MY KEY"),
+            ("  padded  ", "PADDED"),
+            ("a/b=c", "A/B=C"),
+            ("kéy", "KÉY"),
+        ] {
+            assert_eq!(normalize_key(given).unwrap(), stored, "{given:?}");
+        }
         assert!(matches!(normalize_key(""), Err(StoreError::MissingKey)));
         assert!(matches!(normalize_key("   "), Err(StoreError::MissingKey)));
-        for bad in ["9LIVES", "A B", "A/B", "É", "-X", ".X", "A\0B"] {
+        for bad in ["A\0B", "A\nB", "TAB\tKEY", "\u{7f}"] {
             assert!(
                 matches!(normalize_key(bad), Err(StoreError::InvalidKey(k)) if k == bad),
                 "{bad:?}"
             );
         }
         assert!(normalize_key(&"K".repeat(256)).is_ok());
-        assert!(matches!(
-            normalize_key(&"K".repeat(257)),
-            Err(StoreError::FieldTooLarge {
-                field: "key",
-                limit: 256
-            })
-        ));
+        let long = "K".repeat(257);
+        assert!(matches!(normalize_key(&long), Err(StoreError::InvalidKey(k)) if k == long));
     }
 
     #[test]
@@ -235,10 +239,10 @@ mod tests {
     fn tags_are_limited() {
         let long = "t".repeat(70);
         assert!(matches!(normalize_tags(&[long]), Err(StoreError::TagTooLong(t)) if t.len() == 64));
-        assert!(matches!(
-            normalize_tags(&["".into()]),
-            Err(StoreError::EmptyTag)
-        ));
+        assert_eq!(
+            normalize_tags(&["".into(), "a".into(), "".into()]).unwrap(),
+            ["a"]
+        );
         let many: Vec<String> = (0..33).map(|i| i.to_string()).collect();
         assert!(matches!(
             normalize_tags(&many),

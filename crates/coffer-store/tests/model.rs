@@ -49,7 +49,7 @@ impl KeySpec {
     fn spelled(&self) -> &'static str {
         match self {
             KeySpec::Good(i) => KEYS[*i],
-            KeySpec::Malformed => "9LIVES",
+            KeySpec::Malformed => "BAD\nKEY",
             KeySpec::Blank => " ",
         }
     }

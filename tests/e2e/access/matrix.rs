@@ -429,7 +429,7 @@ impl World {
                     }
                     Put => got[0]["value"] == "changed" && got[0]["version"] == 2,
                     Delete => {
-                        got["message"] == "Deleted 1 secret(s)"
+                        got["message"] == "Deleted 1 secret"
                             && ids(&after).len() + 1 == ids(&before.unwrap()).len()
                     }
                 };

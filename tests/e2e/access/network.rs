@@ -220,7 +220,13 @@ fn global_allowlist_is_a_ceiling_that_token_lists_narrow_and_spares_operations()
             .into_iter()
             .collect();
         let (status, health) = anyone.send_raw(Method::GET, "/health", None, &headers);
-        assert_eq!((status.as_u16(), health), (200, json!({"status": "ok"})));
+        assert_eq!(
+            (status.as_u16(), health),
+            (
+                200,
+                json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})
+            )
+        );
         let (status, metrics) = anyone.send_raw(Method::GET, "/metrics", None, &headers);
         assert_eq!(status, 200);
         assert!(

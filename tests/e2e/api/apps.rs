@@ -234,7 +234,8 @@ fn bad_app_name_is_400() {
     let before = admin.get("/v1/apps/");
     let long = "x".repeat(65);
     for name in ["", "   ", long.as_str(), "a\nb"] {
-        let message = format!("Invalid app name: '{name}'");
+        // A message quotes at most 64 characters of what the client sent.
+        let message = format!("Invalid app name: '{}'", quote(name));
         let answer = admin.post("/v1/apps/", json!({ "name": name }));
         assert_error(&answer, 400, &message, "invalid_app_name");
         let answer = admin.put(&app_path(&id), json!({ "name": name }));

@@ -128,13 +128,13 @@ fn delete_environment_is_204_and_takes_its_secrets() {
         &shop.admin.get(&env_path(&staging_id)),
         404,
         &message,
-        "environment_not_found",
+        "environment_id_not_found",
     );
     assert_error(
         &shop.admin.delete(&env_path(&staging_id)),
         404,
         &message,
-        "environment_not_found",
+        "environment_id_not_found",
     );
     assert_error(
         &shop.admin.get(&shop.env("Staging")),
@@ -222,7 +222,7 @@ fn bad_environment_name_is_400() {
     let before = shop.environments();
     let long = "e".repeat(65);
     for name in ["", "two words", "prod/eu", "é", "a.b", long.as_str()] {
-        let message = format!("Invalid environment name: '{name}'");
+        let message = format!("Invalid environment name: '{}'", quote(name));
         let answer = shop
             .admin
             .post(&shop.environments_path(), json!({ "name": name }));
@@ -280,7 +280,7 @@ fn environments_of_an_unknown_app_are_404() {
         &shop.admin.get(&env_path(&unknown_env)),
         404,
         &format!("Environment with ID {unknown_env} not found"),
-        "environment_not_found",
+        "environment_id_not_found",
     );
     assert_error(
         &shop
@@ -288,6 +288,6 @@ fn environments_of_an_unknown_app_are_404() {
             .put(&env_path(&unknown_env), json!({"name": "x"})),
         404,
         &format!("Environment with ID {unknown_env} not found"),
-        "environment_not_found",
+        "environment_id_not_found",
     );
 }

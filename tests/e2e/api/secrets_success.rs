@@ -336,13 +336,13 @@ fn delete_answers_the_count_and_removes_the_secrets() {
         batch(json!([id(&created[0]), id(&created[2])])),
     );
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer, json!({"message": "Deleted 2 secret(s)"}));
+    assert_eq!(answer, json!({"message": "Deleted 2 secrets"}));
     assert_eq!(keys(&shop.list("")), ["B"]);
     let (status, answer) = shop
         .admin
         .delete_with(&shop.dev(), batch(json!([id(&created[1])])));
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer, json!({"message": "Deleted 1 secret(s)"}));
+    assert_eq!(answer, json!({"message": "Deleted 1 secret"}));
     assert_eq!(shop.list(""), Vec::<Value>::new());
     // A deleted secret is gone for updates and deletes too, and its key is free.
     let gone = id(&created[1]);

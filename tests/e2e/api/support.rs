@@ -187,9 +187,11 @@ pub fn assert_hex64(value: &Value) {
 }
 
 /// The keys of a secret object.
-pub const SECRET_KEYS: [&str; 13] = [
+pub const SECRET_KEYS: [&str; 15] = [
     "id",
     "environment",
+    "folder",
+    "lifecycle",
     "path",
     "key",
     "value",
@@ -216,6 +218,8 @@ pub fn assert_secret_shape(secret: &Value) {
         .as_array()
         .is_some_and(|t| t.iter().all(Value::is_string)));
     assert!(secret["override"].is_null(), "override is null: {secret}");
+    assert!(secret["folder"].is_null(), "folder is null: {secret}");
+    assert_eq!(secret["lifecycle"], "static", "{secret}");
     assert_hex64(&secret["keyDigest"]);
     assert!(
         secret["version"].as_u64().is_some_and(|v| v >= 1),

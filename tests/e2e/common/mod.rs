@@ -311,3 +311,11 @@ pub fn create_token(api: &Api, body: Value) -> (String, String) {
 pub fn secrets_path(app_id: &str, env: &str) -> String {
     format!("/v1/secrets/?app_id={app_id}&env={env}")
 }
+
+/// Client input as error messages quote it: at most 64 characters, then `…`.
+pub fn quote(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

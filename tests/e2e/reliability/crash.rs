@@ -90,7 +90,12 @@ fn client(
                 return journal;
             };
             assert_eq!(status, 200, "delete answered {answer}");
-            assert_eq!(answer, json!({"message": format!("Deleted {n} secret(s)")}));
+            let message = if n == 1 {
+                "Deleted 1 secret".to_owned()
+            } else {
+                format!("Deleted {n} secrets")
+            };
+            assert_eq!(answer, json!({ "message": message }));
             for i in picked {
                 owned.swap_remove(i);
             }

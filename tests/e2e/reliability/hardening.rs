@@ -219,6 +219,12 @@ fn failed_authentications_count_ipv6_clients_by_slash_64_and_are_logged() {
         metrics.contains(r#"coffer_auth_refused_total{reason="throttled"} 2"#),
         "{metrics}"
     );
+    // Log lines reach stderr through a writer thread: give them a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let refused_lines = |logs: &str| logs.matches("authentication refused").count();
+    while refused_lines(&server.logs()) < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let logs = server.logs();
     let refusals: Vec<&str> = logs
         .lines()
@@ -409,7 +415,9 @@ fn a_large_listing_holds_about_its_answer_and_does_not_stall_health() {
         "listing took {took:?}; slowest /health {slowest:?}; RSS {baseline} KiB, peak {peak} KiB"
     );
     assert!(
-        slowest < Duration::from_millis(250),
+        // On the worker, the listing held /health for seconds; off it, a busy machine
+        // still answers well within a second.
+        slowest < Duration::from_secs(1),
         "/health waited {slowest:?} during a listing of {took:?}"
     );
     assert!(

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{blocking, created_json, ok_json, DataList};
 use crate::auth::Auth;
 use crate::body::{read_body, typed};
+use crate::codes::{quote, Code};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::openapi::{AppList, DisplayName, EnvName};
@@ -33,29 +34,39 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// As Phase: unknown fields are ignored, a `null` description is empty.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct CreateAppBody {
     #[schema(value_type = DisplayName)]
     name: String,
-    #[serde(default)]
-    description: String,
-    #[schema(value_type = Option<Vec<EnvName>>)]
+    #[serde(default, deserialize_with = "null_is_empty")]
+    #[schema(value_type = Option<String>)]
+    description: Option<String>,
+    #[schema(value_type = Option<Vec<EnvName>>, min_items = 1)]
     environments: Option<Vec<String>>,
 }
 
+/// As Phase: unknown fields are ignored, a `null` description is empty, and at least
+/// one of the two fields is needed.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct UpdateAppBody {
     #[schema(value_type = Option<DisplayName>)]
     name: Option<String>,
+    #[serde(default, deserialize_with = "null_is_empty")]
+    #[schema(value_type = Option<String>)]
     description: Option<String>,
+}
+
+/// A present `description`, `null` counting as empty.
+fn null_is_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?.unwrap_or_default()))
 }
 
 /// A path id that is not a UUID names no app.
 fn app_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::not_found("app_not_found", format!("App with ID {raw} not found")))
+    Uuid::parse_str(raw).map_err(|_| Code::AppNotFound.with(&[&quote(raw)]))
 }
 
 #[utoipa::path(get, path = "/v1/apps", tag = "apps",
@@ -81,10 +92,13 @@ pub(crate) async fn create_app(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let body: CreateAppBody = typed(&read_body(payload, &state.body).await?)?;
+    if body.environments.as_ref().is_some_and(Vec::is_empty) {
+        return Err(Code::EnvironmentsEmpty.into());
+    }
     let store = Arc::clone(&state.store);
     let new = NewApp {
         name: body.name,
-        description: body.description,
+        description: body.description.unwrap_or_default(),
         environments: body.environments,
     };
     let (app, envs) = blocking(move || Ok(store.create_app(&auth.actor, new)?)).await?;
@@ -118,6 +132,9 @@ pub(crate) async fn update_app(
     auth.require_user()?;
     let id = app_id(&id)?;
     let body: UpdateAppBody = typed(&read_body(payload, &state.body).await?)?;
+    if body.name.is_none() && body.description.is_none() {
+        return Err(Code::NothingToUpdate.into());
+    }
     let store = Arc::clone(&state.store);
     let update = AppUpdate {
         name: body.name,

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{ok_json, QueryMap};
 use crate::auth::Auth;
+use crate::codes::Code;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::openapi::AuditParams;
@@ -34,10 +35,7 @@ pub(crate) struct AuditPageView<'a> {
 fn uuid_param(query: &QueryMap, name: &str) -> Result<Option<Uuid>, ApiError> {
     query
         .get(name)
-        .map(|raw| {
-            Uuid::parse_str(raw)
-                .map_err(|_| ApiError::bad_request("invalid_parameter", format!("Invalid {name}")))
-        })
+        .map(|raw| Uuid::parse_str(raw).map_err(|_| Code::InvalidParameter.with(&[&name])))
         .transpose()
 }
 
@@ -49,9 +47,7 @@ fn number_param(query: &QueryMap, name: &str) -> Result<Option<u64>, ApiError> {
             raw.parse::<i64>()
                 .ok()
                 .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request("invalid_parameter", format!("Invalid {name}"))
-                })
+                .ok_or_else(|| Code::InvalidParameter.with(&[&name]))
         })
         .transpose()
 }
@@ -71,20 +67,12 @@ pub(crate) async fn list_audit(
         Some(env) => match (Uuid::parse_str(env), app_id) {
             (Ok(id), _) => Some(id),
             (Err(_), Some(app_id)) => Some(state.store.find_environment(app_id, env)?.id),
-            (Err(_), None) => {
-                return Err(ApiError::bad_request(
-                    "missing_parameter",
-                    "Missing required query parameter: app_id",
-                ))
-            }
+            (Err(_), None) => return Err(ApiError::from(Code::MissingParameter)),
         },
     };
     let limit = number_param(&query, "limit")?.map_or(DEFAULT_LIMIT, |n| n as usize);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("'limit' must be between 1 and {MAX_LIMIT}."),
-        ));
+        return Err(Code::LimitOutOfRange.with(&[&MAX_LIMIT]));
     }
     let page = state.store.list_audit(&AuditQuery {
         app_id,

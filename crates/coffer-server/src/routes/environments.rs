@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{app_id_param, blocking, created_json, ok_json, DataList, QueryMap};
 use crate::auth::Auth;
 use crate::body::{read_body, typed};
+use crate::codes::{quote, Code};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::openapi::{AppQuery, EnvName, EnvironmentList};
@@ -41,12 +42,7 @@ pub(crate) struct EnvironmentBody {
 
 /// A path id that is not a UUID names no environment.
 fn env_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| {
-        ApiError::not_found(
-            "environment_not_found",
-            format!("Environment with ID {raw} not found"),
-        )
-    })
+    Uuid::parse_str(raw).map_err(|_| Code::EnvironmentIdNotFound.with(&[&quote(raw)]))
 }
 
 #[utoipa::path(get, path = "/v1/environments", tag = "environments", params(AppQuery),

@@ -28,7 +28,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/health", tag = "operations", security(()),
     responses((status = 200, description = "The server is up", body = HealthView)))]
 pub(crate) async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(HealthView { status: "ok" })
+    HttpResponse::Ok().json(HealthView {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 async fn openapi() -> HttpResponse {

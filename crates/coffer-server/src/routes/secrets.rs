@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{app_id_param, blocking, ok_json, required, QueryMap};
 use crate::auth::Auth;
 use crate::body::{parse_create_batch, parse_delete_ids, parse_update_batch, read_body};
+use crate::codes::Code;
 use crate::cursor::ListScope;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
@@ -91,14 +92,14 @@ pub(crate) async fn list_secrets(
 }
 
 fn invalid_cursor() -> ApiError {
-    ApiError::bad_request("invalid_cursor", "Invalid 'cursor'")
+    ApiError::from(Code::InvalidCursor)
 }
 
 fn parse_limit(text: &str) -> Result<usize, ApiError> {
     text.parse::<usize>()
         .ok()
         .filter(|n| (1..=MAX_PAGE).contains(n))
-        .ok_or_else(|| ApiError::bad_request("invalid_limit", "Invalid 'limit'"))
+        .ok_or_else(|| ApiError::from(Code::InvalidLimit))
 }
 
 /// Most secrets one page may ask for.
@@ -225,6 +226,9 @@ pub(crate) async fn delete_secrets(
     })
     .await?;
     Ok(ok_json(&DeletedView {
-        message: format!("Deleted {deleted} secret(s)"),
+        message: match deleted {
+            1 => "Deleted 1 secret".to_owned(),
+            n => format!("Deleted {n} secrets"),
+        },
     }))
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{blocking, created_json, ok_json, DataList};
 use crate::auth::Auth;
 use crate::body::{read_body, typed};
+use crate::codes::{quote, Code};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::network::parse_ip_or_cidr;
@@ -57,19 +58,11 @@ impl CreateTokenBody {
         let kind = match self.kind.as_str() {
             "service" => TokenKind::Service,
             "user" => TokenKind::User,
-            other => {
-                return Err(ApiError::bad_request(
-                    "invalid_token_type",
-                    format!("Invalid token type: '{other}'. Must be one of ['service', 'user']."),
-                ))
-            }
+            other => return Err(Code::InvalidTokenType.with(&[&quote(other)])),
         };
         let scoped = self.app_id.is_some() || !self.environments.is_empty();
         if kind == TokenKind::User && (scoped || self.permissions.is_some()) {
-            return Err(ApiError::bad_request(
-                "user_token_unscoped",
-                "A user token takes no 'appId', 'environments' or 'permissions'.",
-            ));
+            return Err(ApiError::from(Code::UserTokenUnscoped));
         }
         let permissions = match self.permissions {
             None => Permissions::ALL,
@@ -81,14 +74,7 @@ impl CreateTokenBody {
                         "create" => p.create = true,
                         "update" => p.update = true,
                         "delete" => p.delete = true,
-                        other => {
-                            return Err(ApiError::bad_request(
-                                "invalid_permission",
-                                format!(
-                                    "Invalid permission: '{other}'. Must be one of ['create', 'delete', 'read', 'update']."
-                                ),
-                            ))
-                        }
+                        other => return Err(Code::InvalidPermission.with(&[&quote(other)])),
                     }
                 }
                 p
@@ -97,12 +83,7 @@ impl CreateTokenBody {
         let expires_at = self
             .expires_at
             .map(|text| {
-                parse_timestamp(&text).ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_expiry",
-                        format!("Invalid 'expiresAt': '{text}'. Use an RFC 3339 time."),
-                    )
-                })
+                parse_timestamp(&text).ok_or_else(|| Code::InvalidExpiry.with(&[&quote(&text)]))
             })
             .transpose()?;
         let allowed_ips = self
@@ -110,10 +91,7 @@ impl CreateTokenBody {
             .into_iter()
             .map(|entry| match parse_ip_or_cidr(&entry) {
                 Some(net) => Ok(net.to_string()),
-                None => Err(ApiError::bad_request(
-                    "invalid_cidr",
-                    format!("Invalid IP or CIDR: '{entry}'"),
-                )),
+                None => Err(Code::InvalidCidr.with(&[&quote(&entry)])),
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(NewToken {
@@ -166,9 +144,7 @@ pub(crate) async fn revoke_token(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
-    let id = Uuid::parse_str(&id).map_err(|_| {
-        ApiError::not_found("token_not_found", format!("Token with ID {id} not found"))
-    })?;
+    let id = Uuid::parse_str(&id).map_err(|_| Code::TokenNotFound.with(&[&quote(&id)]))?;
     let store = Arc::clone(&state.store);
     blocking(move || Ok(store.revoke_token(&auth.actor, id)?)).await?;
     Ok(HttpResponse::NoContent().finish())

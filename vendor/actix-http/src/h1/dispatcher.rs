@@ -1546,17 +1546,16 @@ mod buffer_tests;
 
 /// Coffer: the answers this dispatcher makes on its own (a request it cannot parse, a
 /// head too large or too slow) carry the same `{"error", "code"}` body as every other
-/// error answer of the server, instead of none.
+/// error answer of the server, instead of none. The words are those of Coffer's table
+/// of error codes (`crates/coffer-server/src/codes.rs`, whose tests check them here).
 fn json_error_body(res: &mut Response<()>) -> BoxBody {
     let (error, code) = match res.status() {
-        StatusCode::BAD_REQUEST => ("Malformed request.", "malformed_request"),
-        StatusCode::REQUEST_TIMEOUT => ("Request not received in time.", "request_timeout"),
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
-            ("Request headers are too large.", "headers_too_large")
-        }
+        StatusCode::REQUEST_TIMEOUT => ("Request headers not received in time.", "request_head_timeout"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ("Request headers are too large.", "headers_too_large"),
         StatusCode::INTERNAL_SERVER_ERROR => ("Internal server error.", "internal_error"),
-        _ => ("Request refused.", "request_refused"),
+        _ => ("Malformed request.", "malformed_request"),
     };
+
     res.headers_mut().insert(
         crate::header::CONTENT_TYPE,
         crate::header::HeaderValue::from_static("application/json"),
