@@ -272,15 +272,8 @@ fn a_record_moved_to_another_tree_is_refused() {
 
 /// The bytes of the record at `key` in `tree`, as stored.
 fn raw(dir: &Path, tree: &str, key: &[u8]) -> Vec<u8> {
-    let db = common::open_raw_sled(dir);
-    let value = db
-        .open_tree(tree)
-        .unwrap()
-        .get(key)
-        .unwrap()
-        .unwrap()
-        .to_vec();
-    value
+    let tree = common::open_raw_sled(dir).open_tree(tree).unwrap();
+    tree.get(key).unwrap().unwrap().to_vec()
 }
 
 fn put_raw(dir: &Path, tree: &str, key: &[u8], value: &[u8]) {
