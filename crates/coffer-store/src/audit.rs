@@ -158,37 +158,65 @@ impl AuditEntry {
     }
 }
 
-/// The layout byte of a record holding one entry: a change's, committed in the
-/// change's own transaction.
-const ONE_ENTRY: u8 = codec::FORMAT_VERSION;
-/// The layout byte of a record holding a run of consecutive entries: reads, appended
-/// in groups so that concurrent reads share one write. Keyed by the first entry's seq.
-const RUN_OF_ENTRIES: u8 = 2;
+/// The kind byte of a record holding one entry: a change's, committed in the change's
+/// own transaction. A record is its kind byte, then the entry or run as a record of
+/// [`codec::RECORD_LAYOUT`]. The kind bytes differ from every layout and format byte, so
+/// a record of one can never be read as the other.
+const ONE_ENTRY: u8 = 0x10;
+/// The kind byte of a record holding a run of consecutive entries: reads, appended in
+/// groups so that concurrent reads share one write. Keyed by the first entry's seq.
+const RUN_OF_ENTRIES: u8 = 0x11;
+/// Format 1 had no kind byte: the layout byte told the kinds apart.
+const V1_ONE_ENTRY: u8 = 1;
+const V1_RUN_OF_ENTRIES: u8 = 2;
 
 /// Encodes the entries of one record (at least one, consecutive).
 pub(crate) fn encode_record(entries: &[AuditEntry]) -> Vec<u8> {
-    match entries {
-        [entry] => codec::encode_as(ONE_ENTRY, entry),
-        run => codec::encode_as(RUN_OF_ENTRIES, &run),
-    }
+    let (kind, body) = match entries {
+        [entry] => (ONE_ENTRY, codec::encode(entry)),
+        run => (RUN_OF_ENTRIES, codec::encode(&run)),
+    };
+    let mut out = Vec::with_capacity(1 + body.len());
+    out.push(kind);
+    out.extend_from_slice(&body);
+    out
 }
 
-/// Decodes a record of either layout into its entries (never none).
+/// Decodes a record of either kind into its entries (never none).
 fn decode_record(bytes: &[u8]) -> Result<Vec<AuditEntry>, StoreError> {
     let tree = Tree::Audit.name();
-    match bytes.first() {
-        Some(&RUN_OF_ENTRIES) => {
-            let run: Vec<AuditEntry> = codec::decode_as(RUN_OF_ENTRIES, tree, bytes)?;
+    let broken = |reason: String| StoreError::Internal(InternalError::Codec { tree, reason });
+    match bytes.split_first() {
+        Some((&RUN_OF_ENTRIES, body)) => {
+            let run: Vec<AuditEntry> = codec::decode(tree, body)?;
             if run.is_empty() {
-                return Err(StoreError::Internal(InternalError::Codec {
-                    tree,
-                    reason: "empty run of audit entries".into(),
-                }));
+                return Err(broken("empty run of audit entries".into()));
             }
             Ok(run)
         }
-        _ => codec::decode_as(ONE_ENTRY, tree, bytes).map(|entry| vec![entry]),
+        Some((&ONE_ENTRY, body)) => codec::decode(tree, body).map(|entry| vec![entry]),
+        Some((kind, _)) => Err(broken(format!("unknown audit record kind {kind}"))),
+        None => Err(broken("empty record".into())),
     }
+}
+
+/// A record of format 1 in the layout of format 2: the body is unchanged, the layout
+/// byte that told the kinds apart becomes a kind byte ahead of a record layout byte.
+pub(crate) fn upgrade_v1_record(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let kind = match bytes.split_first() {
+        Some((&V1_ONE_ENTRY, _)) => ONE_ENTRY,
+        Some((&V1_RUN_OF_ENTRIES, _)) => RUN_OF_ENTRIES,
+        _ => {
+            return Err(StoreError::Internal(InternalError::Codec {
+                tree: Tree::Audit.name(),
+                reason: "unknown format 1 audit record".into(),
+            }))
+        }
+    };
+    let mut out = Vec::with_capacity(bytes.len() + 1);
+    out.extend_from_slice(&[kind, codec::RECORD_LAYOUT]);
+    out.extend_from_slice(&bytes[1..]);
+    Ok(out)
 }
 
 /// The end of the chain: the next sequence number and the last hash.
@@ -393,7 +421,14 @@ impl<B: KvBackend> Store<B> {
             first_broken: Some(seq),
         };
         for pair in self.kv.scan_from(Tree::Audit, &[]) {
-            let (key, bytes) = pair?;
+            let (key, bytes) = match pair.map_err(StoreError::from) {
+                Ok(pair) => pair,
+                // Edited or moved on disk: the record's own tag names it.
+                Err(StoreError::Internal(InternalError::Unauthentic { .. })) => {
+                    return Ok(broken_at(expected_seq));
+                }
+                Err(other) => return Err(other),
+            };
             let Ok(entries) = decode_record(&bytes) else {
                 return Ok(broken_at(expected_seq));
             };

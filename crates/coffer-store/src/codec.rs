@@ -1,21 +1,27 @@
-//! Record encoding: one format-version byte, then bincode 1.3.
+//! Record encoding: one layout byte, then bincode 1.3; and the store's format version.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{InternalError, StoreError};
 
-/// The record layout written by this version of Coffer.
-pub const FORMAT_VERSION: u8 = 1;
+/// The on-disk format of a store, kept in the meta tree and checked at open.
+/// 1: records in clear but for sealed fields. 2: every record authenticated with its
+/// tree and key; index entries name the current secret version and token revocation;
+/// audit records carry their own kind byte.
+pub const FORMAT_VERSION: u8 = 2;
 
-/// Encodes a record with its format-version prefix.
+/// The layout byte every record starts with (the bincode layout of its body).
+pub const RECORD_LAYOUT: u8 = 1;
+
+/// Encodes a record with its layout prefix.
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
-    encode_as(FORMAT_VERSION, record)
+    encode_as(RECORD_LAYOUT, record)
 }
 
 /// Decodes a record written by [`encode`]; `tree` names the source for the error.
 pub fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
-    decode_as(FORMAT_VERSION, tree, bytes)
+    decode_as(RECORD_LAYOUT, tree, bytes)
 }
 
 /// Encodes a record under another layout byte (a tree whose records come in more
@@ -39,7 +45,7 @@ pub fn decode_as<T: DeserializeOwned>(
         Some((&found, body)) if found == layout => {
             bincode::deserialize(body).map_err(|e| codec_error(e.to_string()))
         }
-        Some((found, _)) => Err(codec_error(format!("unknown format version {found}"))),
+        Some((found, _)) => Err(codec_error(format!("unknown record layout {found}"))),
         None => Err(codec_error("empty record".into())),
     }
 }

@@ -1,5 +1,10 @@
 //! Encryption at rest: a master key, HKDF subkeys, XChaCha20-Poly1305 with the record's
-//! location as associated data, and a keyed digest for the uniqueness index.
+//! location as associated data, a keyed digest for the uniqueness index, and a MAC that
+//! binds every stored record to its tree and key.
+//!
+//! Key bytes live in buffers that are zeroed when dropped. The HMAC states built from a
+//! subkey (`hmac` 0.12 cannot zero them) are made per use and never kept, so no long-lived
+//! copy of a subkey outlives the [`Keyring`] or [`RecordMac`] that holds it.
 
 use std::fs;
 use std::io::Write;
@@ -11,13 +16,23 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::OpenError;
 
 const NONCE_LEN: usize = 24;
+/// Length of the tag [`RecordMac`] appends to every stored value.
+pub const TAG_LEN: usize = 32;
 
-/// The 32-byte root of all keys. Never logged, never written but to its own file.
+/// The 32-byte root of all keys. Never logged, never written but to its own file; zeroed
+/// when dropped.
 pub struct MasterKey([u8; 32]);
+
+impl Drop for MasterKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,9 +43,9 @@ impl std::fmt::Debug for MasterKey {
 impl MasterKey {
     /// A fresh random key.
     pub fn generate() -> Self {
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
-        MasterKey(key)
+        let mut key = MasterKey([0u8; 32]);
+        rand::thread_rng().fill_bytes(&mut key.0);
+        key
     }
 
     /// Wraps 32 bytes.
@@ -39,19 +54,30 @@ impl MasterKey {
     }
 
     /// Reads a key file: 32 raw bytes, or 64 hex characters (surrounding whitespace allowed).
+    /// A file that its group or others may open is refused, as ssh does with private keys.
     pub fn read(path: &Path) -> Result<Self, OpenError> {
         let shown = path.display().to_string();
-        let bytes = fs::read(path).map_err(|source| OpenError::MasterKeyFile {
+        let failed = |source| OpenError::MasterKeyFile {
             path: shown.clone(),
             source,
-        })?;
-        if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(MasterKey(raw));
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(path).map_err(failed)?.permissions().mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                return Err(OpenError::MasterKeyExposed { path: shown, mode });
+            }
+        }
+        let bytes = Zeroizing::new(fs::read(path).map_err(failed)?);
+        let mut key = MasterKey([0u8; 32]);
+        if bytes.len() == key.0.len() {
+            key.0.copy_from_slice(&bytes);
+            return Ok(key);
         }
         let text = std::str::from_utf8(&bytes).map(str::trim).unwrap_or("");
-        let mut key = [0u8; 32];
-        hex::decode_to_slice(text, &mut key).map_err(|_| OpenError::MasterKeyFormat(shown))?;
-        Ok(MasterKey(key))
+        hex::decode_to_slice(text, &mut key.0).map_err(|_| OpenError::MasterKeyFormat(shown))?;
+        Ok(key)
     }
 
     /// Writes the key as hex to a new file readable only by its owner.
@@ -65,16 +91,74 @@ impl MasterKey {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(path).map_err(failed)?;
-        file.write_all(hex::encode(self.0).as_bytes())
+        let hex = Zeroizing::new(hex::encode(self.0));
+        file.write_all(hex.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(failed)
+    }
+
+    /// A 32-byte subkey for `purpose`, by HKDF-SHA256.
+    fn subkey(&self, purpose: &[u8]) -> Zeroizing<[u8; 32]> {
+        let hkdf = Hkdf::<Sha256>::new(Some(b"coffer"), &self.0);
+        let mut key = Zeroizing::new([0u8; 32]);
+        hkdf.expand(purpose, key.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        key
+    }
+}
+
+/// HMAC-SHA256 under a subkey kept in a buffer that is zeroed on drop.
+fn hmac(key: &[u8; 32]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length")
+}
+
+/// Authenticates stored records: a tag over tree ‖ key ‖ value, so that a record edited,
+/// or moved to another key or tree, no longer verifies.
+pub struct RecordMac {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for RecordMac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordMac(..)")
+    }
+}
+
+impl RecordMac {
+    /// Derives the record-authentication subkey with HKDF-SHA256.
+    pub fn derive(master: &MasterKey) -> Self {
+        RecordMac {
+            key: master.subkey(b"coffer record authentication v1"),
+        }
+    }
+
+    fn keyed(&self, tree: &str, key: &[u8], value: &[u8]) -> Hmac<Sha256> {
+        let mut mac = hmac(&self.key);
+        // Tree and key are length-prefixed so that no two locations frame alike.
+        mac.update(&[tree.len() as u8]);
+        mac.update(tree.as_bytes());
+        mac.update(&(key.len() as u32).to_be_bytes());
+        mac.update(key);
+        mac.update(value);
+        mac
+    }
+
+    /// The tag of `value` stored at `key` in `tree`.
+    pub fn tag(&self, tree: &str, key: &[u8], value: &[u8]) -> [u8; TAG_LEN] {
+        self.keyed(tree, key, value).finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the tag of `value` at `key` in `tree` (in constant time).
+    pub fn verify(&self, tree: &str, key: &[u8], value: &[u8], tag: &[u8]) -> bool {
+        self.keyed(tree, key, value).verify_slice(tag).is_ok()
     }
 }
 
 /// The subkeys derived from a master key.
 pub struct Keyring {
+    /// Zeroes its key when dropped.
     records: XChaCha20Poly1305,
-    digests: Hmac<Sha256>,
+    digests: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -90,17 +174,10 @@ pub struct OpenFailed;
 impl Keyring {
     /// Derives the record and digest subkeys with HKDF-SHA256.
     pub fn derive(master: &MasterKey) -> Self {
-        let hkdf = Hkdf::<Sha256>::new(Some(b"coffer"), &master.0);
-        let mut record_key = [0u8; 32];
-        let mut digest_key = [0u8; 32];
-        hkdf.expand(b"coffer record encryption v1", &mut record_key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        hkdf.expand(b"coffer key digest v1", &mut digest_key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let record_key = master.subkey(b"coffer record encryption v1");
         Keyring {
-            records: XChaCha20Poly1305::new(&record_key.into()),
-            digests: <Hmac<Sha256> as Mac>::new_from_slice(&digest_key)
-                .expect("HMAC takes any key length"),
+            records: XChaCha20Poly1305::new(record_key.as_ref().into()),
+            digests: master.subkey(b"coffer key digest v1"),
         }
     }
 
@@ -144,7 +221,7 @@ impl Keyring {
 
     /// HMAC-SHA256 of an (upper-cased) secret key, for the uniqueness index.
     pub fn key_digest(&self, key: &str) -> [u8; 32] {
-        let mut mac = self.digests.clone();
+        let mut mac = hmac(&self.digests);
         mac.update(key.as_bytes());
         mac.finalize().into_bytes().into()
     }
@@ -186,5 +263,19 @@ mod tests {
         key.write_new(&path).unwrap();
         assert_eq!(MasterKey::read(&path).unwrap().0, [7; 32]);
         assert!(key.write_new(&path).is_err(), "never overwrites a key file");
+    }
+
+    #[test]
+    fn a_record_tag_holds_only_at_its_tree_and_key() {
+        let mac = RecordMac::derive(&MasterKey::from_bytes([3; 32]));
+        let tag = mac.tag("tokens", b"id-1", b"record");
+        assert!(mac.verify("tokens", b"id-1", b"record", &tag));
+        assert!(!mac.verify("tokens", b"id-2", b"record", &tag));
+        assert!(!mac.verify("apps", b"id-1", b"record", &tag));
+        assert!(!mac.verify("tokens", b"id-1", b"recorD", &tag));
+        // Framing: moving bytes between key and value changes the tag.
+        assert!(!mac.verify("tokens", b"id-1r", b"ecord", &tag));
+        let other = RecordMac::derive(&MasterKey::from_bytes([4; 32]));
+        assert!(!other.verify("tokens", b"id-1", b"record", &tag));
     }
 }

@@ -128,6 +128,14 @@ pub enum InternalError {
     /// A sealed field failed authentication: tampering, or a record moved elsewhere.
     #[error("sealed record failed to open (tampered or moved)")]
     Crypto,
+    /// A stored record does not carry its tag, or another authenticated record names a
+    /// different state of it: edited, moved, put back from an older copy, or written
+    /// without the master key.
+    #[error("record in tree '{tree}' failed authentication (edited, moved or rolled back)")]
+    Unauthentic {
+        /// Tree of the record.
+        tree: &'static str,
+    },
 }
 
 impl StoreError {
@@ -139,7 +147,19 @@ impl StoreError {
 
 impl From<KvError> for StoreError {
     fn from(err: KvError) -> Self {
-        StoreError::Internal(InternalError::Storage(err))
+        match err.0.downcast_ref::<crate::kv::RecordRefused>() {
+            Some(refused) => {
+                StoreError::Internal(InternalError::Unauthentic { tree: refused.tree })
+            }
+            None => StoreError::Internal(InternalError::Storage(err)),
+        }
+    }
+}
+
+impl StoreError {
+    /// A record refused because another authenticated record disagrees with it.
+    pub(crate) fn unauthentic(tree: crate::kv::Tree) -> Self {
+        StoreError::Internal(InternalError::Unauthentic { tree: tree.name() })
     }
 }
 
@@ -164,6 +184,14 @@ pub enum OpenError {
         path: String,
         /// The I/O failure.
         source: std::io::Error,
+    },
+    /// The master key file may be read or written by its group or others.
+    #[error("master key file {path} is accessible by group or others (mode {mode:04o}); run chmod 600 {path}")]
+    MasterKeyExposed {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
     },
     /// The master key file does not hold 32 bytes (raw, or 64 hex characters).
     #[error("master key file {0} must hold 32 bytes (raw) or 64 hex characters")]

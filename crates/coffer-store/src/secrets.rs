@@ -147,23 +147,81 @@ fn put_history(
     Ok(())
 }
 
-/// Claims the index slot of (env, path, key) for `id`; another live secret there is a
-/// duplicate, whether committed earlier or written earlier in this batch.
+/// The value of a uniqueness-index entry: the secret's id and current version. The
+/// version is what catches a secret record put back from an older copy of itself (both
+/// records are authenticated, so they must agree).
+pub(crate) fn index_entry(id: Uuid, version: u64) -> [u8; 24] {
+    let mut entry = [0u8; 24];
+    entry[..16].copy_from_slice(id.as_bytes());
+    entry[16..].copy_from_slice(&version.to_be_bytes());
+    entry
+}
+
+/// The (id, version) of a uniqueness-index entry.
+fn parse_index_entry(bytes: &[u8]) -> Result<(Uuid, u64), StoreError> {
+    match <[u8; 24]>::try_from(bytes) {
+        Ok(entry) => {
+            let id = Uuid::from_slice(&entry[..16]).expect("16 bytes make a UUID");
+            let version = u64::from_be_bytes(entry[16..].try_into().expect("8 bytes"));
+            Ok((id, version))
+        }
+        Err(_) => Err(StoreError::Internal(InternalError::Codec {
+            tree: Tree::SecretIndex.name(),
+            reason: format!("index entry of {} bytes", bytes.len()),
+        })),
+    }
+}
+
+/// The version of a stored secret record (format 1 → 2 migration fills the index with it).
+pub(crate) fn stored_version(bytes: &[u8]) -> Result<u64, StoreError> {
+    codec::decode::<SecretRecord>(Tree::Secrets.name(), bytes).map(|r| r.version)
+}
+
+/// Refuses a current record that its index entry does not name at its version.
+fn check_indexed(id: Uuid, record: &SecretRecord, entry: Option<&[u8]>) -> Result<(), StoreError> {
+    match entry.map(parse_index_entry).transpose()? {
+        Some(named) if named == (id, record.version) => Ok(()),
+        _ => Err(StoreError::unauthentic(Tree::Secrets)),
+    }
+}
+
+/// The current record of a secret, read inside a transaction and checked against its
+/// index entry.
+fn tx_current(
+    tx: &dyn KvTx,
+    env_id: Uuid,
+    id: Uuid,
+) -> Result<Option<SecretRecord>, TxAbort<StoreError>> {
+    let Some(record) = tx_get::<SecretRecord>(tx, Tree::Secrets, &keys::secret(env_id, id))? else {
+        return Ok(None);
+    };
+    let slot = keys::secret_index(env_id, &record.path, &record.key_digest);
+    let entry = tx.get(Tree::SecretIndex, &slot)?;
+    check_indexed(id, &record, entry.as_deref()).map_err(TxAbort::Abort)?;
+    Ok(Some(record))
+}
+
+/// Claims the index slot of (env, path, key) for version `version` of `id`; another live
+/// secret there is a duplicate, whether committed earlier or written earlier in this batch.
 fn claim_index(
     tx: &dyn KvTx,
     env_id: Uuid,
     path: &str,
     digest: &[u8; 32],
     id: Uuid,
+    version: u64,
 ) -> Result<(), TxAbort<StoreError>> {
     let slot = keys::secret_index(env_id, path, digest);
-    match tx.get(Tree::SecretIndex, &slot)? {
-        Some(holder) if holder != id.as_bytes() => abort(StoreError::DuplicateSecret),
-        _ => Ok(tx.insert(Tree::SecretIndex, &slot, id.as_bytes())?),
+    if let Some(entry) = tx.get(Tree::SecretIndex, &slot)? {
+        let (holder, _) = parse_index_entry(&entry).map_err(TxAbort::Abort)?;
+        if holder != id {
+            return abort(StoreError::DuplicateSecret);
+        }
     }
+    Ok(tx.insert(Tree::SecretIndex, &slot, &index_entry(id, version))?)
 }
 
-/// A UUID stored in a key or value.
+/// A UUID stored in a key.
 fn stored_uuid(tree: Tree, bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|e| {
         StoreError::Internal(InternalError::Codec {
@@ -293,19 +351,33 @@ impl<B: KvBackend> Store<B> {
             Some(digest) => {
                 let prefix = keys::secret_index_prefix(env_id, digest);
                 for pair in self.kv.scan_prefix(Tree::SecretIndex, &prefix) {
-                    let id = stored_uuid(Tree::SecretIndex, &pair?.1)?;
+                    let entry = pair?.1;
+                    let (id, _) = parse_index_entry(&entry)?;
                     if let Some(record) =
                         self.get_record(Tree::Secrets, &keys::secret(env_id, id))?
                     {
+                        check_indexed(id, &record, Some(&entry))?;
                         consider(id, record)?;
                     }
                 }
             }
             None => {
+                // Every current record must be the version its index entry names. The
+                // index is read with one scan of the environment's entries (small:
+                // 24-byte values), not a point read per secret.
+                let mut indexed = std::collections::HashMap::new();
+                for pair in self.kv.scan_prefix(Tree::SecretIndex, env_id.as_bytes()) {
+                    let (id, version) = parse_index_entry(&pair?.1)?;
+                    indexed.insert(id, version);
+                }
                 for pair in self.kv.scan_prefix(Tree::Secrets, env_id.as_bytes()) {
                     let (key, bytes) = pair?;
                     let id = stored_uuid(Tree::Secrets, &key[16..])?;
-                    consider(id, codec::decode(Tree::Secrets.name(), &bytes)?)?;
+                    let record: SecretRecord = codec::decode(Tree::Secrets.name(), &bytes)?;
+                    if indexed.get(&id) != Some(&record.version) {
+                        return Err(StoreError::unauthentic(Tree::Secrets));
+                    }
+                    consider(id, record)?;
                 }
             }
         }
@@ -329,10 +401,23 @@ impl<B: KvBackend> Store<B> {
 
     /// One secret of an environment.
     pub fn get_secret(&self, env_id: Uuid, id: Uuid) -> Result<Secret, StoreError> {
-        let record: SecretRecord = self
-            .get_record(Tree::Secrets, &keys::secret(env_id, id))?
+        let record = self
+            .current_record(env_id, id)?
             .ok_or(StoreError::SecretNotFound(id))?;
         self.to_secret(env_id, id, &record)
+    }
+
+    /// The current record of a secret, checked against its index entry.
+    fn current_record(&self, env_id: Uuid, id: Uuid) -> Result<Option<SecretRecord>, StoreError> {
+        let Some(record) =
+            self.get_record::<SecretRecord>(Tree::Secrets, &keys::secret(env_id, id))?
+        else {
+            return Ok(None);
+        };
+        let slot = keys::secret_index(env_id, &record.path, &record.key_digest);
+        let entry = self.kv.get(Tree::SecretIndex, &slot)?;
+        check_indexed(id, &record, entry.as_deref())?;
+        Ok(Some(record))
     }
 
     /// Creates a batch of secrets: all of them, or none.
@@ -352,7 +437,7 @@ impl<B: KvBackend> Store<B> {
             let app_id = require_env(tx, env_id)?;
             for p in &prepared {
                 let s = &p.secret;
-                claim_index(tx, env_id, &s.path, &s.key_digest, s.id)?;
+                claim_index(tx, env_id, &s.path, &s.key_digest, s.id, s.version)?;
                 put_version(tx, env_id, s.id, &p.record, None)?;
             }
             let secrets: Vec<Secret> = prepared.iter().map(|p| p.secret.clone()).collect();
@@ -450,8 +535,7 @@ impl<B: KvBackend> Store<B> {
         now: Timestamp,
     ) -> Result<Secret, TxAbort<StoreError>> {
         let id = p.update.id;
-        let Some(record) = tx_get::<SecretRecord>(tx, Tree::Secrets, &keys::secret(env_id, id))?
-        else {
+        let Some(record) = tx_current(tx, env_id, id)? else {
             return abort(StoreError::SecretNotFound(id));
         };
         if let Some(expected) = p.update.expected_version {
@@ -476,8 +560,16 @@ impl<B: KvBackend> Store<B> {
         if let Some(path) = &p.path {
             secret.path = path.clone();
         }
+        // The index entry names the new version, whether it moves or not.
+        claim_index(
+            tx,
+            env_id,
+            &secret.path,
+            &secret.key_digest,
+            id,
+            record.version + 1,
+        )?;
         if (secret.key_digest, &secret.path) != (record.key_digest, &record.path) {
-            claim_index(tx, env_id, &secret.path, &secret.key_digest, id)?;
             tx.remove(
                 Tree::SecretIndex,
                 &keys::secret_index(env_id, &record.path, &record.key_digest),
@@ -516,7 +608,7 @@ impl<B: KvBackend> Store<B> {
             let mut found = Vec::with_capacity(ids.len());
             let mut missing = Vec::new();
             for id in &ids {
-                match tx_get::<SecretRecord>(tx, Tree::Secrets, &keys::secret(env_id, *id))? {
+                match tx_current(tx, env_id, *id)? {
                     Some(record) => found.push((*id, record)),
                     None => missing.push(*id),
                 }
@@ -568,8 +660,7 @@ impl<B: KvBackend> Store<B> {
                 at: entry.at,
             });
         }
-        let current: Option<SecretRecord> =
-            self.get_record(Tree::Secrets, &keys::secret(env_id, id))?;
+        let current = self.current_record(env_id, id)?;
         // Stores written before versions were kept once also hold the current one in
         // the history tree.
         if let Some(record) =

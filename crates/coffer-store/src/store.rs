@@ -12,15 +12,21 @@ use uuid::Uuid;
 
 use crate::audit::{encode_record, Actor, AuditEvent, AuditHead};
 use crate::codec;
-use crate::crypto::{Keyring, MasterKey};
-use crate::error::{InternalError, OpenError, StoreError};
+use crate::crypto::{Keyring, MasterKey, RecordMac, TAG_LEN};
+use crate::data_dir;
+use crate::error::{OpenError, StoreError};
 use crate::kv::SledOpenError;
-use crate::kv::{KvBackend, KvTx, SledBackend, Tree, TxAbort, TxError};
+use crate::kv::{verified, Authenticated, KvBackend, KvTx, SledBackend, Tree, TxAbort, TxError};
+use crate::migrate;
 use crate::model::{Environment, Token};
 
-const CHECK_KEY: &[u8] = b"check";
-const CHECK_PLAINTEXT: &[u8] = b"coffer master key check v1";
-const FORMAT_KEY: &[u8] = b"format";
+pub(crate) const CHECK_KEY: &[u8] = b"check";
+/// The check record's plaintext in format 1 stores.
+pub(crate) const CHECK_PLAINTEXT_V1: &[u8] = b"coffer master key check v1";
+/// The check record's plaintext since format 2: a format-2 check record cannot pass for
+/// a format-1 one, so stripping the tags off a store cannot pass it off as unmigrated.
+pub(crate) const CHECK_PLAINTEXT: &[u8] = b"coffer master key check v2";
+pub(crate) const FORMAT_KEY: &[u8] = b"format";
 const ENV_LOCK_STRIPES: usize = 64;
 /// How long a flush waits for writers that are committing to join it.
 const GROUP_COMMIT_WAIT: Duration = Duration::from_micros(500);
@@ -53,7 +59,8 @@ impl StoreConfig {
 
 /// The secrets store. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Store<B: KvBackend = SledBackend> {
-    pub(crate) kv: B,
+    /// Every record read or written passes through the authentication layer.
+    pub(crate) kv: Authenticated<B>,
     pub(crate) keys: Keyring,
     /// Writers of an environment hold its stripe exclusively; listings share it, so a
     /// listing never sees part of a batch (sled scans are not snapshots).
@@ -80,16 +87,22 @@ impl<B: KvBackend> std::fmt::Debug for Store<B> {
 }
 
 impl Store<SledBackend> {
-    /// Opens (creating if needed) the store in `config.data_dir`.
+    /// Opens (creating if needed) the store in `config.data_dir`. The directory and
+    /// everything in it are made private to the owner (0700 directories, 0600 files),
+    /// whatever the umask.
     pub fn open(config: &StoreConfig) -> Result<Self, OpenError> {
         let dir = &config.data_dir;
         let shown = dir.display().to_string();
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
+        let dir_error = |source| OpenError::DataDir {
             path: shown.clone(),
             source,
-        })?;
+        };
+        data_dir::create_private(dir).map_err(dir_error)?;
         let db_dir = dir.join("db");
         let fresh = !db_dir.exists();
+        // Created before sled sees it, so that nothing sled writes in it is ever open to
+        // others, even before the files are restricted below.
+        data_dir::create_private(&db_dir).map_err(dir_error)?;
         let kv = SledBackend::open(&db_dir, config.cache_bytes).map_err(|e| match e {
             SledOpenError::Locked => OpenError::Locked(shown.clone()),
             SledOpenError::Other(e) => OpenError::Store(e.into()),
@@ -100,7 +113,11 @@ impl Store<SledBackend> {
             .unwrap_or_else(|| dir.join("master.key"));
         let master =
             load_or_create_master_key(&key_file, fresh, &kv, config.master_key_file.is_some())?;
-        Store::with_backend(kv, &master)
+        let store = Store::with_backend(kv, &master)?;
+        // sled creates its files under the umask; files it creates later (snapshots,
+        // blobs) land in directories only the owner can enter.
+        data_dir::restrict(dir).map_err(dir_error)?;
+        Ok(store)
     }
 
     /// A store in a temporary directory with a random master key, gone when dropped.
@@ -110,6 +127,41 @@ impl Store<SledBackend> {
             SledOpenError::Other(e) => OpenError::Store(e.into()),
         })?;
         Store::with_backend(kv, &MasterKey::generate())
+    }
+}
+
+/// Whether the master key opens a format-2 check record (sealed check ‖ tag); the tag
+/// itself is verified afterwards, with every other record.
+/// `format` is the stored format record: if its tag holds under this key while the check
+/// does not open, the key is right and the check record was edited.
+fn check_master_key(
+    keys: &Keyring,
+    mac: &RecordMac,
+    stored: &[u8],
+    format: Option<&[u8]>,
+) -> Result<(), OpenError> {
+    let sealed = &stored[..stored.len().saturating_sub(TAG_LEN)];
+    let tag_holds =
+        |key: &[u8], value: &[u8]| verified(mac, Tree::Meta, key, value.to_vec()).is_ok();
+    match keys.open(CHECK_KEY, sealed) {
+        Ok(plain) if plain == CHECK_PLAINTEXT => Ok(()),
+        _ if tag_holds(CHECK_KEY, stored) || format.is_some_and(|f| tag_holds(FORMAT_KEY, f)) => {
+            Err(StoreError::unauthentic(Tree::Meta).into())
+        }
+        _ => Err(OpenError::WrongMasterKey),
+    }
+}
+
+/// Whether the master key opens a format-1 check record. A format-2 check record under a
+/// format byte of 1 is a store whose format byte was put back: refused, never migrated
+/// (a migration would authenticate whatever was written in clear meanwhile).
+fn check_master_key_v1(keys: &Keyring, mac: &RecordMac, stored: &[u8]) -> Result<(), OpenError> {
+    match keys.open(CHECK_KEY, stored) {
+        Ok(plain) if plain == CHECK_PLAINTEXT_V1 => Ok(()),
+        _ if check_master_key(keys, mac, stored, None).is_ok() => {
+            Err(StoreError::unauthentic(Tree::Meta).into())
+        }
+        _ => Err(OpenError::WrongMasterKey),
     }
 }
 
@@ -137,23 +189,43 @@ fn load_or_create_master_key(
 
 impl<B: KvBackend> Store<B> {
     /// Opens a store on any backend with the given master key. A new backend is
-    /// initialised; an existing one must have been written under the same key.
+    /// initialised; an existing one must have been written under the same key. A store of
+    /// format 1 is migrated first, in one transaction.
     pub fn with_backend(kv: B, master: &MasterKey) -> Result<Self, OpenError> {
         let keys = Keyring::derive(master);
-        match kv.get(Tree::Meta, CHECK_KEY).map_err(StoreError::from)? {
-            Some(sealed) => {
-                keys.open(CHECK_KEY, &sealed)
-                    .ok()
-                    .filter(|plain| plain == CHECK_PLAINTEXT)
-                    .ok_or(OpenError::WrongMasterKey)?;
+        let mac = RecordMac::derive(master);
+        let stored_check = kv.get(Tree::Meta, CHECK_KEY).map_err(StoreError::from)?;
+        let kv = match stored_check {
+            Some(stored) => {
                 let format = kv.get(Tree::Meta, FORMAT_KEY).map_err(StoreError::from)?;
+                if format.as_deref() == Some(&[1]) {
+                    check_master_key_v1(&keys, &mac, &stored)?;
+                    migrate::from_v1(&kv, &keys, &mac)?;
+                } else {
+                    check_master_key(&keys, &mac, &stored, format.as_deref())?;
+                }
+                let kv = Authenticated::new(kv, mac);
+                // Through the authentication layer: both records must carry their tags.
+                kv.get(Tree::Meta, CHECK_KEY).map_err(StoreError::from)?;
+                let format = match kv.get(Tree::Meta, FORMAT_KEY) {
+                    Ok(format) => format,
+                    // Another release's format byte, which need not carry our tag.
+                    Err(_) => match kv.inner().get(Tree::Meta, FORMAT_KEY) {
+                        Ok(Some(raw)) if raw.len() == 1 && raw[0] != codec::FORMAT_VERSION => {
+                            Some(raw)
+                        }
+                        _ => return Err(StoreError::unauthentic(Tree::Meta).into()),
+                    },
+                };
                 match format.as_deref() {
                     Some([codec::FORMAT_VERSION]) => {}
                     Some([other, ..]) => return Err(OpenError::UnsupportedFormat(*other)),
                     _ => return Err(OpenError::UnsupportedFormat(0)),
                 }
+                kv
             }
             None => {
+                let kv = Authenticated::new(kv, mac);
                 let check = keys.seal(CHECK_KEY, CHECK_PLAINTEXT);
                 kv.transaction(&[Tree::Meta], |tx| {
                     tx.insert(Tree::Meta, FORMAT_KEY, &[codec::FORMAT_VERSION])?;
@@ -162,8 +234,9 @@ impl<B: KvBackend> Store<B> {
                 })
                 .map_err(tx_error)?;
                 kv.flush().map_err(StoreError::from)?;
+                kv
             }
-        }
+        };
         let audit_head = AuditHead::load(&kv)?;
         Ok(Store {
             kv,
@@ -342,7 +415,7 @@ pub(crate) fn abort<T>(err: StoreError) -> Result<T, TxAbort<StoreError>> {
 pub(crate) fn tx_error(err: TxError<StoreError>) -> StoreError {
     match err {
         TxError::Abort(e) => e,
-        TxError::Storage(e) => StoreError::Internal(InternalError::Storage(e)),
+        TxError::Storage(e) => StoreError::from(e),
     }
 }
 

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::codec;
-use crate::error::StoreError;
-use crate::kv::{KvBackend, Tree};
+use crate::error::{InternalError, StoreError};
+use crate::kv::{KvBackend, Tree, TxAbort};
 use crate::model::{NewToken, Permissions, Timestamp, Token, TokenKind};
 use crate::store::{abort, tx_get, Store};
 use crate::validate::is_valid_display_name;
@@ -23,6 +23,44 @@ const LAST_USED_RESOLUTION_MICROS: i64 = 60_000_000;
 /// SHA-256 of a token as presented.
 pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// The value of a token-hash index entry: the token's id and whether it is revoked. The
+/// flag is what catches a revoked token record put back from the copy before its
+/// revocation (both records are authenticated, so they must agree).
+pub(crate) fn hash_entry(id: Uuid, revoked: bool) -> [u8; 17] {
+    let mut entry = [0u8; 17];
+    entry[..16].copy_from_slice(id.as_bytes());
+    entry[16] = u8::from(revoked);
+    entry
+}
+
+/// The (id, revoked) of a token-hash index entry.
+fn parse_hash_entry(bytes: &[u8]) -> Result<(Uuid, bool), StoreError> {
+    match <[u8; 17]>::try_from(bytes) {
+        Ok(entry) if entry[16] <= 1 => Ok((
+            Uuid::from_slice(&entry[..16]).expect("16 bytes make a UUID"),
+            entry[16] == 1,
+        )),
+        _ => Err(StoreError::Internal(InternalError::Codec {
+            tree: Tree::TokenHashes.name(),
+            reason: "malformed token-hash entry".into(),
+        })),
+    }
+}
+
+/// Refuses a token record that its hash entry does not name in its revocation state.
+fn check_hashed(token: &Token, entry: Option<&[u8]>) -> Result<(), StoreError> {
+    match entry.map(parse_hash_entry).transpose()? {
+        Some((id, revoked)) if id == token.id && revoked == token.revoked => Ok(()),
+        _ => Err(StoreError::unauthentic(Tree::Tokens)),
+    }
+}
+
+/// Whether a stored token record is revoked (format 1 → 2 migration fills the hash index
+/// with it).
+pub(crate) fn stored_revoked(bytes: &[u8]) -> Result<bool, StoreError> {
+    codec::decode::<Token>(Tree::Tokens.name(), bytes).map(|t| t.revoked)
 }
 
 fn generate_token() -> String {
@@ -70,7 +108,7 @@ impl<B: KvBackend> Store<B> {
                 }
                 tx.insert(Tree::Meta, INITIALIZED_KEY, &[1])?;
                 tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&token))?;
-                tx.insert(Tree::TokenHashes, &token.hash, token.id.as_bytes())?;
+                tx.insert(Tree::TokenHashes, &token.hash, &hash_entry(token.id, false))?;
                 Ok((true, token_event(AuditAction::TokenCreate, &token)))
             },
         )?;
@@ -135,7 +173,7 @@ impl<B: KvBackend> Store<B> {
                     }
                 }
                 tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&token))?;
-                tx.insert(Tree::TokenHashes, &token.hash, token.id.as_bytes())?;
+                tx.insert(Tree::TokenHashes, &token.hash, &hash_entry(token.id, false))?;
                 Ok(((), token_event(AuditAction::TokenCreate, &token)))
             },
         )?;
@@ -144,19 +182,34 @@ impl<B: KvBackend> Store<B> {
 
     /// Every token, revoked ones included, oldest first.
     pub fn list_tokens(&self) -> Result<Vec<Token>, StoreError> {
+        let hashed = self
+            .kv
+            .scan_prefix(Tree::TokenHashes, &[])
+            .map(|pair| pair.map_err(StoreError::from))
+            .collect::<Result<std::collections::HashMap<_, _>, _>>()?;
         let mut tokens = self
             .kv
             .scan_prefix(Tree::Tokens, &[])
-            .map(|pair| codec::decode::<Token>(Tree::Tokens.name(), &pair?.1))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|pair| {
+                let token = codec::decode::<Token>(Tree::Tokens.name(), &pair?.1)?;
+                check_hashed(&token, hashed.get(token.hash.as_slice()).map(Vec::as_slice))?;
+                Ok(token)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         tokens.sort_by_key(|t| (t.created_at, t.id));
         Ok(tokens)
     }
 
     /// One token.
     pub fn get_token(&self, id: Uuid) -> Result<Token, StoreError> {
-        self.get_record(Tree::Tokens, id.as_bytes())?
-            .ok_or(StoreError::TokenNotFound(id))
+        let token: Token = self
+            .get_record(Tree::Tokens, id.as_bytes())?
+            .ok_or(StoreError::TokenNotFound(id))?;
+        check_hashed(
+            &token,
+            self.kv.get(Tree::TokenHashes, &token.hash)?.as_deref(),
+        )?;
+        Ok(token)
     }
 
     pub(crate) fn tokens_of_app(&self, app_id: Uuid) -> Result<Vec<Token>, StoreError> {
@@ -171,12 +224,15 @@ impl<B: KvBackend> Store<B> {
     pub fn revoke_token(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {
         let _structure = self.structure.lock();
         let mut cache = self.token_cache.write();
-        let token = self.write(actor, &[Tree::Tokens], |tx| {
+        let token = self.write(actor, &[Tree::Tokens, Tree::TokenHashes], |tx| {
             let Some(mut token) = tx_get::<Token>(tx, Tree::Tokens, id.as_bytes())? else {
                 return abort(StoreError::TokenNotFound(id));
             };
+            let entry = tx.get(Tree::TokenHashes, &token.hash)?;
+            check_hashed(&token, entry.as_deref()).map_err(TxAbort::Abort)?;
             token.revoked = true;
             tx.insert(Tree::Tokens, id.as_bytes(), &codec::encode(&token))?;
+            tx.insert(Tree::TokenHashes, &token.hash, &hash_entry(id, true))?;
             let event = token_event(AuditAction::TokenRevoke, &token);
             Ok((token, event))
         })?;
@@ -195,12 +251,17 @@ impl<B: KvBackend> Store<B> {
                 // Filled under the write lock so that a revoke cannot slip between
                 // reading the record and caching it.
                 let mut cache = self.token_cache.write();
-                let Some(id) = self.kv.get(Tree::TokenHashes, &hash)? else {
+                let Some(entry) = self.kv.get(Tree::TokenHashes, &hash)? else {
                     return Ok(None);
                 };
-                let Some(record) = self.get_record::<Token>(Tree::Tokens, &id)? else {
+                let (id, _) = parse_hash_entry(&entry)?;
+                let Some(record) = self.get_record::<Token>(Tree::Tokens, id.as_bytes())? else {
                     return Ok(None);
                 };
+                if record.hash != hash {
+                    return Err(StoreError::unauthentic(Tree::Tokens));
+                }
+                check_hashed(&record, Some(&entry))?;
                 let record = Arc::new(record);
                 cache.insert(hash, record.clone());
                 record

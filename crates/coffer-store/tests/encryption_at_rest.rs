@@ -107,7 +107,7 @@ fn the_key_digest_is_keyed_by_the_master_key() {
 }
 
 #[test]
-fn a_ciphertext_copied_onto_another_record_fails_to_open() {
+fn a_record_copied_onto_another_is_refused() {
     let s = TestStore::new();
     let env = s.dev_env("shop");
     let created = s
@@ -128,17 +128,28 @@ fn a_ciphertext_copied_onto_another_record_fails_to_open() {
         secrets.insert(record_key(victim), donor_bytes).unwrap();
         db.flush().unwrap();
     }
+    // The record's tag binds it to its key, before its sealed fields are even opened
+    // (their binding to the location is checked in `crypto`'s unit tests).
     let store = Store::open(&StoreConfig::new(dir.path())).unwrap();
     assert!(matches!(
         store.get_secret(env, victim),
-        Err(StoreError::Internal(InternalError::Crypto))
+        Err(StoreError::Internal(InternalError::Unauthentic {
+            tree: "secrets"
+        }))
     ));
     assert_eq!(store.get_secret(env, donor).unwrap().value, "donor value");
 }
 
+/// Writes a key file readable by its owner only (others are refused at open).
+fn private_file(path: &Path, contents: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 fn key_file(dir: &Path, name: &str, byte: u8) -> PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, hex::encode([byte; 32])).unwrap();
+    private_file(&path, hex::encode([byte; 32]));
     path
 }
 
@@ -186,9 +197,9 @@ fn a_master_key_file_may_hold_raw_bytes_or_hex() {
     let keys = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let hex_file = keys.path().join("hex.key");
-    std::fs::write(&hex_file, format!("  {}\n", hex::encode([7u8; 32]))).unwrap();
+    private_file(&hex_file, format!("  {}\n", hex::encode([7u8; 32])));
     let raw_file = keys.path().join("raw.key");
-    std::fs::write(&raw_file, [7u8; 32]).unwrap();
+    private_file(&raw_file, [7u8; 32]);
     drop(Store::open(&config(data.path(), &hex_file)).unwrap());
     drop(Store::open(&config(data.path(), &raw_file)).unwrap());
 }
@@ -198,7 +209,7 @@ fn a_malformed_master_key_file_is_refused() {
     let keys = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let short = keys.path().join("short.key");
-    std::fs::write(&short, "abcd").unwrap();
+    private_file(&short, "abcd");
     assert!(matches!(
         Store::open(&config(data.path(), &short)),
         Err(OpenError::MasterKeyFormat(_))
@@ -338,7 +349,7 @@ fn data_of_an_unknown_format_version_is_refused_at_open() {
 }
 
 #[test]
-fn a_garbled_record_is_an_internal_codec_error_naming_its_tree() {
+fn a_garbled_record_is_an_internal_error_naming_its_tree() {
     let s = TestStore::new();
     let env = s.dev_env("shop");
     let id = s
@@ -362,10 +373,7 @@ fn a_garbled_record_is_an_internal_codec_error_naming_its_tree() {
     assert!(
         matches!(
             &err,
-            StoreError::Internal(InternalError::Codec {
-                tree: "secrets",
-                ..
-            })
+            StoreError::Internal(InternalError::Unauthentic { tree: "secrets" })
         ),
         "{err:?}"
     );

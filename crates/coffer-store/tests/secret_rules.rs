@@ -1130,6 +1130,8 @@ fn a_store_that_kept_the_current_version_in_history_too_lists_it_once() {
     .unwrap();
     let TestStore { store, dir } = s;
     drop(store);
+    // Those stores are of format 1 (records without tags), migrated at open.
+    common::rewrite_as_format_1(dir.path());
     {
         let db = common::open_raw_sled(dir.path());
         let record_key = [env.as_bytes().as_slice(), id.as_bytes()].concat();

@@ -576,7 +576,11 @@ fn tampering_with_a_stored_entry_is_detected() {
 
     // Rewrite who did it: the entry still decodes, but no longer matches its hash.
     let original = audit_record(&dir, 4);
-    assert_eq!(original[0], 1, "format byte");
+    assert_eq!(
+        original[..2],
+        [0x10, 1],
+        "kind byte (one entry), then layout byte"
+    );
     let at = original
         .windows(9)
         .position(|w| w == b"127.0.0.1")

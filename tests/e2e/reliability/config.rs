@@ -80,8 +80,15 @@ fn serve_args<'a>(data_dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// Writes a key file readable by its owner only (others are refused).
 fn write_key(path: &Path, byte: u8) {
-    std::fs::write(path, hex::encode([byte; 32])).expect("key file");
+    write_private(path, hex::encode([byte; 32]));
+}
+
+fn write_private(path: &Path, contents: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).expect("key file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 }
 
 /// Starts `coffer serve` and waits until it listens; the caller kills it.
@@ -161,7 +168,7 @@ fn a_wrong_master_key_is_refused() {
         &[missing],
     );
     let short = dir.path().join("short.key");
-    std::fs::write(&short, b"0123456789").unwrap();
+    write_private(&short, b"0123456789");
     let short = short.to_str().unwrap();
     assert_refused(
         &serve_args(data, &["--master-key-file", short]),

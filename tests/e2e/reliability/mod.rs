@@ -1,5 +1,6 @@
 //! Reliability: nothing acknowledged is lost, concurrent writers never break the
 //! invariants, no input breaks the server, and bad configuration fails fast.
+mod at_rest;
 mod config;
 mod crash;
 mod hardening;

@@ -6,8 +6,10 @@
 //! conformance suite in `tests/kv_conformance.rs` is written against the trait so a
 //! second one (a distributed store shared by several nodes) can be checked the same way.
 
+mod authenticated;
 mod sled_backend;
 
+pub(crate) use authenticated::{tagged, verified, Authenticated, RecordRefused};
 pub use sled_backend::{SledBackend, SledOpenError};
 
 /// The trees of a Coffer store. Every backend holds exactly these.
@@ -25,13 +27,15 @@ pub enum Tree {
     EnvNames,
     /// Environment id + secret id → current secret record.
     Secrets,
-    /// Environment id + key digest + path → secret id (the uniqueness index).
+    /// Environment id + key digest + path → secret id ‖ current version (the uniqueness
+    /// index; the version catches a secret record put back from an older copy).
     SecretIndex,
     /// Environment id + secret id + big-endian version → version record.
     History,
     /// Token id → token record.
     Tokens,
-    /// SHA-256 of a token → token id.
+    /// SHA-256 of a token → token id ‖ revoked flag (the flag catches a revoked token
+    /// record put back from the copy before its revocation).
     TokenHashes,
     /// Big-endian sequence number → audit entry.
     Audit,

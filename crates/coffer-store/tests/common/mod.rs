@@ -107,3 +107,74 @@ pub fn open_raw_sled(data_dir: &std::path::Path) -> sled::Db {
         }
     }
 }
+
+/// Length of the tag format 2 appends to every stored value.
+pub const TAG_LEN: usize = 32;
+
+/// Rewrites a closed format-2 store, byte by byte, as the format-1 layout that earlier
+/// releases wrote: values without tags, index entries holding only the id, audit records
+/// whose first byte told one entry (1) from a run (2), a check record sealing the
+/// format-1 plaintext, format byte 1. The master key is read from `master.key`.
+pub fn rewrite_as_format_1(data_dir: &std::path::Path) {
+    let db = open_raw_sled(data_dir);
+    for name in [
+        "meta",
+        "apps",
+        "app_names",
+        "envs",
+        "env_names",
+        "secrets",
+        "secret_index",
+        "history",
+        "tokens",
+        "token_hashes",
+        "audit",
+    ] {
+        let tree = db.open_tree(name).unwrap();
+        for pair in tree.iter() {
+            let (key, stored) = pair.unwrap();
+            let value = &stored[..stored.len() - TAG_LEN];
+            let old: Vec<u8> = match name {
+                "meta" if &*key == b"format" => vec![1],
+                "meta" if &*key == b"check" => format_1_check(data_dir),
+                "secret_index" | "token_hashes" => value[..16].to_vec(),
+                "audit" => {
+                    let kind = match value[0] {
+                        0x10 => 1,
+                        0x11 => 2,
+                        other => panic!("audit record kind {other}"),
+                    };
+                    assert_eq!(value[1], 1, "record layout byte");
+                    [&[kind][..], &value[2..]].concat()
+                }
+                _ => value.to_vec(),
+            };
+            tree.insert(key, old).unwrap();
+        }
+    }
+    db.flush().unwrap();
+}
+
+/// The format-1 check record: `coffer master key check v1` sealed with
+/// XChaCha20-Poly1305 under the HKDF record key, bound to `check`.
+fn format_1_check(data_dir: &std::path::Path) -> Vec<u8> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    let text = std::fs::read_to_string(data_dir.join("master.key")).unwrap();
+    let master = hex::decode(text.trim()).unwrap();
+    let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"coffer"), &master);
+    let mut record_key = [0u8; 32];
+    hkdf.expand(b"coffer record encryption v1", &mut record_key)
+        .unwrap();
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new(&record_key.into());
+    let nonce = [5u8; 24];
+    let sealed = cipher
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: b"coffer master key check v1",
+                aad: b"check",
+            },
+        )
+        .unwrap();
+    [&nonce[..], &sealed].concat()
+}
