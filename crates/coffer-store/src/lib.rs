@@ -49,6 +49,7 @@ mod error;
 mod keys;
 pub mod kv;
 mod model;
+pub mod references;
 mod secrets;
 mod store;
 mod tokens;
@@ -65,6 +66,7 @@ pub use model::{
     SecretAction, SecretFilter, SecretType, SecretUpdate, SecretVersion, Timestamp, Token,
     TokenKind,
 };
+pub use references::{ReferencedReads, Resolver};
 pub use secrets::{ListedPage, ListedSecret};
 pub use store::{Store, StoreConfig, StoreCounts};
 pub use tokens::token_hash;
