@@ -5,6 +5,7 @@ mod apps;
 mod conventions;
 mod environments;
 mod ops;
+mod references;
 mod secrets_errors;
 mod secrets_success;
 mod support;
