@@ -201,6 +201,9 @@ struct EnvSnapshot {
     readable: bool,
 }
 
+/// A reference of a value (its span) and the node it names, if any.
+type Edge = (Range<usize>, Option<usize>);
+
 /// A secret of a snapshot, and what resolving it found.
 struct Node {
     env: usize,
@@ -208,7 +211,7 @@ struct Node {
     value: String,
     /// Each reference of the value and the secret it names (`None`: it stays as
     /// written whatever else holds). Filled on first visit.
-    edges: Option<Vec<(Range<usize>, Option<usize>)>>,
+    edges: Option<Vec<Edge>>,
     index: u32,
     low: u32,
     on_stack: bool,
@@ -427,11 +430,7 @@ impl<B: KvBackend> Resolver<B> {
     }
 
     /// The references of a value of environment `env` and the secrets they name.
-    fn edges_of(
-        &mut self,
-        env: usize,
-        value: &str,
-    ) -> Result<Vec<(Range<usize>, Option<usize>)>, StoreError> {
+    fn edges_of(&mut self, env: usize, value: &str) -> Result<Vec<Edge>, StoreError> {
         let mut edges = Vec::new();
         for reference in references(value) {
             let target = match self.named_env(env, reference.app, reference.env)? {
@@ -443,7 +442,12 @@ impl<B: KvBackend> Resolver<B> {
         Ok(edges)
     }
 
-    fn visit(&mut self, node: usize, calls: &mut Vec<(usize, usize)>, stack: &mut Vec<usize>) -> Result<(), StoreError> {
+    fn visit(
+        &mut self,
+        node: usize,
+        calls: &mut Vec<(usize, usize)>,
+        stack: &mut Vec<usize>,
+    ) -> Result<(), StoreError> {
         // The value is lent out while its references are looked up (which may add
         // nodes), and put back.
         let value = std::mem::take(&mut self.nodes[node].value);
@@ -523,7 +527,7 @@ impl<B: KvBackend> Resolver<B> {
     fn substitute(
         &self,
         value: &str,
-        edges: &[(Range<usize>, Option<usize>)],
+        edges: &[Edge],
         excluded: impl Fn(usize, &Node) -> bool,
     ) -> Resolved {
         let mut out = String::new();
@@ -671,6 +675,9 @@ mod tests {
         for r in references(value) {
             assert!(value.is_char_boundary(r.span.start) && value.is_char_boundary(r.span.end));
         }
-        assert_eq!(parse(value), [(None, Some("ü"), "", "K"), (None, None, "", "ÿ")]);
+        assert_eq!(
+            parse(value),
+            [(None, Some("ü"), "", "K"), (None, None, "", "ÿ")]
+        );
     }
 }

@@ -159,7 +159,10 @@ fn a_resolved_value_never_grows_past_the_limit() {
     let (_, envs) = f.app("shop");
     let dev = envs[0].id;
     let big = "x".repeat(MAX_RESOLVED_BYTES / 2 + 1);
-    f.put(dev, vec![secret("BIG", &big), secret("TWICE", "${BIG}${BIG}")]);
+    f.put(
+        dev,
+        vec![secret("BIG", &big), secret("TWICE", "${BIG}${BIG}")],
+    );
     let twice = value_of(&f.resolved(dev), "TWICE");
     assert_eq!(twice, format!("{big}${{BIG}}"));
 }
@@ -172,11 +175,17 @@ fn references_reach_other_environments_and_apps_by_name_in_any_case() {
     let (dev, prod) = (shop[0].id, shop[2].id);
     f.put(
         billing[2].id,
-        vec![secret_at("/stripe", "KEY", "sk_live"), secret("LOCAL", "${/stripe/key}")],
+        vec![
+            secret_at("/stripe", "KEY", "sk_live"),
+            secret("LOCAL", "${/stripe/key}"),
+        ],
     );
     f.put(
         prod,
-        vec![secret("HOST", "prod-db"), secret_at("/db", "PASS", "${HOST}-pw")],
+        vec![
+            secret("HOST", "prod-db"),
+            secret_at("/db", "PASS", "${HOST}-pw"),
+        ],
     );
     f.put(
         dev,
@@ -222,17 +231,18 @@ fn an_environment_the_caller_may_not_read_is_never_resolved_into() {
             secret("HOPPED", "${staging.HOP}"),
         ],
     );
-    let mut resolver = Resolver::new(
-        Arc::clone(&f.store),
-        Box::new(move |_, env| env != prod),
-    );
+    let mut resolver = Resolver::new(Arc::clone(&f.store), Box::new(move |_, env| env != prod));
     let values: Vec<String> = listed
         .iter()
         .map(|s| resolver.resolve(s).unwrap())
         .collect();
     assert_eq!(
         values,
-        ["${production.HOST}", "${production.NOPE}", "via ${production.HOST}"]
+        [
+            "${production.HOST}",
+            "${production.NOPE}",
+            "via ${production.HOST}"
+        ]
     );
     let reads = resolver.take_reads();
     assert_eq!(
@@ -240,7 +250,12 @@ fn an_environment_the_caller_may_not_read_is_never_resolved_into() {
         [ReferencedReads {
             app_id: envs[1].app_id,
             env_id: staging,
-            secret_ids: vec![f.store.list_secrets(staging, &SecretFilter::default()).unwrap()[0].id],
+            secret_ids: vec![
+                f.store
+                    .list_secrets(staging, &SecretFilter::default())
+                    .unwrap()[0]
+                    .id
+            ],
         }]
     );
 }
@@ -301,11 +316,21 @@ fn each_environment_is_read_once_per_resolver() {
     let (_, envs) = f.app("shop");
     let (dev, prod) = (envs[0].id, envs[2].id);
     f.put(prod, vec![secret("A", "before")]);
-    let listed = f.put(dev, vec![secret("X", "${production.A}"), secret("Y", "${production.A}")]);
+    let listed = f.put(
+        dev,
+        vec![
+            secret("X", "${production.A}"),
+            secret("Y", "${production.A}"),
+        ],
+    );
     let mut resolver = f.resolver();
     assert_eq!(resolver.resolve(&listed[0]).unwrap(), "before");
     // A write after the snapshot was taken is not seen by this resolver.
-    let a = f.store.list_secrets(prod, &SecretFilter::default()).unwrap()[0].id;
+    let a = f
+        .store
+        .list_secrets(prod, &SecretFilter::default())
+        .unwrap()[0]
+        .id;
     f.store
         .update_secrets(
             &me(),

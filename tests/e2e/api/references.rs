@@ -182,13 +182,8 @@ fn reads_through_references_are_audited_as_reads_of_each_environment() {
         {"key": "PLAIN", "value": "p"},
         {"key": "X", "value": "${production.B}${billing::development.C}${PLAIN}"}
     ]));
-    assert_eq!(
-        values(&shop.list("&key=X")),
-        pairs(&[("X", "acp")])
-    );
-    let (status, page) = shop
-        .admin
-        .get("/v1/audit/?limit=1000");
+    assert_eq!(values(&shop.list("&key=X")), pairs(&[("X", "acp")]));
+    let (status, page) = shop.admin.get("/v1/audit/?limit=1000");
     assert_eq!(status, 200, "{page}");
     let reads: Vec<(String, String, Vec<String>)> = page["data"]
         .as_array()
@@ -214,7 +209,10 @@ fn reads_through_references_are_audited_as_reads_of_each_environment() {
         ids.sort();
         ids
     };
-    let billing_dev = billing["environments"][0]["id"].as_str().unwrap().to_owned();
+    let billing_dev = billing["environments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // The listed environment names X and PLAIN (read through X), each other
     // environment its own secrets read.
     let mut expected = vec![
@@ -234,4 +232,28 @@ fn reads_through_references_are_audited_as_reads_of_each_environment() {
     got.sort();
     expected.sort();
     assert_eq!(got, expected);
+}
+
+#[test]
+fn a_streamed_listing_audits_the_reads_of_its_later_chunks() {
+    let shop = Shop::start();
+    let prod = shop.create_in("Production", json!([{"key": "P", "value": "prod"}]));
+    let pad = "x".repeat(40 * 1024);
+    shop.create(json!([
+        {"key": "A_PAD", "value": pad},
+        {"key": "B_PAD", "value": pad},
+        {"key": "Z_REF", "value": "${production.P}"}
+    ]));
+    let listed = shop.list("");
+    assert_eq!(listed[2]["value"], "prod");
+    let (status, page) = shop.admin.get("/v1/audit/?limit=1000");
+    assert_eq!(status, 200, "{page}");
+    let prod_reads: Vec<&Value> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "secret.read" && e["envId"] == shop.env_id("Production"))
+        .collect();
+    assert_eq!(prod_reads.len(), 1, "{page}");
+    assert_eq!(prod_reads[0]["secretIds"], json!([id(&prod[0])]));
 }
