@@ -69,6 +69,7 @@ error_codes! {
     LimitOutOfRange = (BAD_REQUEST, "limit_out_of_range", "'limit' must be between 1 and {}.");
     InvalidLimit = (BAD_REQUEST, "invalid_limit", "Invalid 'limit'");
     InvalidCursor = (BAD_REQUEST, "invalid_cursor", "Invalid 'cursor'");
+    InvalidResolve = (BAD_REQUEST, "invalid_resolve", "Invalid 'resolve'");
     // Request bodies.
     BodyRequired = (BAD_REQUEST, "body_required", "Request body is required.");
     InvalidJson = (BAD_REQUEST, "invalid_json", "Request body must be valid JSON.");

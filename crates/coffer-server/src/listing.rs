@@ -2,7 +2,10 @@
 //! time from a page the store read whole, so a large environment costs about its
 //! stored size plus a chunk, and a slow reader holds no thread and no lock. Chunks are
 //! made on the blocking pool: decrypting a large listing never holds a worker (and so
-//! never delays `/health` or other requests on it).
+//! never delays `/health` or other requests on it). References in values are resolved
+//! there too, from one snapshot per environment they touch (see
+//! [`coffer_store::Resolver`]); the reads through them are audited before the chunk
+//! holding them is sent.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,7 +16,7 @@ use actix_web::http::header::ContentType;
 use actix_web::rt::task::{spawn_blocking, JoinHandle};
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, HttpResponseBuilder};
-use coffer_store::{ListedSecret, Store};
+use coffer_store::{Actor, ListedSecret, ReferencedReads, Resolver, SecretRead, Store};
 use futures_core::Stream;
 
 use crate::error::ApiError;
@@ -27,23 +30,64 @@ const CHUNK_BYTES: usize = 64 * 1024;
 pub struct SecretsJson {
     store: Arc<Store>,
     entries: std::vec::IntoIter<ListedSecret>,
+    /// Resolves the values' references; `None` writes values as stored.
+    resolver: Option<Resolver>,
+    /// Who reads, for the audit entries of reads through references.
+    actor: Actor,
     started: bool,
     done: bool,
 }
 
 impl SecretsJson {
-    /// The array of these entries, none written yet.
-    pub fn new(store: Arc<Store>, entries: Vec<ListedSecret>) -> Self {
+    /// The array of these entries, none written yet, read by `actor`.
+    pub fn new(
+        store: Arc<Store>,
+        entries: Vec<ListedSecret>,
+        resolver: Option<Resolver>,
+        actor: Actor,
+    ) -> Self {
         SecretsJson {
             store,
             entries: entries.into_iter(),
+            resolver,
+            actor,
             started: false,
             done: false,
         }
     }
 
+    /// The secrets read through references by the chunks made so far and not yet
+    /// taken, by environment.
+    pub fn take_reads(&mut self) -> Vec<ReferencedReads> {
+        self.resolver
+            .as_mut()
+            .map(Resolver::take_reads)
+            .unwrap_or_default()
+    }
+
+    /// The next chunk, its reads through references already in the audit log (for
+    /// chunks made after the answer's status was sent). Blocks.
+    fn next_chunk_audited(&mut self) -> Result<Option<Bytes>, ApiError> {
+        let chunk = self.next_chunk()?;
+        let reads: Vec<SecretRead> = self
+            .take_reads()
+            .into_iter()
+            .map(|read| SecretRead {
+                actor: self.actor.clone(),
+                app_id: read.app_id,
+                env_id: read.env_id,
+                secret_ids: read.secret_ids,
+            })
+            .collect();
+        if !reads.is_empty() {
+            self.store.record_reads(reads)?;
+        }
+        Ok(chunk)
+    }
+
     /// The next chunk: `[`, then entries up to [`CHUNK_BYTES`], `]` after the last;
-    /// `None` once `]` was written. Blocks (decrypts).
+    /// `None` once `]` was written. Blocks (decrypts, resolves). The reads through
+    /// references it made wait in [`SecretsJson::take_reads`].
     pub fn next_chunk(&mut self) -> Result<Option<Bytes>, ApiError> {
         if self.done {
             return Ok(None);
@@ -62,7 +106,10 @@ impl SecretsJson {
                 json.push(b',');
             }
             self.started = true;
-            let secret = self.store.open_listed(entry)?;
+            let mut secret = self.store.open_listed(entry)?;
+            if let Some(resolver) = &mut self.resolver {
+                secret.value = resolver.resolve(&secret)?;
+            }
             serde_json::to_writer(&mut json, &SecretView::from(&secret))
                 .expect("a secret view serializes into a Vec");
         }
@@ -91,7 +138,7 @@ impl Stream for ArrayChunks {
         let making = match (&mut this.making, this.idle.take()) {
             (Some(making), _) => making,
             (None, Some(mut body)) => this.making.insert(spawn_blocking(move || {
-                let chunk = body.next_chunk();
+                let chunk = body.next_chunk_audited();
                 (body, chunk)
             })),
             (None, None) => return Poll::Ready(None),

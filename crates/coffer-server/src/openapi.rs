@@ -35,6 +35,8 @@ pub(crate) struct ListFilter {
     key: Option<String>,
     /// Comma-separated tags; a secret matches if it has any.
     tags: Option<String>,
+    /// `false`: values as stored; `true` (the default): references resolved.
+    resolve: Option<bool>,
     /// Most secrets in the answer (absent: all); header `Next-Cursor` when more remain.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,

@@ -122,6 +122,21 @@ impl<B: KvBackend> Store<B> {
             .ok_or(StoreError::AppNotFound(id))
     }
 
+    /// The app of this name (case-insensitive), if there is one.
+    pub fn find_app_by_name(&self, name: &str) -> Result<Option<App>, StoreError> {
+        let Some(id) = self.kv.get(Tree::AppNames, &keys::app_name(name))? else {
+            return Ok(None);
+        };
+        let Ok(id) = Uuid::from_slice(&id) else {
+            return Ok(None);
+        };
+        match self.get_app(id) {
+            Ok(app) => Ok(Some(app)),
+            Err(StoreError::AppNotFound(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Every app, by name.
     pub fn list_apps(&self) -> Result<Vec<App>, StoreError> {
         let mut apps = self

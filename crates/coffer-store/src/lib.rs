@@ -51,6 +51,7 @@ mod keys;
 pub mod kv;
 mod migrate;
 mod model;
+pub mod references;
 mod secrets;
 mod store;
 mod tokens;
@@ -67,6 +68,7 @@ pub use model::{
     SecretAction, SecretFilter, SecretType, SecretUpdate, SecretVersion, Timestamp, Token,
     TokenKind,
 };
+pub use references::{ReferencedReads, Resolver};
 pub use secrets::{ListedPage, ListedSecret};
 pub use store::{Store, StoreConfig, StoreCounts};
 pub use tokens::token_hash;

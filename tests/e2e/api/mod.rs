@@ -6,6 +6,7 @@ mod conventions;
 mod environments;
 mod ops;
 mod phase_words;
+mod references;
 mod secrets_errors;
 mod secrets_success;
 mod support;

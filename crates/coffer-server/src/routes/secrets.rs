@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use coffer_store::{Environment, ListPage, SecretAction, SecretFilter, SecretRead, StoreError};
+use coffer_store::{
+    Environment, ListPage, Resolver, SecretAction, SecretFilter, SecretRead, StoreError, TokenKind,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -67,28 +69,77 @@ pub(crate) async fn list_secrets(
             .transpose()?,
         limit: param("limit").map(parse_limit).transpose()?,
     };
+    let resolver = match param("resolve") {
+        None | Some("true") => Some(reference_resolver(&auth, &state)),
+        Some("false") => None,
+        Some(_) => return Err(Code::InvalidResolve.into()),
+    };
     let store = Arc::clone(&state.store);
+    let actor = auth.actor.clone();
     let (listed, first, rest) = blocking(move || {
         let listed = store.list_page(env.id, &filter, &page)?;
         let ids: Vec<Uuid> = listed.entries.iter().map(|entry| entry.id).collect();
-        let mut rest = SecretsJson::new(store, listed.entries);
+        let mut rest = SecretsJson::new(store, listed.entries, resolver, actor);
         let first = rest.next_chunk()?.expect("an array has a first chunk");
-        Ok(((ids, listed.next), first, rest))
+        let through_references = rest.take_reads();
+        Ok(((ids, listed.next, through_references), first, rest))
     })
     .await?;
-    let (secret_ids, next) = listed;
-    let read = SecretRead {
-        actor: auth.actor,
-        app_id,
-        env_id: env.id,
-        secret_ids,
-    };
-    state.read_audit.record(read).await?;
+    let (mut secret_ids, next, through_references) = listed;
+    // One entry per environment read: the listed one also names the secrets of its
+    // own read through references, every other environment gets its own.
+    let mut reads = Vec::new();
+    for referenced in through_references {
+        if referenced.env_id == env.id {
+            let extra: Vec<Uuid> = referenced
+                .secret_ids
+                .into_iter()
+                .filter(|id| !secret_ids.contains(id))
+                .collect();
+            secret_ids.extend(extra);
+        } else {
+            reads.push(SecretRead {
+                actor: auth.actor.clone(),
+                app_id: referenced.app_id,
+                env_id: referenced.env_id,
+                secret_ids: referenced.secret_ids,
+            });
+        }
+    }
+    reads.insert(
+        0,
+        SecretRead {
+            actor: auth.actor,
+            app_id,
+            env_id: env.id,
+            secret_ids,
+        },
+    );
+    for read in reads {
+        state.read_audit.record(read).await?;
+    }
     let mut response = HttpResponse::Ok();
     if let Some(next) = next {
         response.insert_header(("Next-Cursor", scope.cursor(&next)));
     }
     Ok(secrets_response(response, first, rest))
+}
+
+/// A resolver that reads only what this token may read: a Service token its own app's
+/// environments in its scope, with `read` permission; a User token every app.
+fn reference_resolver(auth: &Auth, state: &AppState) -> Resolver {
+    let token = Arc::clone(&auth.token);
+    Resolver::new(
+        Arc::clone(&state.store),
+        Box::new(move |app_id, env_id| match token.kind {
+            TokenKind::User => true,
+            TokenKind::Service => {
+                token.app_id == Some(app_id)
+                    && token.env_ids.contains(&env_id)
+                    && token.permissions.allows(SecretAction::Read)
+            }
+        }),
+    )
 }
 
 fn invalid_cursor() -> ApiError {
