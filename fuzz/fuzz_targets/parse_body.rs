@@ -2,7 +2,7 @@
 //! any bytes, and every refusal is a 4xx with a message.
 #![no_main]
 
-use coffer_server::body::{parse_create_batch, parse_delete_ids, parse_update_batch};
+use coffer_server::requests::{parse_create_batch, parse_delete_ids, parse_update_batch};
 use coffer_server::ApiError;
 use libfuzzer_sys::fuzz_target;
 

@@ -1,14 +1,13 @@
-//! Request bodies: read within the size limit, then parsed by hand where API.md names
-//! an exact message for each way an entry can be wrong. Messages never echo a value.
+//! Request bodies: read within a size, a time and a concurrency bound, then decoded
+//! straight into the request's own type (`crate::requests`), with the place of the
+//! first error kept (`serde_path_to_error`) so that each way a body can be wrong gets
+//! the exact message API.md names. Messages never echo a value.
 
 use std::time::Duration;
 
 use actix_web::web;
-use coffer_store::{limits, NewSecret, SecretType, SecretUpdate};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
-use uuid::Uuid;
 
 use crate::codes::{quote, Code};
 use crate::error::ApiError;
@@ -49,248 +48,71 @@ pub async fn read_body(payload: web::Payload, limits: &BodyLimits) -> Result<web
     }
 }
 
-/// The body as a JSON object.
-pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::from(Code::BodyRequired));
+/// Where and how a typed decode failed: the path (`secrets[2].value`, `""` for the
+/// whole body) and serde's reason. Request types turn it into their exact message.
+#[derive(Debug)]
+pub struct DecodeError {
+    /// Path of the failing field, as `serde_path_to_error` writes it.
+    pub path: String,
+    /// serde's words (may quote input: never sent as is).
+    pub reason: String,
+    /// Whether the field was absent rather than wrong.
+    pub missing: bool,
+}
+
+impl DecodeError {
+    /// The last step of the path, without indices: `value` for `secrets[2].value`.
+    pub fn field(&self) -> &str {
+        let last = self.path.rsplit('.').next().unwrap_or_default();
+        last.split('[').next().unwrap_or_default()
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::from(Code::BodyNotObject)),
-        Err(_) => Err(ApiError::from(Code::InvalidJson)),
+
+    /// Whether the path is an entry of `secrets` itself (`secrets[3]`).
+    pub fn is_entry(&self) -> bool {
+        self.path.starts_with("secrets[") && !self.path.contains('.')
     }
 }
 
-/// The body as a typed request (apps, environments, tokens).
+/// Decodes a JSON object body into `T`. Bodies that are empty, not JSON or not an
+/// object get their own messages; any other failure is handed to `refuse`, which
+/// words it for the request type.
+pub fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    refuse: impl FnOnce(DecodeError) -> ApiError,
+) -> Result<T, ApiError> {
+    let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace()) else {
+        return Err(Code::BodyRequired.into());
+    };
+    // A syntax pass first (it allocates nothing): "not JSON" is told apart from "JSON of
+    // the wrong shape" wherever the first error lies.
+    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+        return Err(Code::InvalidJson.into());
+    }
+    if *first != b'{' {
+        return Err(Code::BodyNotObject.into());
+    }
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut json).map_err(|err| {
+        let path = err.path().to_string();
+        let reason = err.inner().to_string();
+        let missing = reason.starts_with("missing field");
+        refuse(DecodeError {
+            path: if path == "." { String::new() } else { path },
+            reason,
+            missing,
+        })
+    })
+}
+
+/// Decodes a body whose every field error has one message (apps, environments, tokens):
+/// `Invalid request body: <field>: <reason>.`
 pub fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let object = json_object(bytes)?;
-    serde_json::from_value(Value::Object(object))
-        .map_err(|e| Code::InvalidBody.with(&[&quote(&e.to_string())]))
-}
-
-/// The `secrets` list of a body: present, non-empty (else `missing`), at most
-/// [`limits::MAX_BATCH`] entries.
-fn secrets_list(
-    body: &Map<String, Value>,
-    missing: impl FnOnce() -> ApiError,
-) -> Result<&Vec<Value>, ApiError> {
-    match body.get("secrets") {
-        Some(Value::Array(list)) if !list.is_empty() => {
-            if list.len() > limits::MAX_BATCH {
-                return Err(Code::BatchTooLarge.with(&[&limits::MAX_BATCH]));
-            }
-            Ok(list)
-        }
-        _ => Err(missing()),
-    }
-}
-
-fn entries(body: &Map<String, Value>) -> Result<Vec<&Map<String, Value>>, ApiError> {
-    let missing = || ApiError::from(Code::SecretsRequired);
-    secrets_list(body, missing)?
-        .iter()
-        .map(|entry| {
-            entry
-                .as_object()
-                .ok_or_else(|| ApiError::from(Code::EntryNotObject))
-        })
-        .collect()
-}
-
-fn optional_string(
-    entry: &Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<String>, ApiError> {
-    match entry.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(Code::InvalidField.with(&[&field])),
-    }
-}
-
-fn key_field(entry: &Map<String, Value>, required: bool) -> Result<Option<String>, ApiError> {
-    let missing = || ApiError::from(Code::KeyRequired);
-    match entry.get("key") {
-        Some(Value::String(key)) if !key.trim().is_empty() => Ok(Some(key.clone())),
-        None | Some(Value::Null) if !required => Ok(None),
-        _ => Err(missing()),
-    }
-}
-
-fn path_field(entry: &Map<String, Value>) -> Result<Option<String>, ApiError> {
-    match entry.get("path") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(path)) => Ok(Some(path.clone())),
-        Some(other) => Err(Code::InvalidPath.with(&[&quote(&other.to_string())])),
-    }
-}
-
-fn type_field(entry: &Map<String, Value>) -> Result<Option<SecretType>, ApiError> {
-    let invalid = |shown: &str| Code::InvalidType.with(&[&quote(shown)]);
-    match entry.get("type") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => SecretType::parse(s).map(Some).ok_or_else(|| invalid(s)),
-        Some(other) => Err(invalid(&other.to_string())),
-    }
-}
-
-fn tags_field(entry: &Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
-    let invalid = || ApiError::from(Code::InvalidTags);
-    match entry.get("tags") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|t| t.as_str().map(str::to_owned).ok_or_else(invalid))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(invalid()),
-    }
-}
-
-/// `POST /v1/secrets/` body.
-pub fn parse_create_batch(bytes: &[u8]) -> Result<Vec<NewSecret>, ApiError> {
-    let body = json_object(bytes)?;
-    entries(&body)?
-        .into_iter()
-        .map(|entry| {
-            let key = key_field(entry, true)?.unwrap_or_default();
-            let Some(Value::String(value)) = entry.get("value") else {
-                return Err(ApiError::from(Code::ValueRequired));
-            };
-            Ok(NewSecret {
-                key,
-                value: value.clone(),
-                comment: optional_string(entry, "comment")?.unwrap_or_default(),
-                tags: tags_field(entry)?.unwrap_or_default(),
-                path: path_field(entry)?.unwrap_or_default(),
-                secret_type: type_field(entry)?.unwrap_or_default(),
-            })
-        })
-        .collect()
-}
-
-/// `PUT /v1/secrets/` body.
-pub fn parse_update_batch(bytes: &[u8]) -> Result<Vec<SecretUpdate>, ApiError> {
-    let body = json_object(bytes)?;
-    entries(&body)?
-        .into_iter()
-        .map(|entry| {
-            let id = match entry.get("id") {
-                None | Some(Value::Null) => return Err(ApiError::from(Code::IdRequired)),
-                Some(Value::String(s)) => {
-                    Uuid::parse_str(s).map_err(|_| Code::SecretNotFound.with(&[&quote(s)]))?
-                }
-                Some(other) => return Err(Code::SecretNotFound.with(&[&quote(&other.to_string())])),
-            };
-            let expected_version = match entry.get("version") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_u64()
-                        .ok_or_else(|| ApiError::from(Code::InvalidVersion))?,
-                ),
-            };
-            Ok(SecretUpdate {
-                id,
-                key: key_field(entry, false)?,
-                value: optional_string(entry, "value")?,
-                comment: optional_string(entry, "comment")?,
-                tags: tags_field(entry)?,
-                path: path_field(entry)?,
-                secret_type: type_field(entry)?,
-                expected_version,
-            })
-        })
-        .collect()
-}
-
-/// `DELETE /v1/secrets/` body: a non-empty list of ids. An id that is not a UUID
-/// cannot name a secret; it is reported as missing.
-pub fn parse_delete_ids(bytes: &[u8]) -> Result<DeleteIds, ApiError> {
-    let body = json_object(bytes)?;
-    let not_list = || ApiError::from(Code::SecretIdsRequired);
-    let list = secrets_list(&body, not_list)?;
-    let mut ids = DeleteIds::default();
-    for item in list {
-        let text = item.as_str().ok_or_else(not_list)?;
-        match Uuid::parse_str(text) {
-            Ok(id) => ids.valid.push(id),
-            Err(_) => ids.malformed.push(text.chars().take(64).collect()),
-        }
-    }
-    Ok(ids)
-}
-
-/// The ids of a delete request.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct DeleteIds {
-    /// Well-formed ids.
-    pub valid: Vec<Uuid>,
-    /// Strings that are not UUIDs (and so name no secret).
-    pub malformed: Vec<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn message(result: Result<impl std::fmt::Debug, ApiError>) -> String {
-        result.unwrap_err().message
-    }
-
-    #[test]
-    fn body_shape_errors() {
-        assert_eq!(
-            message(parse_create_batch(b"")),
-            "Request body is required."
-        );
-        assert_eq!(
-            message(parse_create_batch(b"{")),
-            "Request body must be valid JSON."
-        );
-        assert_eq!(
-            message(parse_create_batch(b"[]")),
-            "Request body must be a JSON object."
-        );
-        assert_eq!(
-            message(parse_create_batch(b"{}")),
-            "'secrets' must be a non-empty list."
-        );
-        assert_eq!(
-            message(parse_create_batch(br#"{"secrets":[1]}"#)),
-            "Each entry in 'secrets' must be an object."
-        );
-        assert_eq!(
-            message(parse_create_batch(br#"{"secrets":[{"value":"v"}]}"#)),
-            "Each secret requires a non-empty 'key'."
-        );
-        assert_eq!(
-            message(parse_create_batch(
-                br#"{"secrets":[{"key":"K","value":5}]}"#
-            )),
-            "Each secret requires a 'value' string."
-        );
-        assert_eq!(
-            message(parse_create_batch(
-                br#"{"secrets":[{"key":"K","value":"v","type":"x"}]}"#
-            )),
-            "Invalid 'type': 'x'. Must be one of ['config', 'sealed', 'secret']."
-        );
-    }
-
-    #[test]
-    fn deep_nesting_is_a_json_error_not_a_crash() {
-        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-        assert_eq!(
-            message(parse_create_batch(deep.as_bytes())),
-            "Request body must be valid JSON."
-        );
-    }
-
-    #[test]
-    fn update_needs_ids() {
-        assert_eq!(
-            message(parse_update_batch(br#"{"secrets":[{"value":"v"}]}"#)),
-            "Secret ID not provided"
-        );
-    }
+    decode(bytes, |err| {
+        let shown = if err.path.is_empty() {
+            err.reason
+        } else {
+            format!("{}: {}", err.path, err.reason)
+        };
+        Code::InvalidBody.with(&[&quote(&shown)])
+    })
 }

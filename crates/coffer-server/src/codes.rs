@@ -160,6 +160,10 @@ impl utoipa::ToSchema for Code {}
 
 impl From<Code> for ApiError {
     fn from(code: Code) -> Self {
+        debug_assert!(
+            !code.template().contains("{}"),
+            "{code:?} takes arguments: use Code::with"
+        );
         ApiError::from_code(code, code.template().to_owned())
     }
 }
@@ -210,7 +214,7 @@ mod tests {
                 "{code:?}"
             );
             assert!(!code.template().is_empty(), "{code:?}");
-            let answer = ApiError::from(*code);
+            let answer = code.with(&[]);
             assert_eq!((answer.status, answer.code), (code.status(), code.name()));
         }
     }

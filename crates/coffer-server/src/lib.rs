@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod read_audit;
 mod request_log;
+pub mod requests;
 pub mod routes;
 pub mod state;
 pub mod tls;

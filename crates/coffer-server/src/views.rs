@@ -353,3 +353,33 @@ mod tests {
         assert_eq!(parse_timestamp("2026-11-25T10:57:21.812009Z"), Some(at));
     }
 }
+
+/// `{"data": [App]}`
+#[derive(Serialize, ToSchema)]
+pub struct AppList<'a> {
+    /// The apps.
+    pub data: Vec<AppView<'a>>,
+}
+
+/// `{"data": [Env]}`
+#[derive(Serialize, ToSchema)]
+pub struct EnvironmentList<'a> {
+    /// The environments, by index.
+    pub data: Vec<EnvironmentView<'a>>,
+}
+
+/// `{"data": [Token]}`
+#[derive(Serialize, ToSchema)]
+pub struct TokenList<'a> {
+    /// The tokens (never the token itself).
+    pub data: Vec<TokenView<'a>>,
+}
+
+/// `{"status": "ok", "version": ...}`
+#[derive(Serialize, ToSchema)]
+pub struct HealthView {
+    /// `ok`.
+    pub status: &'static str,
+    /// The server's version.
+    pub version: &'static str,
+}

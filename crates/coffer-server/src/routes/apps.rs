@@ -7,15 +7,15 @@ use coffer_store::{AppUpdate, NewApp};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{blocking, created_json, ok_json, DataList};
+use super::{blocking, created_json, ok_json};
 use crate::auth::Auth;
 use crate::body::{read_body, typed};
 use crate::codes::{quote, Code};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::openapi::{AppList, DisplayName, EnvName};
+use crate::requests::{DisplayName, EnvName};
 use crate::state::AppState;
-use crate::views::AppView;
+use crate::views::{AppList, AppView};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -77,7 +77,7 @@ pub(crate) async fn list_apps(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let apps = state.store.list_apps()?;
-    Ok(ok_json(&DataList {
+    Ok(ok_json(&AppList {
         data: apps.iter().map(AppView::new).collect(),
     }))
 }

@@ -10,7 +10,6 @@ use crate::auth::Auth;
 use crate::codes::Code;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::openapi::AuditParams;
 use crate::state::AppState;
 use crate::views::AuditEntryView;
 
@@ -24,6 +23,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list_audit))
             .default_service(super::ops::only("GET")),
     );
+}
+
+/// Filters and paging of the audit log.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditParams {
+    /// Only entries of this app.
+    app_id: Option<Uuid>,
+    /// Only entries of this environment (id, or name with `app_id`).
+    env: Option<String>,
+    /// Only entries naming this secret.
+    secret_id: Option<Uuid>,
+    /// First sequence number (a `next` cursor).
+    #[param(minimum = 0)]
+    since: Option<u64>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+}
+
+impl AuditParams {
+    fn from_query(query: &QueryMap) -> Result<Self, ApiError> {
+        Ok(AuditParams {
+            app_id: uuid_param(query, "app_id")?,
+            env: query.get("env").cloned(),
+            secret_id: uuid_param(query, "secret_id")?,
+            since: number_param(query, "since")?,
+            limit: number_param(query, "limit")?,
+        })
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -61,24 +90,25 @@ pub(crate) async fn list_audit(
     query: QueryMap,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
-    let app_id = uuid_param(&query, "app_id")?;
-    let env_id = match query.get("env") {
+    let params = AuditParams::from_query(&query)?;
+    let app_id = params.app_id;
+    let env_id = match &params.env {
         None => None,
         Some(env) => match (Uuid::parse_str(env), app_id) {
             (Ok(id), _) => Some(id),
             (Err(_), Some(app_id)) => Some(state.store.find_environment(app_id, env)?.id),
-            (Err(_), None) => return Err(ApiError::from(Code::MissingParameter)),
+            (Err(_), None) => return Err(Code::MissingParameter.with(&[&"app_id"])),
         },
     };
-    let limit = number_param(&query, "limit")?.map_or(DEFAULT_LIMIT, |n| n as usize);
+    let limit = params.limit.map_or(DEFAULT_LIMIT, |n| n as usize);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(Code::LimitOutOfRange.with(&[&MAX_LIMIT]));
     }
     let page = state.store.list_audit(&AuditQuery {
         app_id,
         env_id,
-        secret_id: uuid_param(&query, "secret_id")?,
-        since: number_param(&query, "since")?.unwrap_or(1),
+        secret_id: params.secret_id,
+        since: params.since.unwrap_or(1),
         limit,
     })?;
     Ok(ok_json(&AuditPageView {

@@ -6,15 +6,15 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{app_id_param, blocking, created_json, ok_json, DataList, QueryMap};
+use super::{blocking, created_json, ok_json, QueryMap};
 use crate::auth::Auth;
 use crate::body::{read_body, typed};
 use crate::codes::{quote, Code};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::openapi::{AppQuery, EnvName, EnvironmentList};
+use crate::requests::{AppQuery, EnvName};
 use crate::state::AppState;
-use crate::views::EnvironmentView;
+use crate::views::{EnvironmentList, EnvironmentView};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -54,10 +54,10 @@ pub(crate) async fn list_environments(
     query: QueryMap,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
-    let app_id = app_id_param(&query)?;
+    let AppQuery { app_id } = AppQuery::from_query(&query)?;
     state.store.get_app(app_id)?;
     let envs = state.store.list_environments(app_id)?;
-    Ok(ok_json(&DataList {
+    Ok(ok_json(&EnvironmentList {
         data: envs.iter().map(EnvironmentView::from).collect(),
     }))
 }
@@ -74,7 +74,7 @@ pub(crate) async fn create_environment(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
-    let app_id = app_id_param(&query)?;
+    let AppQuery { app_id } = AppQuery::from_query(&query)?;
     let body: EnvironmentBody = typed(&read_body(payload, &state.body).await?)?;
     let store = Arc::clone(&state.store);
     let env =

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::codes::Code;
 use crate::error::ApiError;
@@ -70,6 +69,32 @@ fn strictly_encoded(raw: &str) -> bool {
     std::str::from_utf8(&decoded).is_ok()
 }
 
+/// Registers every `/v1` resource (under whichever prefix the caller chose).
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    secrets::configure(cfg);
+    apps::configure(cfg);
+    environments::configure(cfg);
+    tokens::configure(cfg);
+    audit::configure(cfg);
+}
+
+/// 200 with a JSON body.
+pub fn ok_json(body: &impl Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}
+
+/// 201 with a JSON body.
+pub fn created_json(body: &impl Serialize) -> HttpResponse {
+    HttpResponse::Created().json(body)
+}
+
+/// Runs blocking store work (writes wait for an fsync) off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(work).await?
+}
+
 #[cfg(test)]
 mod tests {
     use super::strictly_encoded;
@@ -90,51 +115,4 @@ mod tests {
             assert!(!strictly_encoded(bad), "{bad}");
         }
     }
-}
-
-/// Registers every `/v1` resource (under whichever prefix the caller chose).
-pub fn configure_api(cfg: &mut web::ServiceConfig) {
-    secrets::configure(cfg);
-    apps::configure(cfg);
-    environments::configure(cfg);
-    tokens::configure(cfg);
-    audit::configure(cfg);
-}
-
-/// A required query parameter.
-pub fn required<'q>(query: &'q HashMap<String, String>, name: &str) -> Result<&'q str, ApiError> {
-    query
-        .get(name)
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| Code::MissingParameter.with(&[&name]))
-}
-
-/// The `app_id` query parameter as a UUID.
-pub fn app_id_param(query: &HashMap<String, String>) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(required(query, "app_id")?).map_err(|_| ApiError::from(Code::InvalidAppId))
-}
-
-/// 200 with a JSON body.
-pub fn ok_json(body: &impl Serialize) -> HttpResponse {
-    HttpResponse::Ok().json(body)
-}
-
-/// 201 with a JSON body.
-pub fn created_json(body: &impl Serialize) -> HttpResponse {
-    HttpResponse::Created().json(body)
-}
-
-/// `{"data": [...]}`.
-#[derive(Debug, Serialize)]
-pub struct DataList<T: Serialize> {
-    /// The items.
-    pub data: Vec<T>,
-}
-
-/// Runs blocking store work (writes wait for an fsync) off the async workers.
-pub async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(work).await?
 }

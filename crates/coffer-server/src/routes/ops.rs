@@ -3,8 +3,9 @@
 use actix_web::{web, HttpResponse};
 
 use crate::error::ApiError;
-use crate::openapi::{ApiDoc, HealthView};
+use crate::openapi::ApiDoc;
 use crate::state::AppState;
+use crate::views::HealthView;
 
 /// Registers the routes (at the root, without a prefix).
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -3,22 +3,19 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use coffer_store::{
-    Environment, ListPage, Resolver, SecretAction, SecretFilter, SecretRead, StoreError, TokenKind,
-};
+use coffer_store::{Environment, Resolver, SecretAction, SecretRead, StoreError, TokenKind};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{app_id_param, blocking, ok_json, required, QueryMap};
+use super::{blocking, ok_json, QueryMap};
 use crate::auth::Auth;
-use crate::body::{parse_create_batch, parse_delete_ids, parse_update_batch, read_body};
-use crate::codes::Code;
-use crate::cursor::ListScope;
+use crate::body::read_body;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::listing::{secrets_response, SecretsJson};
-use crate::openapi::{
-    CreateSecretsRequest, DeleteSecretsRequest, ListFilter, SecretsQuery, UpdateSecretsRequest,
+use crate::requests::{
+    parse_create_batch, parse_delete_ids, parse_update_batch, CreateSecretsRequest,
+    DeleteSecretsRequest, ListFilter, SecretsQuery, UpdateSecretsRequest,
 };
 use crate::state::AppState;
 use crate::views::{self, SecretView};
@@ -45,35 +42,12 @@ pub(crate) async fn list_secrets(
     query: QueryMap,
 ) -> Result<HttpResponse, ApiError> {
     let Target { app_id, env, .. } = Target::resolve(&auth, &state, &query, SecretAction::Read)?;
-    let param = |name: &str| query.get(name).map(String::as_str);
-    let filter = SecretFilter {
-        path: query.get("path").cloned(),
-        key: query.get("key").cloned().filter(|k| !k.is_empty()),
-        tags: param("tags")
-            .map(|t| {
-                t.split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
-    let scope = ListScope {
-        env_id: env.id,
-        filters: [param("path"), param("key"), param("tags")],
-    };
-    let page = ListPage {
-        after: param("cursor")
-            .map(|cursor| scope.position(cursor).ok_or_else(invalid_cursor))
-            .transpose()?,
-        limit: param("limit").map(parse_limit).transpose()?,
-    };
-    let resolver = match param("resolve") {
-        None | Some("true") => Some(reference_resolver(&auth, &state)),
-        Some("false") => None,
-        Some(_) => return Err(Code::InvalidResolve.into()),
-    };
+    let listing = ListFilter::from_query(&query)?;
+    let (filter, page) = (listing.secret_filter(), listing.page(env.id)?);
+    let scope = listing.scope(env.id);
+    let resolver = listing
+        .resolves()
+        .then(|| reference_resolver(&auth, &state));
     let store = Arc::clone(&state.store);
     let actor = auth.actor.clone();
     let (listed, first, rest) = blocking(move || {
@@ -142,20 +116,6 @@ fn reference_resolver(auth: &Auth, state: &AppState) -> Resolver {
     )
 }
 
-fn invalid_cursor() -> ApiError {
-    ApiError::from(Code::InvalidCursor)
-}
-
-fn parse_limit(text: &str) -> Result<usize, ApiError> {
-    text.parse::<usize>()
-        .ok()
-        .filter(|n| (1..=MAX_PAGE).contains(n))
-        .ok_or_else(|| ApiError::from(Code::InvalidLimit))
-}
-
-/// Most secrets one page may ask for.
-const MAX_PAGE: usize = 1000;
-
 #[utoipa::path(post, path = "/v1/secrets", tag = "secrets", params(SecretsQuery),
     request_body = CreateSecretsRequest,
     responses((status = 200, description = "The created secrets (all or none)", body = [SecretView]),
@@ -210,13 +170,12 @@ impl Target {
         query: &QueryMap,
         action: SecretAction,
     ) -> Result<Self, ApiError> {
-        let app_id = app_id_param(query)?;
-        let env_name = required(query, "env")?;
-        let env = auth.environment_for(state, app_id, env_name, action)?;
+        let SecretsQuery { app_id, env } = SecretsQuery::from_query(query)?;
+        let environment = auth.environment_for(state, app_id, &env, action)?;
         Ok(Target {
             app_id,
-            env_name: env_name.to_owned(),
-            env,
+            env_name: env,
+            env: environment,
         })
     }
 

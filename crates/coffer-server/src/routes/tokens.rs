@@ -7,16 +7,16 @@ use coffer_store::{NewToken, Permissions, TokenKind};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{blocking, created_json, ok_json, DataList};
+use super::{blocking, created_json, ok_json};
 use crate::auth::Auth;
 use crate::body::{read_body, typed};
 use crate::codes::{quote, Code};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::network::parse_ip_or_cidr;
-use crate::openapi::{DisplayName, EnvRef, PermissionName, TokenList, TokenTypeName};
+use crate::requests::{DisplayName, EnvRef, PermissionName, TokenTypeName};
 use crate::state::AppState;
-use crate::views::{parse_timestamp, TokenView};
+use crate::views::{parse_timestamp, TokenList, TokenView};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -114,7 +114,7 @@ pub(crate) async fn list_tokens(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let tokens = state.store.list_tokens()?;
-    Ok(ok_json(&DataList {
+    Ok(ok_json(&TokenList {
         data: tokens.iter().map(TokenView::new).collect(),
     }))
 }
