@@ -98,7 +98,10 @@ error_codes! {
     SealedSecret = (BAD_REQUEST, "sealed_secret", "Sealed secrets cannot be unsealed. Delete and recreate the secret instead.");
     // Apps, environments, tokens bodies.
     InvalidAppName = (BAD_REQUEST, "invalid_app_name", "Invalid app name: '{}'");
+    EnvironmentsNotList = (BAD_REQUEST, "environments_not_list", "'environments' must be a list of environment names.");
     EnvironmentsEmpty = (BAD_REQUEST, "environments_empty", "'environments' must not be empty.");
+    EnvironmentNameBlank = (BAD_REQUEST, "environment_name_blank", "Each environment name must be a non-empty string.");
+    DuplicateEnvironmentName = (BAD_REQUEST, "duplicate_environment_name", "Duplicate environment name: '{}'.");
     NothingToUpdate = (BAD_REQUEST, "nothing_to_update", "At least one of 'name' or 'description' must be provided.");
     InvalidEnvironmentName = (BAD_REQUEST, "invalid_environment_name", "Invalid environment name: '{}'");
     ServiceTokenScopeRequired = (BAD_REQUEST, "service_token_scope_required", "A service token needs 'appId' and at least one environment.");

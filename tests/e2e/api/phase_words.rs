@@ -51,8 +51,55 @@ fn app_bodies_as_phase_takes_them() {
         json!({"description": "d", "x": 2}),
     );
     assert_eq!((status.as_u16(), &app["description"]), (200, &json!("d")));
-    let (status, app) = admin.put(&format!("/v1/apps/{id}/"), json!({"description": null}));
-    assert_eq!((status.as_u16(), &app["description"]), (200, &json!("")));
+    // As Phase: a null field is no change, and a change of nothing is refused.
+    let answer = admin.put(&format!("/v1/apps/{id}/"), json!({"description": null}));
+    assert_error(
+        &answer,
+        400,
+        "At least one of 'name' or 'description' must be provided.",
+        "nothing_to_update",
+    );
+    for (environments, message, code) in [
+        (
+            json!("Dev"),
+            "'environments' must be a list of environment names.",
+            "environments_not_list",
+        ),
+        (
+            json!(["valid", 123]),
+            "Each environment name must be a non-empty string.",
+            "environment_name_blank",
+        ),
+        (
+            json!(["valid", "  "]),
+            "Each environment name must be a non-empty string.",
+            "environment_name_blank",
+        ),
+        (
+            json!(["staging", "Staging"]),
+            "Duplicate environment name: 'Staging'.",
+            "duplicate_environment_name",
+        ),
+    ] {
+        let answer = admin.post(
+            "/v1/apps/",
+            json!({"name": "envs", "environments": environments}),
+        );
+        assert_error(&answer, 400, message, code);
+    }
+    let (status, app) = admin.post(
+        "/v1/apps/",
+        json!({"name": "custom", "environments": [" dev ", "qa"]}),
+    );
+    assert_eq!(status, 201, "{app}");
+    let names: Vec<&str> = app["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dev", "qa"]);
+    admin.delete(&format!("/v1/apps/{}/", app["id"].as_str().unwrap()));
     // Nothing else changed: one app besides the refused ones.
     assert_eq!(
         admin.get("/v1/apps/").1["data"].as_array().unwrap().len(),
@@ -107,4 +154,50 @@ fn a_query_with_bad_percent_encoding_is_a_400() {
         assert_error(&answer, 400, "Query string is malformed.", "invalid_query");
     }
     assert_eq!(shop.admin.get(&format!("{}&key=%C3%A9", shop.dev())).0, 200);
+}
+
+/// Phase's `TestPublicSecretsDeleteEnvScoping`, against the real server.
+#[test]
+fn deletes_are_scoped_to_their_environment_and_atomic() {
+    let shop = Shop::start();
+    let dev = shop.create(json!([{"key": "DEV_ONLY", "value": "d"}]));
+    let staging = shop.create_in("Staging", json!([{"key": "STAGING_ONLY", "value": "s"}]));
+    let (dev_id, staging_id) = (
+        dev[0]["id"].as_str().unwrap().to_owned(),
+        staging[0]["id"].as_str().unwrap().to_owned(),
+    );
+    // An id of another environment names nothing here.
+    let answer = shop
+        .admin
+        .delete_with(&shop.dev(), json!({"secrets": [staging_id]}));
+    assert_error(
+        &answer,
+        404,
+        &format!("Secret(s) not found in this environment: {staging_id}"),
+        "secrets_not_found",
+    );
+    // A batch mixing one of this environment's ids with another's deletes nothing.
+    let answer = shop
+        .admin
+        .delete_with(&shop.dev(), json!({"secrets": [dev_id, staging_id]}));
+    assert_eq!(answer.0, 404);
+    assert_eq!(shop.list("").len(), 1);
+    assert_eq!(shop.list_in("Staging", "").len(), 1);
+    let answer = shop.admin.delete_with(&shop.dev(), json!({"secrets": []}));
+    assert_error(
+        &answer,
+        400,
+        "'secrets' must be a non-empty list of secret IDs.",
+        "secret_ids_required",
+    );
+    let answer = shop
+        .admin
+        .delete_with(&shop.dev(), json!({"secrets": [dev_id]}));
+    assert_eq!(answer.1, json!({"message": "Deleted 1 secret"}));
+    assert!(shop.list("").is_empty());
+    assert_eq!(
+        shop.list_in("Staging", "").len(),
+        1,
+        "the other environment keeps its own"
+    );
 }

@@ -43,19 +43,46 @@ pub(crate) struct CreateAppBody {
     #[serde(default, deserialize_with = "null_is_empty")]
     #[schema(value_type = Option<String>)]
     description: Option<String>,
+    /// Kept as JSON: each way the list can be wrong has Phase's own message.
     #[schema(value_type = Option<Vec<EnvName>>, min_items = 1)]
-    environments: Option<Vec<String>>,
+    environments: Option<serde_json::Value>,
 }
 
-/// As Phase: unknown fields are ignored, a `null` description is empty, and at least
-/// one of the two fields is needed.
+/// Phase's checks of `environments`, in Phase's order: a list, not empty, non-blank
+/// strings, no name twice (case-insensitive).
+fn environment_names(list: Option<serde_json::Value>) -> Result<Option<Vec<String>>, ApiError> {
+    use serde_json::Value;
+    let items = match list {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(Code::EnvironmentsNotList.into()),
+    };
+    if items.is_empty() {
+        return Err(Code::EnvironmentsEmpty.into());
+    }
+    let names = items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(name) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+            _ => Err(ApiError::from(Code::EnvironmentNameBlank)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = std::collections::HashSet::new();
+    for name in &names {
+        if !seen.insert(name.to_lowercase()) {
+            return Err(Code::DuplicateEnvironmentName.with(&[&quote(name)]));
+        }
+    }
+    Ok(Some(names))
+}
+
+/// As Phase: unknown fields are ignored, a `null` field is left as it is, and at least
+/// one of the two is needed.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UpdateAppBody {
     #[schema(value_type = Option<DisplayName>)]
     name: Option<String>,
-    #[serde(default, deserialize_with = "null_is_empty")]
-    #[schema(value_type = Option<String>)]
     description: Option<String>,
 }
 
@@ -92,14 +119,12 @@ pub(crate) async fn create_app(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let body: CreateAppBody = typed(&read_body(payload, &state.body).await?)?;
-    if body.environments.as_ref().is_some_and(Vec::is_empty) {
-        return Err(Code::EnvironmentsEmpty.into());
-    }
+    let environments = environment_names(body.environments)?;
     let store = Arc::clone(&state.store);
     let new = NewApp {
         name: body.name,
         description: body.description.unwrap_or_default(),
-        environments: body.environments,
+        environments,
     };
     let (app, envs) = blocking(move || Ok(store.create_app(&auth.actor, new)?)).await?;
     Ok(created_json(&AppView::with_environments(&app, &envs)))
