@@ -167,16 +167,16 @@ fn environment_name_taken_on_create_is_409() {
         );
     }
     assert_eq!(shop.environments(), before, "nothing changed");
-    // Twice among the environments of a new app.
+    // Twice among the environments of a new app: Phase's 400.
     let answer = shop.admin.post(
         "/v1/apps/",
         json!({"name": "twice", "environments": ["qa", "prod", "QA"]}),
     );
     assert_error(
         &answer,
-        409,
-        "An environment named 'QA' already exists in this app.",
-        "environment_exists",
+        400,
+        "Duplicate environment name: 'QA'.",
+        "duplicate_environment_name",
     );
     assert_eq!(
         shop.admin.get("/v1/apps/").1["data"]
@@ -234,7 +234,12 @@ fn bad_environment_name_is_400() {
         let answer = shop
             .admin
             .post("/v1/apps/", json!({"name": "new", "environments": [name]}));
-        assert_error(&answer, 400, &message, "invalid_environment_name");
+        if name.trim().is_empty() {
+            let blank = "Each environment name must be a non-empty string.";
+            assert_error(&answer, 400, blank, "environment_name_blank");
+        } else {
+            assert_error(&answer, 400, &message, "invalid_environment_name");
+        }
     }
     assert_eq!(shop.environments(), before, "nothing changed");
     assert_eq!(
