@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use actix_web::web;
-use coffer_store::{limits, NewSecret, SecretType, SecretUpdate};
+use coffer_store::{limits, NewSecret, OverrideChange, OverrideInput, SecretType, SecretUpdate};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
@@ -147,6 +147,30 @@ fn tags_field(entry: &Map<String, Value>) -> Result<Option<Vec<String>>, ApiErro
     }
 }
 
+/// An entry's personal override: `None` when absent, `Some(None)` for `null` (on an
+/// update: remove it), else `{"value": string, "isActive"?: bool}` (`isActive` defaults
+/// to `true`, as Phase's). Whether it is kept (User tokens only) is the store's call.
+fn override_field(entry: &Map<String, Value>) -> Result<Option<Option<OverrideInput>>, ApiError> {
+    let given = match entry.get("override") {
+        None => return Ok(None),
+        Some(Value::Null) => return Ok(Some(None)),
+        Some(Value::Object(given)) => given,
+        Some(_) => return Err(Code::InvalidOverride.into()),
+    };
+    let Some(Value::String(value)) = given.get("value") else {
+        return Err(Code::InvalidOverrideValue.into());
+    };
+    let is_active = match given.get("isActive") {
+        None => true,
+        Some(Value::Bool(active)) => *active,
+        Some(_) => return Err(Code::InvalidOverrideActive.into()),
+    };
+    Ok(Some(Some(OverrideInput {
+        value: value.clone(),
+        is_active,
+    })))
+}
+
 /// `POST /v1/secrets/` body.
 pub fn parse_create_batch(bytes: &[u8]) -> Result<Vec<NewSecret>, ApiError> {
     let body = json_object(bytes)?;
@@ -164,6 +188,7 @@ pub fn parse_create_batch(bytes: &[u8]) -> Result<Vec<NewSecret>, ApiError> {
                 tags: tags_field(entry)?.unwrap_or_default(),
                 path: path_field(entry)?.unwrap_or_default(),
                 secret_type: type_field(entry)?.unwrap_or_default(),
+                personal_override: override_field(entry)?.flatten(),
             })
         })
         .collect()
@@ -198,6 +223,11 @@ pub fn parse_update_batch(bytes: &[u8]) -> Result<Vec<SecretUpdate>, ApiError> {
                 path: path_field(entry)?,
                 secret_type: type_field(entry)?,
                 expected_version,
+                personal_override: match override_field(entry)? {
+                    None => OverrideChange::Keep,
+                    Some(None) => OverrideChange::Remove,
+                    Some(Some(input)) => OverrideChange::Set(input),
+                },
             })
         })
         .collect()
@@ -283,6 +313,55 @@ mod tests {
         assert_eq!(
             message(parse_create_batch(deep.as_bytes())),
             "Request body must be valid JSON."
+        );
+    }
+
+    #[test]
+    fn override_shapes() {
+        let create = |entry: &str| {
+            parse_create_batch(
+                format!(r#"{{"secrets":[{{"key":"K","value":"v",{entry}}}]}}"#).as_bytes(),
+            )
+        };
+        assert_eq!(
+            message(create(r#""override":"x""#)),
+            "'override' must be an object or null."
+        );
+        assert_eq!(
+            message(create(r#""override":{"isActive":true}"#)),
+            "'override.value' must be a string."
+        );
+        assert_eq!(
+            message(create(r#""override":{"value":"o","isActive":"yes"}"#)),
+            "'override.isActive' must be a boolean."
+        );
+        let given = create(r#""override":{"value":"o"}"#).unwrap();
+        assert_eq!(
+            given[0].personal_override,
+            Some(OverrideInput {
+                value: "o".into(),
+                is_active: true
+            })
+        );
+        assert_eq!(
+            create(r#""override":null"#).unwrap()[0].personal_override,
+            None
+        );
+        let update = |entry: &str| {
+            let id = Uuid::nil();
+            parse_update_batch(format!(r#"{{"secrets":[{{"id":"{id}"{entry}}}]}}"#).as_bytes())
+                .unwrap()
+                .remove(0)
+                .personal_override
+        };
+        assert_eq!(update(""), OverrideChange::Keep);
+        assert_eq!(update(r#","override":null"#), OverrideChange::Remove);
+        assert_eq!(
+            update(r#","override":{"value":"o","isActive":false}"#),
+            OverrideChange::Set(OverrideInput {
+                value: "o".into(),
+                is_active: false
+            })
         );
     }
 

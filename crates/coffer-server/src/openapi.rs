@@ -88,6 +88,21 @@ pub(crate) struct NewSecretInput {
     path: Option<String>,
     #[schema(inline)]
     r#type: Option<SecretTypeName>,
+    /// The calling User token's personal override (ignored for a Service token).
+    #[schema(nullable)]
+    r#override: Option<OverrideInputSchema>,
+}
+
+/// A personal override of a secret's value, kept for the calling User token alone.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct OverrideInputSchema {
+    /// Counts against the 64 KiB value limit.
+    #[schema(max_length = 65536)]
+    value: String,
+    /// Whether clients apply it (default `true`); an inactive one is kept.
+    is_active: Option<bool>,
 }
 
 /// A change to a secret; absent fields keep their value.
@@ -110,6 +125,10 @@ pub(crate) struct SecretChangeInput {
     /// Check-and-set: apply only if this is the current version.
     #[schema(minimum = 1)]
     version: Option<u64>,
+    /// The calling User token's personal override: absent keeps it, `null` removes it
+    /// (ignored for a Service token).
+    #[schema(nullable)]
+    r#override: Option<OverrideInputSchema>,
 }
 
 /// A string schema with a pattern and length bounds (for names the derive cannot
