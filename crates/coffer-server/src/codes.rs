@@ -95,6 +95,9 @@ error_codes! {
     IdRequired = (BAD_REQUEST, "id_required", "Secret ID not provided");
     InvalidVersion = (BAD_REQUEST, "invalid_version", "'version' must be a non-negative integer.");
     SecretIdsRequired = (BAD_REQUEST, "secret_ids_required", "'secrets' must be a non-empty list of secret IDs.");
+    InvalidOverride = (BAD_REQUEST, "invalid_override", "'override' must be an object or null.");
+    InvalidOverrideValue = (BAD_REQUEST, "invalid_override_value", "'override.value' must be a string.");
+    InvalidOverrideActive = (BAD_REQUEST, "invalid_override_active", "'override.isActive' must be a boolean.");
     SealedSecret = (BAD_REQUEST, "sealed_secret", "Sealed secrets cannot be unsealed. Delete and recreate the secret instead.");
     // Apps, environments, tokens bodies.
     InvalidAppName = (BAD_REQUEST, "invalid_app_name", "Invalid app name: '{}'");

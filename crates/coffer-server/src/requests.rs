@@ -2,7 +2,10 @@
 //! body and query, and describe them in the OpenAPI document, with the limits the store
 //! validates against. Each turns a decoding failure into the exact message API.md gives.
 
-use coffer_store::{limits, ListPage, NewSecret, SecretFilter, SecretType, SecretUpdate};
+use coffer_store::{
+    limits, ListPage, NewSecret, OverrideChange, OverrideInput, SecretFilter, SecretType,
+    SecretUpdate,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -282,6 +285,39 @@ pub struct NewSecretInput {
     #[serde(rename = "type")]
     #[schema(value_type = Option<SecretTypeName>, inline)]
     secret_type: Option<Value>,
+    /// The calling User token's personal override (ignored for a Service token).
+    #[serde(rename = "override", default, deserialize_with = "present")]
+    #[schema(value_type = Option<OverrideEntry>, nullable)]
+    personal_override: Option<Option<OverrideEntry>>,
+}
+
+/// A personal override of a secret's value, kept for the calling User token alone.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OverrideEntry {
+    /// Counts against the 64 KiB value limit.
+    #[schema(value_type = SecretValue)]
+    value: String,
+    /// Whether clients apply it (default `true`, as Phase's); an inactive one is kept.
+    is_active: Option<bool>,
+}
+
+impl From<OverrideEntry> for OverrideInput {
+    fn from(entry: OverrideEntry) -> Self {
+        OverrideInput {
+            value: entry.value,
+            is_active: entry.is_active.unwrap_or(true),
+        }
+    }
+}
+
+/// A field given, even as `null` (`Some(None)`), apart from one left out (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// A change to a secret; absent fields keep their value.
@@ -306,6 +342,11 @@ pub struct SecretChangeInput {
     /// Check-and-set: apply only if this is the current version.
     #[schema(minimum = 1)]
     version: Option<u64>,
+    /// The calling User token's personal override: absent keeps it, `null` removes it
+    /// (ignored for a Service token).
+    #[serde(rename = "override", default, deserialize_with = "present")]
+    #[schema(value_type = Option<OverrideEntry>, nullable)]
+    personal_override: Option<Option<OverrideEntry>>,
 }
 
 /// `POST /v1/secrets` body.
@@ -336,6 +377,14 @@ fn entry_error(err: &DecodeError, key_required: bool) -> ApiError {
     }
     if err.is_entry() {
         return Code::EntryNotObject.into();
+    }
+    if let Some((_, within)) = err.path.split_once(".override") {
+        return match within {
+            ".isActive" => Code::InvalidOverrideActive.into(),
+            ".value" => Code::InvalidOverrideValue.into(),
+            "" if err.reason.contains("`value`") => Code::InvalidOverrideValue.into(),
+            _ => Code::InvalidOverride.into(),
+        };
     }
     match err.field() {
         "key" if key_required || !err.missing => Code::KeyRequired.into(),
@@ -394,6 +443,7 @@ pub fn parse_create_batch(bytes: &[u8]) -> Result<Vec<NewSecret>, ApiError> {
                 tags: entry.tags.unwrap_or_default(),
                 path: path_of(entry.path)?.unwrap_or_default(),
                 secret_type: type_of(entry.secret_type)?.unwrap_or_default(),
+                personal_override: entry.personal_override.flatten().map(Into::into),
             })
         })
         .collect()
@@ -425,6 +475,11 @@ pub fn parse_update_batch(bytes: &[u8]) -> Result<Vec<SecretUpdate>, ApiError> {
                 path: path_of(entry.path)?,
                 secret_type: type_of(entry.secret_type)?,
                 expected_version: entry.version,
+                personal_override: match entry.personal_override {
+                    None => OverrideChange::Keep,
+                    Some(None) => OverrideChange::Remove,
+                    Some(Some(given)) => OverrideChange::Set(given.into()),
+                },
             })
         })
         .collect()
@@ -547,6 +602,60 @@ mod tests {
         assert_eq!(
             message(parse_create_batch(truncated.as_bytes())),
             "Request body must be valid JSON."
+        );
+    }
+
+    #[test]
+    fn override_shapes() {
+        let create = |entry: &str| {
+            parse_create_batch(
+                format!(r#"{{"secrets":[{{"key":"K","value":"v",{entry}}}]}}"#).as_bytes(),
+            )
+        };
+        for (entry, expected) in [
+            (r#""override":"x""#, "'override' must be an object or null."),
+            (
+                r#""override":{"isActive":true}"#,
+                "'override.value' must be a string.",
+            ),
+            (
+                r#""override":{"value":5}"#,
+                "'override.value' must be a string.",
+            ),
+            (
+                r#""override":{"value":"o","isActive":"yes"}"#,
+                "'override.isActive' must be a boolean.",
+            ),
+        ] {
+            assert_eq!(message(create(entry)), expected, "{entry}");
+        }
+        let given = create(r#""override":{"value":"o"}"#).unwrap();
+        assert_eq!(
+            given[0].personal_override,
+            Some(OverrideInput {
+                value: "o".into(),
+                is_active: true
+            })
+        );
+        assert_eq!(
+            create(r#""override":null"#).unwrap()[0].personal_override,
+            None
+        );
+        let update = |entry: &str| {
+            let id = Uuid::nil();
+            parse_update_batch(format!(r#"{{"secrets":[{{"id":"{id}"{entry}}}]}}"#).as_bytes())
+                .unwrap()
+                .remove(0)
+                .personal_override
+        };
+        assert_eq!(update(""), OverrideChange::Keep);
+        assert_eq!(update(r#","override":null"#), OverrideChange::Remove);
+        assert_eq!(
+            update(r#","override":{"value":"o","isActive":false}"#),
+            OverrideChange::Set(OverrideInput {
+                value: "o".into(),
+                is_active: false
+            })
         );
     }
 

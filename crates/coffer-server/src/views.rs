@@ -1,7 +1,7 @@
 //! The JSON shapes of responses (camelCase keys, RFC 3339 UTC timestamps with
 //! microseconds).
 
-use coffer_store::{App, AuditEntry, Environment, Secret, Timestamp, Token};
+use coffer_store::{App, AuditEntry, Environment, PersonalOverride, Secret, Timestamp, Token};
 use serde::{Serialize, Serializer};
 use time::format_description::FormatItem;
 use time::macros::format_description;
@@ -79,9 +79,11 @@ pub struct SecretView<'a> {
     tags: &'a [String],
     #[serde(rename = "type")]
     secret_type: &'static str,
+    /// The calling User token's own value, shown to that token alone; `null` for
+    /// every other token.
     #[serde(rename = "override")]
-    #[schema(value_type = Option<String>)]
-    override_value: Option<()>,
+    #[schema(nullable)]
+    override_value: Option<OverrideView<'a>>,
     #[serde(serialize_with = "hex32")]
     #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     key_digest: &'a [u8; 32],
@@ -109,12 +111,40 @@ impl<'a> From<&'a Secret> for SecretView<'a> {
             comment: &s.comment,
             tags: &s.tags,
             secret_type: s.secret_type.as_str(),
-            override_value: None,
+            override_value: s.personal_override.as_ref().map(OverrideView::from),
             key_digest: &s.key_digest,
             version: s.version,
             lifecycle: "static",
             created_at: &s.created_at,
             updated_at: &s.updated_at,
+        }
+    }
+}
+
+/// A personal override as its owner sees it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OverrideView<'a> {
+    id: Uuid,
+    value: &'a str,
+    /// An inactive override is kept and shown, but a client does not apply it.
+    is_active: bool,
+    #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: &'a Timestamp,
+    #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: &'a Timestamp,
+}
+
+impl<'a> From<&'a PersonalOverride> for OverrideView<'a> {
+    fn from(o: &'a PersonalOverride) -> Self {
+        OverrideView {
+            id: o.id,
+            value: &o.value,
+            is_active: o.is_active,
+            created_at: &o.created_at,
+            updated_at: &o.updated_at,
         }
     }
 }

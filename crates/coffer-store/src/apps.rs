@@ -20,6 +20,7 @@ const APP_DELETE_TREES: &[Tree] = &[
     Tree::Secrets,
     Tree::SecretIndex,
     Tree::History,
+    Tree::Overrides,
     Tree::Tokens,
     Tree::TokenHashes,
 ];

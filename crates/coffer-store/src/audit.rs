@@ -30,6 +30,15 @@ impl Actor {
     pub fn embedded() -> Self {
         Actor::default()
     }
+
+    /// The token whose personal overrides this actor writes and sees: a User token's
+    /// own id; none for a Service token or an embedding program.
+    pub fn override_owner(&self) -> Option<Uuid> {
+        match self.kind {
+            Some(TokenKind::User) => self.token_id,
+            _ => None,
+        }
+    }
 }
 
 /// What was done.

@@ -143,7 +143,7 @@ impl<B: KvBackend> Store<B> {
         })
     }
 
-    /// Deletes an environment with its secrets and their history.
+    /// Deletes an environment with its secrets, their history and overrides.
     pub fn delete_environment(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {
         let _structure = self.structure.lock();
         let env = self.get_environment(id)?;
@@ -157,6 +157,7 @@ impl<B: KvBackend> Store<B> {
                 Tree::Secrets,
                 Tree::SecretIndex,
                 Tree::History,
+                Tree::Overrides,
             ],
             |tx| {
                 remove_env(tx, &env)?;
@@ -168,11 +169,17 @@ impl<B: KvBackend> Store<B> {
         )
     }
 
-    /// Every key stored for an environment's secrets: records, index, history.
+    /// Every key stored for an environment's secrets: records, index, history, personal
+    /// overrides.
     /// Callers hold the environment's write lock, so the list cannot go stale.
     pub(crate) fn env_contents(&self, env_id: Uuid) -> Result<Vec<(Tree, Vec<u8>)>, StoreError> {
         let mut keys = Vec::new();
-        for tree in [Tree::Secrets, Tree::SecretIndex, Tree::History] {
+        for tree in [
+            Tree::Secrets,
+            Tree::SecretIndex,
+            Tree::History,
+            Tree::Overrides,
+        ] {
             for pair in self.kv.scan_prefix(tree, env_id.as_bytes()) {
                 keys.push((tree, pair?.0));
             }

@@ -72,3 +72,27 @@ pub fn sealed_location(env_id: Uuid, id: Uuid, version: u64) -> [u8; 46] {
     loc[38..].copy_from_slice(&version.to_be_bytes());
     loc
 }
+
+/// `env id ‖ token id ‖ secret id`
+pub fn personal_override(env_id: Uuid, token_id: Uuid, secret_id: Uuid) -> [u8; 48] {
+    let mut key = [0u8; 48];
+    key[..32].copy_from_slice(&personal_override_prefix(env_id, token_id));
+    key[32..].copy_from_slice(secret_id.as_bytes());
+    key
+}
+
+/// `env id ‖ token id`: every override of one token in one environment.
+pub fn personal_override_prefix(env_id: Uuid, token_id: Uuid) -> [u8; 32] {
+    secret(env_id, token_id)
+}
+
+/// The location a personal override's value is sealed to: its environment, secret and
+/// owner, so that a sealed value moved to another secret or token does not open.
+pub fn override_location(env_id: Uuid, secret_id: Uuid, token_id: Uuid) -> [u8; 56] {
+    let mut loc = [0u8; 56];
+    loc[..8].copy_from_slice(b"override");
+    loc[8..24].copy_from_slice(env_id.as_bytes());
+    loc[24..40].copy_from_slice(secret_id.as_bytes());
+    loc[40..].copy_from_slice(token_id.as_bytes());
+    loc
+}

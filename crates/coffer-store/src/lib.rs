@@ -51,6 +51,7 @@ mod keys;
 pub mod kv;
 mod migrate;
 mod model;
+mod overrides;
 pub mod references;
 mod secrets;
 mod store;
@@ -64,9 +65,9 @@ pub use audit::{
 pub use crypto::MasterKey;
 pub use error::{InternalError, OpenError, StoreError};
 pub use model::{
-    App, EnvType, Environment, ListPage, ListPosition, NewSecret, NewToken, Permissions, Secret,
-    SecretAction, SecretFilter, SecretType, SecretUpdate, SecretVersion, Timestamp, Token,
-    TokenKind,
+    App, EnvType, Environment, ListPage, ListPosition, NewSecret, NewToken, OverrideChange,
+    OverrideInput, Permissions, PersonalOverride, Secret, SecretAction, SecretFilter, SecretType,
+    SecretUpdate, SecretVersion, Timestamp, Token, TokenKind,
 };
 pub use references::{ReferencedReads, Resolver};
 pub use secrets::{ListedPage, ListedSecret};

@@ -153,6 +153,47 @@ pub struct Secret {
     pub created_at: Timestamp,
     /// Last change.
     pub updated_at: Timestamp,
+    /// The reading User token's personal override of the value, when it has one (never
+    /// another token's; `value` stays the shared value).
+    pub personal_override: Option<PersonalOverride>,
+}
+
+/// A User token's own value for a secret, kept beside the shared value and shown to
+/// that token alone. An inactive one is kept and shown, but a client does not apply it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonalOverride {
+    /// Id (UUID v4), kept across changes of the override.
+    pub id: Uuid,
+    /// The token's value.
+    pub value: String,
+    /// Whether the token's clients use it instead of the shared value.
+    pub is_active: bool,
+    /// When the token first set it.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// A personal override as a write gives it. Only a User token's is stored (for that
+/// token); any other actor's is ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OverrideInput {
+    /// The token's value (at most the size of a secret value).
+    pub value: String,
+    /// Whether it is applied.
+    pub is_active: bool,
+}
+
+/// What an update does to the calling User token's override of the secret.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum OverrideChange {
+    /// Leaves it as it is (or absent).
+    #[default]
+    Keep,
+    /// Removes it, if there is one.
+    Remove,
+    /// Sets it (creating it, or replacing value and flag and keeping id and creation time).
+    Set(OverrideInput),
 }
 
 /// A secret to create.
@@ -170,6 +211,8 @@ pub struct NewSecret {
     pub path: String,
     /// Type.
     pub secret_type: SecretType,
+    /// The creating User token's personal override.
+    pub personal_override: Option<OverrideInput>,
 }
 
 /// A change to one secret; `None` fields keep their value.
@@ -191,6 +234,8 @@ pub struct SecretUpdate {
     pub secret_type: Option<SecretType>,
     /// Check-and-set: the update applies only if this is the current version.
     pub expected_version: Option<u64>,
+    /// The updating User token's personal override.
+    pub personal_override: OverrideChange,
 }
 
 /// Which secrets of an environment to list.

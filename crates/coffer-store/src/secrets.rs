@@ -12,8 +12,11 @@ use crate::error::{InternalError, StoreError};
 use crate::keys;
 use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
 use crate::model::{
-    Environment, ListPage, ListPosition, NewSecret, Secret, SecretFilter, SecretType, SecretUpdate,
-    SecretVersion, Timestamp,
+    Environment, ListPage, ListPosition, NewSecret, OverrideChange, Secret, SecretFilter,
+    SecretType, SecretUpdate, SecretVersion, Timestamp,
+};
+use crate::overrides::{
+    tx_override, tx_put_override, tx_remove_override, OverrideRecord, PreparedOverride,
 };
 use crate::store::{abort, tx_get, Store};
 use crate::validate::{
@@ -25,6 +28,22 @@ use crate::validate::{
 const CREATE_TREES: &[Tree] = &[Tree::Envs, Tree::Secrets, Tree::SecretIndex];
 /// The trees an update or delete reads or changes.
 const CHANGE_TREES: &[Tree] = &[Tree::Envs, Tree::Secrets, Tree::SecretIndex, Tree::History];
+/// [`CREATE_TREES`] for a batch that carries personal overrides (a transaction costs in
+/// proportion to the trees it spans: batches without any leave the overrides out).
+const CREATE_OVERRIDE_TREES: &[Tree] = &[
+    Tree::Envs,
+    Tree::Secrets,
+    Tree::SecretIndex,
+    Tree::Overrides,
+];
+/// [`CHANGE_TREES`] for a write that reads or changes personal overrides.
+const CHANGE_OVERRIDE_TREES: &[Tree] = &[
+    Tree::Envs,
+    Tree::Secrets,
+    Tree::SecretIndex,
+    Tree::History,
+    Tree::Overrides,
+];
 
 /// The current record of a secret (also the body of each history entry).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -60,6 +79,7 @@ struct HistoryRecord {
 struct PreparedSecret {
     secret: Secret,
     record: SecretRecord,
+    personal: Option<PreparedOverride>,
 }
 
 /// A validated update entry.
@@ -68,6 +88,15 @@ struct PreparedUpdate {
     key: Option<String>,
     path: Option<String>,
     tags: Option<Vec<String>>,
+    personal: PreparedChange,
+}
+
+/// What an update does to the writer's personal override, checked and sealed.
+enum PreparedChange {
+    /// The writer is no User token, or leaves the override as it is.
+    Keep,
+    Remove,
+    Set(PreparedOverride),
 }
 
 fn secret_event(action: AuditAction, app_id: Uuid, env_id: Uuid, secrets: &[Secret]) -> AuditEvent {
@@ -280,7 +309,23 @@ impl<B: KvBackend> Store<B> {
             version: record.version,
             created_at: record.created_at,
             updated_at: record.updated_at,
+            personal_override: None,
         })
+    }
+
+    /// [`Store::to_secret`] with `owner`'s override of it attached.
+    fn to_secret_with(
+        &self,
+        env_id: Uuid,
+        id: Uuid,
+        record: &SecretRecord,
+        personal: Option<&(Uuid, OverrideRecord)>,
+    ) -> Result<Secret, StoreError> {
+        let mut secret = self.to_secret(env_id, id, record)?;
+        if let Some((owner, stored)) = personal {
+            secret.personal_override = Some(self.open_override(env_id, id, *owner, stored)?);
+        }
+        Ok(secret)
     }
 
     /// The keyed digest of a key as the index stores it (hex of it is `keyDigest`).
@@ -295,7 +340,7 @@ impl<B: KvBackend> Store<B> {
         env_id: Uuid,
         filter: &SecretFilter,
     ) -> Result<Vec<Secret>, StoreError> {
-        let page = self.list_page(env_id, filter, &ListPage::default())?;
+        let page = self.list_page(env_id, filter, &ListPage::default(), None)?;
         page.entries
             .into_iter()
             .map(|entry| self.open_listed(entry))
@@ -307,11 +352,17 @@ impl<B: KvBackend> Store<B> {
     /// a time with [`Store::open_listed`], so that a caller writing them out holds
     /// little more than the answer: past 1 MiB of decrypted values, an entry stays
     /// sealed after its key is read for sorting, and is opened again in its turn.
+    ///
+    /// `viewer` is the User token whose personal overrides are attached (see
+    /// [`crate::Actor::override_owner`]); they are read with one prefix scan of that
+    /// token's overrides in the environment, which finds nothing at once for a token
+    /// that has none there. Other tokens' overrides are never read.
     pub fn list_page(
         &self,
         env_id: Uuid,
         filter: &SecretFilter,
         page: &ListPage,
+        viewer: Option<Uuid>,
     ) -> Result<ListedPage, StoreError> {
         let path = filter
             .path
@@ -321,6 +372,10 @@ impl<B: KvBackend> Store<B> {
             .transpose()?;
         let digest = filter.key.as_deref().map(|k| self.key_digest(k));
         let _visible = self.read_env(env_id);
+        let mut personal = match viewer {
+            Some(owner) => self.overrides_of(env_id, owner)?,
+            None => Default::default(),
+        };
         let mut found: Vec<(ListPosition, ListedSecret)> = Vec::new();
         let mut kept_open = 0usize;
         let mut consider = |id: Uuid, record: SecretRecord| -> Result<(), StoreError> {
@@ -330,7 +385,8 @@ impl<B: KvBackend> Store<B> {
             if !wanted {
                 return Ok(());
             }
-            let secret = self.to_secret(env_id, id, &record)?;
+            let mine = viewer.zip(personal.remove(&id));
+            let secret = self.to_secret_with(env_id, id, &record, mine.as_ref())?;
             let position = ListPosition {
                 path: secret.path.clone(),
                 key: secret.key.clone(),
@@ -339,10 +395,14 @@ impl<B: KvBackend> Store<B> {
                 return Ok(());
             }
             kept_open += secret.value.len() + secret.comment.len();
+            kept_open += secret
+                .personal_override
+                .as_ref()
+                .map_or(0, |o| o.value.len());
             let listed = if kept_open <= LIST_KEPT_OPEN_BYTES {
                 Listed::Open(secret)
             } else {
-                Listed::Sealed(env_id, record)
+                Listed::Sealed(env_id, record, mine)
             };
             found.push((position, ListedSecret { id, listed }));
             Ok(())
@@ -395,7 +455,9 @@ impl<B: KvBackend> Store<B> {
     pub fn open_listed(&self, entry: ListedSecret) -> Result<Secret, StoreError> {
         match entry.listed {
             Listed::Open(secret) => Ok(secret),
-            Listed::Sealed(env_id, record) => self.to_secret(env_id, entry.id, &record),
+            Listed::Sealed(env_id, record, mine) => {
+                self.to_secret_with(env_id, entry.id, &record, mine.as_ref())
+            }
         }
     }
 
@@ -429,16 +491,24 @@ impl<B: KvBackend> Store<B> {
     ) -> Result<Vec<Secret>, StoreError> {
         check_batch_len(batch.len())?;
         let now = Timestamp::now();
+        let owner = actor.override_owner();
         let prepared = batch
             .into_iter()
-            .map(|new| self.prepare_create(env_id, new, now))
+            .map(|new| self.prepare_create(env_id, new, owner, now))
             .collect::<Result<Vec<_>, _>>()?;
-        self.write_env(actor, env_id, CREATE_TREES, |tx| {
+        let trees = match prepared.iter().any(|p| p.personal.is_some()) {
+            true => CREATE_OVERRIDE_TREES,
+            false => CREATE_TREES,
+        };
+        self.write_env(actor, env_id, trees, |tx| {
             let app_id = require_env(tx, env_id)?;
             for p in &prepared {
                 let s = &p.secret;
                 claim_index(tx, env_id, &s.path, &s.key_digest, s.id, s.version)?;
                 put_version(tx, env_id, s.id, &p.record, None)?;
+                if let Some(personal) = &p.personal {
+                    tx_put_override(tx, env_id, s.id, personal)?;
+                }
             }
             let secrets: Vec<Secret> = prepared.iter().map(|p| p.secret.clone()).collect();
             let event = secret_event(AuditAction::SecretCreate, app_id, env_id, &secrets);
@@ -446,10 +516,13 @@ impl<B: KvBackend> Store<B> {
         })
     }
 
+    /// Checks and seals a create entry; its override is kept only for a User token
+    /// (`owner`).
     fn prepare_create(
         &self,
         env_id: Uuid,
         new: NewSecret,
+        owner: Option<Uuid>,
         now: Timestamp,
     ) -> Result<PreparedSecret, StoreError> {
         let key = normalize_key(&new.key)?;
@@ -457,6 +530,12 @@ impl<B: KvBackend> Store<B> {
         check_sizes(Some(&new.value), Some(&new.comment))?;
         let tags = normalize_tags(&new.tags)?;
         let id = Uuid::new_v4();
+        let personal = match (owner, &new.personal_override) {
+            (Some(owner), Some(input)) => {
+                Some(self.prepare_override(env_id, id, owner, input, now)?)
+            }
+            _ => None,
+        };
         let key_digest = self.keys.key_digest(&key);
         let secret = Secret {
             id,
@@ -471,9 +550,14 @@ impl<B: KvBackend> Store<B> {
             version: 1,
             created_at: now,
             updated_at: now,
+            personal_override: personal.as_ref().map(PreparedOverride::as_new),
         };
         let record = self.record_of(&secret);
-        Ok(PreparedSecret { secret, record })
+        Ok(PreparedSecret {
+            secret,
+            record,
+            personal,
+        })
     }
 
     fn record_of(&self, secret: &Secret) -> SecretRecord {
@@ -503,28 +587,74 @@ impl<B: KvBackend> Store<B> {
         batch: Vec<SecretUpdate>,
     ) -> Result<Vec<Secret>, StoreError> {
         check_batch_len(batch.len())?;
+        let now = Timestamp::now();
+        let owner = actor.override_owner();
         let prepared = batch
             .into_iter()
             .map(|update| {
                 check_sizes(update.value.as_deref(), update.comment.as_deref())?;
+                let personal = match (owner, &update.personal_override) {
+                    (None, _) | (_, OverrideChange::Keep) => PreparedChange::Keep,
+                    (Some(_), OverrideChange::Remove) => PreparedChange::Remove,
+                    (Some(owner), OverrideChange::Set(input)) => PreparedChange::Set(
+                        self.prepare_override(env_id, update.id, owner, input, now)?,
+                    ),
+                };
                 Ok(PreparedUpdate {
                     key: update.key.as_deref().map(normalize_key).transpose()?,
                     path: update.path.as_deref().map(normalize_path).transpose()?,
                     tags: update.tags.as_deref().map(normalize_tags).transpose()?,
                     update,
+                    personal,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let now = Timestamp::now();
-        self.write_env(actor, env_id, CHANGE_TREES, |tx| {
+        // A User token's answer shows its override, kept or changed: its writes read
+        // the overrides tree; nobody else's touch it.
+        let trees = match owner {
+            Some(_) => CHANGE_OVERRIDE_TREES,
+            None => CHANGE_TREES,
+        };
+        self.write_env(actor, env_id, trees, |tx| {
             let app_id = require_env(tx, env_id)?;
             let mut updated = Vec::with_capacity(prepared.len());
             for p in &prepared {
-                updated.push(self.apply_update(tx, env_id, p, now)?);
+                let mut secret = self.apply_update(tx, env_id, p, now)?;
+                if let Some(owner) = owner {
+                    secret.personal_override =
+                        self.apply_override_change(tx, env_id, secret.id, owner, &p.personal)?;
+                }
+                updated.push(secret);
             }
             let event = secret_event(AuditAction::SecretUpdate, app_id, env_id, &updated);
             Ok((updated, event))
         })
+    }
+
+    /// Applies an update's change to `owner`'s override of a secret; returns the
+    /// override as it is afterwards.
+    fn apply_override_change(
+        &self,
+        tx: &dyn KvTx,
+        env_id: Uuid,
+        id: Uuid,
+        owner: Uuid,
+        change: &PreparedChange,
+    ) -> Result<Option<crate::PersonalOverride>, TxAbort<StoreError>> {
+        match change {
+            PreparedChange::Keep => tx_override(tx, env_id, id, owner)?
+                .map(|stored| self.open_override(env_id, id, owner, &stored))
+                .transpose()
+                .map_err(TxAbort::Abort),
+            PreparedChange::Remove => {
+                tx_remove_override(tx, env_id, id, owner)?;
+                Ok(None)
+            }
+            PreparedChange::Set(prepared) => {
+                debug_assert_eq!(prepared.owner(), owner);
+                Ok(Some(tx_put_override(tx, env_id, id, prepared)?))
+            }
+        }
     }
 
     fn apply_update(
@@ -603,7 +733,16 @@ impl<B: KvBackend> Store<B> {
         let mut seen = HashSet::new();
         let ids: Vec<Uuid> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
         let now = Timestamp::now();
-        self.write_env(actor, env_id, CHANGE_TREES, |tx| {
+        // Every token's overrides of these secrets go with them.
+        let scan = || {
+            let doomed = self.override_keys_of_secrets(env_id, &seen)?;
+            let trees = match doomed.is_empty() {
+                true => CHANGE_TREES,
+                false => CHANGE_OVERRIDE_TREES,
+            };
+            Ok((doomed, trees))
+        };
+        self.write_env_after_scan(actor, env_id, scan, |tx, doomed_overrides| {
             let app_id = require_env(tx, env_id)?;
             let mut found = Vec::with_capacity(ids.len());
             let mut missing = Vec::new();
@@ -624,6 +763,9 @@ impl<B: KvBackend> Store<B> {
                 )?;
                 retire_version(tx, env_id, *id, record)?;
                 put_history(tx, env_id, *id, record.version + 1, None, now)?;
+            }
+            for key in doomed_overrides {
+                tx.remove(Tree::Overrides, key)?;
             }
             let event = AuditEvent {
                 app_id: Some(app_id),
@@ -709,5 +851,6 @@ impl std::fmt::Debug for ListedSecret {
 
 enum Listed {
     Open(Secret),
-    Sealed(Uuid, SecretRecord),
+    /// Environment id, the record, and the viewer's override of it with the viewer's id.
+    Sealed(Uuid, SecretRecord, Option<(Uuid, OverrideRecord)>),
 }

@@ -289,6 +289,12 @@ impl<B: KvBackend> Store<B> {
         stripes.iter().map(|s| self.env_locks[*s].write()).collect()
     }
 
+    /// Exclusive hold on every environment, taken in stripe order (no deadlock): no
+    /// secret write of any environment commits meanwhile.
+    pub(crate) fn write_all_envs(&self) -> Vec<RwLockWriteGuard<'_, ()>> {
+        self.env_locks.iter().map(|stripe| stripe.write()).collect()
+    }
+
     /// Runs one write: `work` and its audit entry in one transaction, then waits until
     /// the commit is durable. The fsync is shared with concurrent writers.
     pub(crate) fn write<T>(
@@ -318,10 +324,25 @@ impl<B: KvBackend> Store<B> {
         trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
+        self.write_env_after_scan(actor, env_id, || Ok(((), trees)), |tx, _| work(tx))
+    }
+
+    /// [`Store::write_env`] with a scan first, made while the environment is already
+    /// held (so what it finds cannot change before the commit) and outside the
+    /// transaction (a transaction has no scans, and a sled transaction holds a lock
+    /// that reads outside it wait for). The scan also picks the trees the write spans.
+    pub(crate) fn write_env_after_scan<'t, S, T>(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        scan: impl FnOnce() -> Result<(S, &'t [Tree]), StoreError>,
+        work: impl Fn(&dyn KvTx, &S) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+    ) -> Result<T, StoreError> {
         let (value, ticket) = {
             let _committing = self.group_commit.committing();
             let _exclusive = self.write_envs(&[env_id]);
-            self.commit(actor, trees, work)?
+            let (scanned, trees) = scan()?;
+            self.commit(actor, trees, |tx| work(tx, &scanned))?
         };
         self.wait_durable(ticket)?;
         Ok(value)

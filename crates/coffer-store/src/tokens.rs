@@ -220,11 +220,17 @@ impl<B: KvBackend> Store<B> {
             .collect())
     }
 
-    /// Revokes a token: from the moment this returns, it no longer authenticates.
+    /// Revokes a token: from the moment this returns, it no longer authenticates. Its
+    /// personal overrides are deleted in the same transaction.
     pub fn revoke_token(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {
         let _structure = self.structure.lock();
+        // No secret write commits meanwhile: a write of this token's, authenticated
+        // before the revocation, cannot add an override after the scan below.
+        let _every_env = self.write_all_envs();
+        let overrides = self.override_keys_of_token(id)?;
         let mut cache = self.token_cache.write();
-        let token = self.write(actor, &[Tree::Tokens, Tree::TokenHashes], |tx| {
+        let trees = [Tree::Tokens, Tree::TokenHashes, Tree::Overrides];
+        let token = self.write(actor, &trees, |tx| {
             let Some(mut token) = tx_get::<Token>(tx, Tree::Tokens, id.as_bytes())? else {
                 return abort(StoreError::TokenNotFound(id));
             };
@@ -233,6 +239,9 @@ impl<B: KvBackend> Store<B> {
             token.revoked = true;
             tx.insert(Tree::Tokens, id.as_bytes(), &codec::encode(&token))?;
             tx.insert(Tree::TokenHashes, &token.hash, &hash_entry(id, true))?;
+            for key in &overrides {
+                tx.remove(Tree::Overrides, key)?;
+            }
             let event = token_event(AuditAction::TokenRevoke, &token);
             Ok((token, event))
         })?;

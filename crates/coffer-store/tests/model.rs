@@ -495,6 +495,7 @@ impl Harness {
                         tags: s.tags.iter().map(|t| TAGS[*t].to_string()).collect(),
                         secret_type: TYPES[s.ty],
                         comment: String::new(),
+                        personal_override: None,
                     })
                     .collect();
                 let got = self.store().create_secrets(&me(), self.envs[*env], news);
@@ -538,6 +539,7 @@ impl Harness {
                         tags: None,
                         secret_type: spec.ty.map(|t| TYPES[t]),
                         expected_version: *cas,
+                        personal_override: Default::default(),
                     })
                     .collect();
                 let got = self

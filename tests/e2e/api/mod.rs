@@ -5,6 +5,7 @@ mod apps;
 mod conventions;
 mod environments;
 mod ops;
+mod overrides;
 mod phase_words;
 mod references;
 mod secrets_errors;

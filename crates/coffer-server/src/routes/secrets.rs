@@ -51,7 +51,7 @@ pub(crate) async fn list_secrets(
     let store = Arc::clone(&state.store);
     let actor = auth.actor.clone();
     let (listed, first, rest) = blocking(move || {
-        let listed = store.list_page(env.id, &filter, &page)?;
+        let listed = store.list_page(env.id, &filter, &page, actor.override_owner())?;
         let ids: Vec<Uuid> = listed.entries.iter().map(|entry| entry.id).collect();
         let mut rest = SecretsJson::new(store, listed.entries, resolver, actor);
         let first = rest.next_chunk()?.expect("an array has a first chunk");

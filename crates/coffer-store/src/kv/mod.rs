@@ -39,11 +39,15 @@ pub enum Tree {
     TokenHashes,
     /// Big-endian sequence number → audit entry.
     Audit,
+    /// Environment id + token id + secret id → a User token's personal override of that
+    /// secret (the token before the secret: one prefix scan finds a token's overrides in
+    /// an environment).
+    Overrides,
 }
 
 impl Tree {
     /// All trees, in a fixed order (backends index them by position).
-    pub const ALL: [Tree; 11] = [
+    pub const ALL: [Tree; 12] = [
         Tree::Meta,
         Tree::Apps,
         Tree::AppNames,
@@ -55,6 +59,8 @@ impl Tree {
         Tree::Tokens,
         Tree::TokenHashes,
         Tree::Audit,
+        // Last: backends index trees by position, and earlier positions never move.
+        Tree::Overrides,
     ];
 
     /// The tree's stable on-disk name.
@@ -71,6 +77,7 @@ impl Tree {
             Tree::Tokens => "tokens",
             Tree::TokenHashes => "token_hashes",
             Tree::Audit => "audit",
+            Tree::Overrides => "overrides",
         }
     }
 
