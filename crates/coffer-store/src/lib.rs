@@ -60,6 +60,7 @@ pub use audit::{
 };
 pub use crypto::MasterKey;
 pub use error::{InternalError, OpenError, StoreError};
+pub use kv::Durability;
 pub use model::{
     App, EnvType, Environment, NewSecret, NewToken, Permissions, Secret, SecretAction,
     SecretFilter, SecretType, SecretUpdate, SecretVersion, Timestamp, Token, TokenKind,

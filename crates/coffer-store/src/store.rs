@@ -14,7 +14,7 @@ use crate::audit::{encode_record, Actor, AuditEvent, AuditHead};
 use crate::codec;
 use crate::crypto::{Keyring, MasterKey};
 use crate::error::{InternalError, OpenError, StoreError};
-use crate::kv::SledOpenError;
+use crate::kv::{self, Durability, SledOpenError};
 use crate::kv::{KvBackend, KvTx, SledBackend, Tree, TxAbort, TxError};
 use crate::model::{Environment, Token};
 
@@ -35,6 +35,9 @@ pub struct StoreConfig {
     /// Size of sled's page cache in bytes (sled keeps more than this in memory: it is
     /// a target, not a bound).
     pub cache_bytes: u64,
+    /// When a write returns: once fsynced ([`Durability::Strict`], the default) or
+    /// once handed to the operating system ([`Durability::Relaxed`]).
+    pub durability: Durability,
 }
 
 impl StoreConfig {
@@ -47,6 +50,7 @@ impl StoreConfig {
             // benchmark's RSS goal is about (README.md, "Performance"). 16 MiB cost
             // about 8 MiB more RSS with 100,000 secrets loaded.
             cache_bytes: 2 * 1024 * 1024,
+            durability: Durability::Strict,
         }
     }
 }
@@ -84,22 +88,33 @@ impl Store<SledBackend> {
     pub fn open(config: &StoreConfig) -> Result<Self, OpenError> {
         let dir = &config.data_dir;
         let shown = dir.display().to_string();
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
+        let data_dir_error = |source| OpenError::DataDir {
             path: shown.clone(),
             source,
-        })?;
+        };
+        kv::create_dir_all_durably(dir).map_err(data_dir_error)?;
         let db_dir = dir.join("db");
         let fresh = !db_dir.exists();
-        let kv = SledBackend::open(&db_dir, config.cache_bytes).map_err(|e| match e {
-            SledOpenError::Locked => OpenError::Locked(shown.clone()),
-            SledOpenError::Other(e) => OpenError::Store(e.into()),
-        })?;
+        let kv = SledBackend::open_with(&db_dir, config.cache_bytes, config.durability).map_err(
+            |e| match e {
+                SledOpenError::Locked => OpenError::Locked(shown.clone()),
+                SledOpenError::Other(e) => OpenError::Store(e.into()),
+            },
+        )?;
         let key_file = config
             .master_key_file
             .clone()
             .unwrap_or_else(|| dir.join("master.key"));
         let master =
             load_or_create_master_key(&key_file, fresh, &kv, config.master_key_file.is_some())?;
+        // The entries of `db/` and of a new `master.key` (whose file is synced when
+        // written), before anything is answered.
+        kv::sync_with_parent(dir).map_err(data_dir_error)?;
+        if let Some(key_dir) = key_file.parent().filter(|p| *p != dir.as_path()) {
+            if !key_dir.as_os_str().is_empty() {
+                kv::sync_dir(key_dir).map_err(data_dir_error)?;
+            }
+        }
         Store::with_backend(kv, &master)
     }
 

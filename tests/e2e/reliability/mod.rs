@@ -2,6 +2,7 @@
 //! invariants, no input breaks the server, and bad configuration fails fast.
 mod config;
 mod crash;
+mod durability;
 mod hostile;
 mod hostile_props;
 mod races;
