@@ -10,6 +10,7 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 
 /// Coffer: a self-hosted secrets engine speaking the Phase secrets API.
@@ -68,6 +69,13 @@ pub struct StoreArgs {
     #[arg(long, env = "COFFER_CACHE_MIB", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     pub cache_mib: u64,
+    /// When a write is answered: `strict`, once it is fsynced (it survives a power loss);
+    /// `relaxed`, once it is handed to the operating system (it survives a crash of
+    /// Coffer, not a power loss: the log is fsynced in the background every 500 ms).
+    #[arg(long, env = "COFFER_DURABILITY", default_value = "strict",
+          value_parser = clap::builder::PossibleValuesParser::new(["strict", "relaxed"])
+              .map(|s| s.parse::<coffer_store::Durability>().expect("a listed value")))]
+    pub durability: coffer_store::Durability,
 }
 
 impl StoreArgs {
@@ -76,6 +84,7 @@ impl StoreArgs {
         let mut config = coffer_store::StoreConfig::new(&self.data_dir);
         config.master_key_file = self.master_key_file.clone();
         config.cache_bytes = self.cache_mib << 20;
+        config.durability = self.durability;
         coffer_store::Store::open(&config).map_err(|e| e.to_string())
     }
 }

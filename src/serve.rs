@@ -84,6 +84,27 @@ fn init_logging(filter: &str) -> Result<WorkerGuard, String> {
     Ok(guard)
 }
 
+/// States the durability setting at start-up, on stderr and in the log.
+fn announce_durability(durability: coffer_store::Durability) {
+    match durability {
+        coffer_store::Durability::Strict => {
+            eprintln!("Durability: strict (a write is answered once it is fsynced)");
+            tracing::info!(%durability, "a write is answered once it is fsynced");
+        }
+        coffer_store::Durability::Relaxed => {
+            eprintln!(
+                "Durability: relaxed (a write is answered before it is fsynced: a power \
+                 loss can take answered writes)"
+            );
+            tracing::warn!(
+                %durability,
+                "a write is answered before it is fsynced: a power loss can take answered \
+                 writes (the log is fsynced every 500 ms, large pages in blob files never)"
+            );
+        }
+    }
+}
+
 /// Runs the server until a shutdown signal.
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let _log_writer = init_logging(&args.log_level)?;
@@ -94,6 +115,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         _ => None,
     };
     let store = Arc::new(args.store.open()?);
+    announce_durability(args.store.durability);
     if let Some(token) = store.initialize().map_err(|e| e.to_string())? {
         eprintln!("Admin token: {token}");
     }

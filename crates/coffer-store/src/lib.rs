@@ -64,6 +64,7 @@ pub use audit::{
 };
 pub use crypto::MasterKey;
 pub use error::{InternalError, OpenError, StoreError};
+pub use kv::Durability;
 pub use model::{
     App, EnvType, Environment, ListPage, ListPosition, NewSecret, NewToken, OverrideChange,
     OverrideInput, Permissions, PersonalOverride, Secret, SecretAction, SecretFilter, SecretType,

@@ -15,7 +15,7 @@ use crate::codec;
 use crate::crypto::{Keyring, MasterKey, RecordMac, TAG_LEN};
 use crate::data_dir;
 use crate::error::{OpenError, StoreError};
-use crate::kv::SledOpenError;
+use crate::kv::{self, Durability, SledOpenError};
 use crate::kv::{verified, Authenticated, KvBackend, KvTx, SledBackend, Tree, TxAbort, TxError};
 use crate::migrate;
 use crate::model::{Environment, Token};
@@ -41,6 +41,9 @@ pub struct StoreConfig {
     /// Size of sled's page cache in bytes (sled keeps more than this in memory: it is
     /// a target, not a bound).
     pub cache_bytes: u64,
+    /// When a write returns: once fsynced ([`Durability::Strict`], the default) or
+    /// once handed to the operating system ([`Durability::Relaxed`]).
+    pub durability: Durability,
 }
 
 impl StoreConfig {
@@ -53,6 +56,7 @@ impl StoreConfig {
             // benchmark's RSS goal is about (README.md, "Performance"). 16 MiB cost
             // about 8 MiB more RSS with 100,000 secrets loaded.
             cache_bytes: 2 * 1024 * 1024,
+            durability: Durability::Strict,
         }
     }
 }
@@ -97,22 +101,35 @@ impl Store<SledBackend> {
             path: shown.clone(),
             source,
         };
+        // New directories' entries are fsynced (they must survive a power loss with
+        // what is acknowledged in them), and they are private from the start.
+        kv::create_dir_all_durably(dir).map_err(dir_error)?;
         data_dir::create_private(dir).map_err(dir_error)?;
         let db_dir = dir.join("db");
         let fresh = !db_dir.exists();
         // Created before sled sees it, so that nothing sled writes in it is ever open to
         // others, even before the files are restricted below.
         data_dir::create_private(&db_dir).map_err(dir_error)?;
-        let kv = SledBackend::open(&db_dir, config.cache_bytes).map_err(|e| match e {
-            SledOpenError::Locked => OpenError::Locked(shown.clone()),
-            SledOpenError::Other(e) => OpenError::Store(e.into()),
-        })?;
+        let kv = SledBackend::open_with(&db_dir, config.cache_bytes, config.durability).map_err(
+            |e| match e {
+                SledOpenError::Locked => OpenError::Locked(shown.clone()),
+                SledOpenError::Other(e) => OpenError::Store(e.into()),
+            },
+        )?;
         let key_file = config
             .master_key_file
             .clone()
             .unwrap_or_else(|| dir.join("master.key"));
         let master =
             load_or_create_master_key(&key_file, fresh, &kv, config.master_key_file.is_some())?;
+        // The entries of `db/` and of a new `master.key` (whose file is synced when
+        // written), before anything is answered.
+        kv::sync_with_parent(dir).map_err(dir_error)?;
+        if let Some(key_dir) = key_file.parent().filter(|p| *p != dir.as_path()) {
+            if !key_dir.as_os_str().is_empty() {
+                kv::sync_dir(key_dir).map_err(dir_error)?;
+            }
+        }
         let store = Store::with_backend(kv, &master)?;
         // sled creates its files under the umask; files it creates later (snapshots,
         // blobs) land in directories only the owner can enter.

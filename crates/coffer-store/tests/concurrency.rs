@@ -3,8 +3,9 @@
 
 mod common;
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -205,10 +206,20 @@ fn readers_never_see_part_of_a_batch_create_or_delete() {
     assert!(!counts.is_empty());
 }
 
-/// Sled, with every flush counted and slowed down like a slow disk.
+/// Sled on disk, with every flush counted and slowed down like a slow disk, and every
+/// commit numbered, so that a writer can tell whether a flush covered its commit.
 struct CountedFlushes {
     inner: SledBackend,
     flushes: Arc<AtomicUsize>,
+    /// Transactions committed so far.
+    commits: AtomicU64,
+    /// Commits that a finished flush covered (all those counted before it started).
+    durable: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// The number of this thread's last commit through a [`CountedFlushes`].
+    static LAST_COMMIT: Cell<u64> = const { Cell::new(0) };
 }
 
 impl KvBackend for CountedFlushes {
@@ -232,15 +243,20 @@ impl KvBackend for CountedFlushes {
         trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>> {
-        self.inner.transaction(trees, work)
+        let committed = self.inner.transaction(trees, work)?;
+        LAST_COMMIT.set(self.commits.fetch_add(1, Ordering::SeqCst) + 1);
+        Ok(committed)
     }
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         self.inner.insert(tree, key, value)
     }
     fn flush(&self) -> Result<(), KvError> {
         self.flushes.fetch_add(1, Ordering::SeqCst);
+        let covered = self.commits.load(Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(2));
-        self.inner.flush()
+        self.inner.flush()?;
+        self.durable.fetch_max(covered, Ordering::SeqCst);
+        Ok(())
     }
     fn len(&self, tree: Tree) -> usize {
         self.inner.len(tree)
@@ -255,9 +271,13 @@ fn concurrent_writers_of_one_environment_share_fsyncs() {
     const THREADS: usize = 16;
     const EACH: usize = 8;
     let flushes = Arc::new(AtomicUsize::new(0));
+    let durable = Arc::new(AtomicU64::new(0));
+    let dir = tempfile::tempdir().unwrap();
     let backend = CountedFlushes {
-        inner: SledBackend::temporary().unwrap(),
+        inner: SledBackend::open(dir.path(), 1 << 20).unwrap(),
         flushes: flushes.clone(),
+        commits: AtomicU64::new(0),
+        durable: durable.clone(),
     };
     let store = Store::with_backend(backend, &MasterKey::generate()).unwrap();
     let (_, envs) = store
@@ -274,21 +294,30 @@ fn concurrent_writers_of_one_environment_share_fsyncs() {
     let barrier = Barrier::new(THREADS);
     std::thread::scope(|scope| {
         for t in 0..THREADS {
-            let (store, barrier) = (&store, &barrier);
+            let (store, barrier, durable) = (&store, &barrier, &durable);
             scope.spawn(move || {
                 barrier.wait();
                 for i in 0..EACH {
                     store
                         .create_secrets(&me(), env, vec![secret(&format!("K_{t}_{i}"), "v")])
                         .unwrap();
+                    // A flush that started after this write committed had finished
+                    // before the write returned.
+                    let commit = LAST_COMMIT.get();
+                    let durable = durable.load(Ordering::SeqCst);
+                    assert!(
+                        commit > 0 && commit <= durable,
+                        "write {t}/{i} (commit {commit}) returned before it was flushed \
+                         (flushes covered {durable} commits)"
+                    );
                 }
             });
         }
     });
     let writes = THREADS * EACH;
     let used = flushes.load(Ordering::SeqCst) - before;
-    // Every write was durable before it returned, yet writers waiting together shared
-    // a flush: far fewer flushes than writes.
+    // Every write was durable before it returned (checked above), yet writers waiting
+    // together shared a flush: far fewer flushes than writes.
     assert!(
         used * 2 <= writes,
         "{used} flushes for {writes} concurrent writes"

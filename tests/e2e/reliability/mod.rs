@@ -3,6 +3,7 @@
 mod at_rest;
 mod config;
 mod crash;
+mod durability;
 mod hardening;
 mod hostile;
 mod hostile_props;

@@ -7,10 +7,56 @@
 //! second one (a distributed store shared by several nodes) can be checked the same way.
 
 mod authenticated;
+mod fsync;
 mod sled_backend;
 
 pub(crate) use authenticated::{tagged, verified, Authenticated, RecordRefused};
+pub use fsync::{create_dir_all_durably, sync_dir, sync_with_parent};
 pub use sled_backend::{SledBackend, SledOpenError};
+
+/// What [`KvBackend::flush`] promises, and so when a write is answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// A flush returns once everything committed before it is on disk (`fsync`ed:
+    /// it survives a power loss). The default.
+    #[default]
+    Strict,
+    /// A flush returns once everything committed before it is written to the
+    /// operating system: it survives a crash of the process, not of the machine, until
+    /// the backend syncs in the background (sled: its log every 500 ms, its blob files
+    /// only when the kernel writes them back).
+    Relaxed,
+}
+
+impl Durability {
+    /// The setting's name: `strict` or `relaxed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Strict => "strict",
+            Durability::Relaxed => "relaxed",
+        }
+    }
+}
+
+impl std::fmt::Display for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "strict" => Ok(Durability::Strict),
+            "relaxed" => Ok(Durability::Relaxed),
+            other => Err(format!(
+                "unknown durability '{other}' (expected strict or relaxed)"
+            )),
+        }
+    }
+}
 
 /// The trees of a Coffer store. Every backend holds exactly these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -181,7 +227,8 @@ pub trait KvBackend: Send + Sync + 'static {
     /// Writes one key outside a transaction (atomic, not waited for on disk).
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError>;
 
-    /// Returns once everything committed before the call is durable on disk.
+    /// Returns once everything committed before the call is durable, as the backend's
+    /// [`Durability`] defines it (by default: on disk, surviving a power loss).
     fn flush(&self) -> Result<(), KvError>;
 
     /// Number of keys in a tree (for metrics; may be O(n)).

@@ -8,7 +8,10 @@ use sled::transaction::{
 };
 use sled::Transactional;
 
-use super::{KvBackend, KvError, KvIter, KvPair, KvTx, Tree, TxAbort, TxError, TxFault};
+use super::fsync::{create_dir_all_durably, sync_dir, LogSync};
+use super::{
+    Durability, KvBackend, KvError, KvIter, KvPair, KvTx, Tree, TxAbort, TxError, TxFault,
+};
 
 /// sled holds an exclusive file lock on its database; a second process gets this error
 /// (sled reports it only as an `Other` I/O error with this message).
@@ -37,28 +40,58 @@ pub enum SledOpenError {
 pub struct SledBackend {
     db: sled::Db,
     trees: Vec<sled::Tree>,
+    /// What [`KvBackend::flush`] fsyncs after sled's own flush; `None` when relaxed
+    /// (and for a temporary database).
+    log_sync: Option<LogSync>,
 }
 
 impl SledBackend {
-    /// Opens (or creates) the database in `dir`. `cache_bytes` bounds sled's page cache.
-    /// A database that stays locked for [`LOCKED_RETRY`] is [`SledOpenError::Locked`].
+    /// Opens (or creates) the database in `dir` with [`Durability::Strict`].
+    /// `cache_bytes` bounds sled's page cache. A database that stays locked for
+    /// [`LOCKED_RETRY`] is [`SledOpenError::Locked`].
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, SledOpenError> {
+        Self::open_with(dir, cache_bytes, Durability::Strict)
+    }
+
+    /// [`SledBackend::open`] with the given durability.
+    pub fn open_with(
+        dir: &Path,
+        cache_bytes: u64,
+        durability: Durability,
+    ) -> Result<Self, SledOpenError> {
+        let io = |e: std::io::Error| SledOpenError::Other(KvError::new(e));
+        create_dir_all_durably(dir).map_err(io)?;
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .flush_every_ms(Some(500));
         let deadline = Instant::now() + LOCKED_RETRY;
-        loop {
+        let mut backend = loop {
             match Self::from_config(config.clone()) {
                 Err(SledOpenError::Locked) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                opened => return opened,
+                opened => break opened?,
             }
+        };
+        // sled creates its files and `blobs/` without syncing them or the directory
+        // (its `conf` is written and never fsynced): make the layout durable, once per
+        // open, whatever the durability.
+        for file in ["db", "conf"] {
+            std::fs::File::open(dir.join(file))
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
         }
+        sync_dir(&dir.join("blobs")).map_err(io)?;
+        sync_dir(dir).map_err(io)?;
+        if durability == Durability::Strict {
+            backend.log_sync = Some(LogSync::open(dir).map_err(io)?);
+        }
+        Ok(backend)
     }
 
-    /// A database that lives in a temporary directory and disappears on drop.
+    /// A database that lives in a temporary directory and disappears on drop. Its
+    /// flush is sled's own (nothing to keep across a power loss).
     pub fn temporary() -> Result<Self, SledOpenError> {
         Self::from_config(sled::Config::new().temporary(true))
     }
@@ -76,7 +109,11 @@ impl SledBackend {
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SledOpenError::Other(KvError::new(e)))?;
-        Ok(SledBackend { db, trees })
+        Ok(SledBackend {
+            db,
+            trees,
+            log_sync: None,
+        })
     }
 
     fn tree(&self, tree: Tree) -> &sled::Tree {
@@ -205,8 +242,15 @@ impl KvBackend for SledBackend {
             .map_err(KvError::new)
     }
 
+    /// sled's flush writes the log to the OS; when strict, the blob files and the log
+    /// are then fsynced (see [`LogSync`]).
     fn flush(&self) -> Result<(), KvError> {
-        self.db.flush().map(drop).map_err(KvError::new)
+        let Some(log_sync) = &self.log_sync else {
+            return self.db.flush().map(drop).map_err(KvError::new);
+        };
+        let listed = log_sync.unsynced_blobs().map_err(KvError::new)?;
+        self.db.flush().map_err(KvError::new)?;
+        log_sync.sync(listed).map_err(KvError::new)
     }
 
     fn len(&self, tree: Tree) -> usize {
