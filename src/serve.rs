@@ -48,6 +48,10 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_BODY_TIMEOUT", default_value_t = coffer_server::state::DEFAULT_BODY_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     body_timeout: u64,
+    /// Request bodies read at once; past it a request is answered 503 at once.
+    #[arg(long, env = "COFFER_BODY_READERS", default_value_t = coffer_server::state::DEFAULT_BODY_READERS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    body_readers: u32,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
     #[arg(long, env = "COFFER_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -122,7 +126,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let config = ServerConfig {
         body_limit: args.body_limit,
         body_timeout: std::time::Duration::from_secs(args.body_timeout),
-        body_readers: coffer_server::state::DEFAULT_BODY_READERS,
+        body_readers: args.body_readers as usize,
         allowed_ips: args.allowed_ips,
         trusted_proxies: args.trusted_proxies,
         rate_limit_per_minute: args.rate_limit,

@@ -59,7 +59,8 @@ pub fn create_app(
         .app_data(
             web::PathConfig::default().error_handler(|_, _| ApiError::route_not_found().into()),
         )
-        .configure(routes::ops::configure);
+        .configure(routes::ops::configure)
+        .configure(openapi::configure);
     for prefix in API_PREFIXES {
         app = app.service(web::scope(prefix).configure(routes::configure_api));
     }

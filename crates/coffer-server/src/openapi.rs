@@ -112,3 +112,18 @@ impl Modify for CommonResponses {
         }
     }
 }
+
+/// Serves the document at `/openapi.json` (the routes describe themselves; this module
+/// only assembles and serves).
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    use actix_web::{web, HttpResponse};
+    let document = <ApiDoc as OpenApi>::openapi();
+    cfg.service(
+        web::resource("/openapi.json")
+            .route(web::get().to(move || {
+                let document = document.clone();
+                async move { HttpResponse::Ok().json(document) }
+            }))
+            .default_service(routes::ops::only("GET")),
+    );
+}

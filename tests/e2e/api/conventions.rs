@@ -7,7 +7,7 @@ use serde_json::json;
 use super::support::*;
 use crate::common::*;
 
-const PREFIXES: [&str; 3] = ["/v1", "/service/public/v1", "/public/v1"];
+const PREFIXES: [&str; 4] = ["/v1", "/public/v1", "/service/v1", "/service/public/v1"];
 
 #[test]
 fn routes_are_served_under_every_prefix() {

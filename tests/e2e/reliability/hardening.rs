@@ -451,3 +451,56 @@ fn requests_the_http_layer_refuses_carry_the_json_body() {
     }
     assert_eq!(server.client(None).get("/health").0, 200);
 }
+
+#[test]
+fn slow_bodies_hold_a_bounded_number_of_connections() {
+    let server = Server::start_with(&["--body-timeout", "3", "--body-readers", "2"]);
+    let (app_id, _) = create_app(&server.admin(), "bounded");
+    let path = secrets_path(&app_id, "Development");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer User {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        server.admin_token
+    );
+    // Two senders that never finish take both readers…
+    let slow: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = connect(&server);
+            stream.write_all(head.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // …so a third body is refused at once, with the JSON body and a Retry-After.
+    let started = Instant::now();
+    let mut third = connect(&server);
+    third.write_all(head.as_bytes()).unwrap();
+    let (status, head_lines, body) = read_answer(&mut BufReader::new(third));
+    assert_eq!(status, 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        head_lines.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head_lines}"
+    );
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "Service unavailable.", "code": "service_unavailable"})
+    );
+    // Requests without a body are not held up, and once the slow senders are cut at
+    // their deadline, bodies are read again.
+    assert_eq!(server.admin().get(&path).0, 200);
+    for mut stream in slow {
+        let (status, _, _) = read_answer(&mut BufReader::new(stream.try_clone().unwrap()));
+        assert_eq!(status, 408);
+        let _ = stream.flush();
+    }
+    let (status, created) = server
+        .admin()
+        .post(&path, json!({"secrets": [{"key": "AFTER", "value": "v"}]}));
+    assert_eq!(status, 200, "{created}");
+}

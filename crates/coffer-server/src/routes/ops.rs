@@ -3,7 +3,6 @@
 use actix_web::{web, HttpResponse};
 
 use crate::error::ApiError;
-use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::views::HealthView;
 
@@ -12,11 +11,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/health")
             .route(web::get().to(health))
-            .default_service(only("GET")),
-    )
-    .service(
-        web::resource("/openapi.json")
-            .route(web::get().to(openapi))
             .default_service(only("GET")),
     )
     .service(
@@ -33,10 +27,6 @@ pub(crate) async fn health() -> HttpResponse {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
     })
-}
-
-async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(<ApiDoc as utoipa::OpenApi>::openapi())
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
