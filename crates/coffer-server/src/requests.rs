@@ -200,8 +200,8 @@ macro_rules! string_schema {
 }
 
 string_schema!(
-    /// A tag name.
-    Tag, None::<&str>, 1, limits::MAX_TAG_CHARS
+    /// A tag name (an empty one is skipped, as Phase does).
+    Tag, None::<&str>, 0, limits::MAX_TAG_CHARS
 );
 string_schema!(
     /// An environment name.
