@@ -138,12 +138,12 @@ fn traced_run(extra: &[&str], batch: usize) -> Run {
         .stderr(Stdio::piped())
         .spawn();
     let mut strace = match spawned {
-        Ok(child) => child,
+        Ok(child) => Traced(child),
         Err(e) => {
             panic!("cannot run strace ({e}): this test needs it (Debian: apt-get install strace)")
         }
     };
-    let (base, token, stderr) = wait_for_start(&mut strace);
+    let (base, token, stderr) = wait_for_start(&mut strace.0);
     let api = Api {
         // A connection per request: while the large batch's body is parsed, its worker
         // runs nothing else, and a kept-alive connection it closes when it resumes
@@ -157,7 +157,7 @@ fn traced_run(extra: &[&str], batch: usize) -> Run {
         authorization: Some(format!("Bearer User {token}")),
     };
     workload(&api, batch);
-    stop(&mut strace);
+    stop(&mut strace.0);
     let trace = std::fs::read_to_string(&trace_file).expect("strace output");
     let stderr = stderr
         .recv_timeout(Duration::from_secs(10))
@@ -168,6 +168,26 @@ fn traced_run(extra: &[&str], batch: usize) -> Run {
         parent_dir,
         stderr,
         _dir: dir,
+    }
+}
+
+/// strace and the server it traces, both killed if the test ends before [`stop`].
+struct Traced(Child);
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let pid = self.0.id();
+            if let Ok(children) =
+                std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            {
+                for server in children.split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", server]).status();
+                }
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -204,7 +224,6 @@ fn wait_for_start(strace: &mut Child) -> (String, String, mpsc::Receiver<String>
                 seen.push(line);
             }
             Err(_) => {
-                let _ = strace.kill();
                 panic!("coffer did not start under strace:\n{}", seen.join("\n"))
             }
         }
@@ -232,7 +251,6 @@ fn stop(strace: &mut Child) {
             return;
         }
         if Instant::now() > deadline {
-            let _ = strace.kill();
             panic!("the traced server did not stop");
         }
         std::thread::sleep(Duration::from_millis(50));
