@@ -11,8 +11,6 @@ use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App};
 
-use crate::codes::Code;
-
 pub mod auth;
 pub mod body;
 pub mod codes;
@@ -52,10 +50,6 @@ pub fn create_app(
 > {
     let mut app = App::new()
         .app_data(state)
-        .app_data(
-            web::QueryConfig::default()
-                .error_handler(|_, _| ApiError::from(Code::InvalidQuery).into()),
-        )
         .app_data(
             web::PathConfig::default().error_handler(|_, _| ApiError::route_not_found().into()),
         )

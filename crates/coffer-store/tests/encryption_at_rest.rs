@@ -9,37 +9,13 @@ use std::path::{Path, PathBuf};
 use coffer_store::{
     InternalError, MasterKey, NewSecret, OpenError, SecretUpdate, Store, StoreConfig, StoreError,
 };
-use common::{me, secret, update, TestStore};
+use common::{files_holding, me, secret, update, TestStore};
 use rand::RngCore;
 
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
     hex::encode(buf)
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// Files under `dir` that hold `needle` anywhere.
-fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    files_under(dir)
-        .into_iter()
-        .filter(|f| {
-            let bytes = std::fs::read(f).unwrap();
-            bytes.windows(needle.len()).any(|w| w == needle)
-        })
-        .collect()
 }
 
 #[test]

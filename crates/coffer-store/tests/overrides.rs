@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use coffer_store::{
     Actor, ListPage, NewSecret, NewToken, OverrideChange, OverrideInput, Permissions,
     PersonalOverride, Secret, SecretFilter, SecretUpdate, StoreError, TokenKind,
 };
-use common::{me, secret, update, TestStore};
+use common::{files_holding, me, secret, update, TestStore};
 use rand::RngCore;
 use uuid::Uuid;
 
@@ -451,27 +449,4 @@ fn a_listing_opened_late_still_shows_the_override() {
             .expect("every one has its override");
         assert_eq!(personal.value, format!("mine-{i}"));
     }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    files_under(dir)
-        .into_iter()
-        .filter(|f| {
-            let bytes = std::fs::read(f).unwrap();
-            bytes.windows(needle.len()).any(|w| w == needle)
-        })
-        .collect()
 }
