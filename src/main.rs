@@ -1,7 +1,8 @@
-//! The `coffer` binary: `serve`, `init`, `audit verify`, and admin commands that talk
-//! to a running server over its HTTP API.
+//! The `coffer` binary: `serve`, `init`, `audit verify`, admin commands that talk to
+//! a running server over its HTTP API, and the client (`login`, `secrets`, `run`, ...).
 
 mod admin;
+mod cli;
 mod serve;
 
 #[global_allocator]
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::TypedValueParser as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Coffer: a self-hosted secrets engine speaking the Phase secrets API.
 #[derive(Debug, Parser)]
@@ -46,6 +47,13 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: admin::TokenCommand,
+    },
+    #[command(flatten)]
+    Client(cli::ClientCommand),
+    /// Print a shell completion script: `coffer completions bash > /etc/bash_completion.d/coffer`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -129,6 +137,16 @@ fn main() -> ExitCode {
         Command::App { command } => admin::app(command),
         Command::Env { command } => admin::env(command),
         Command::Token { command } => admin::token(command),
+        Command::Client(command) => {
+            return cli::dispatch(command).unwrap_or_else(|error| {
+                eprintln!("error: {error}");
+                error.exit_code()
+            })
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "coffer", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
