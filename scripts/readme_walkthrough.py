@@ -2,8 +2,9 @@
 """Runs the walkthrough of README.md as a newcomer would, on a fresh data directory.
 
 Every ```sh block between the walkthrough markers runs in one bash session, in order.
-A ```json block right after a command block is the output README.md promises: the
-real output must match it once ids, timestamps, digests and tokens are masked.
+A ```json (or ```text) block right after a command block is the output README.md
+promises: the real output must match it once ids, timestamps, digests and tokens are
+masked.
 
     scripts/readme_walkthrough.py --check   # CI: fail on any difference
     scripts/readme_walkthrough.py --write   # refresh the printed outputs
@@ -19,7 +20,7 @@ import sys
 import tempfile
 
 START, END = "<!-- walkthrough:start -->", "<!-- walkthrough:end -->"
-BLOCK = re.compile(r"```(sh|json)\n(.*?)```\n", re.S)
+BLOCK = re.compile(r"```(sh|json|text)\n(.*?)```\n", re.S)
 MASKS = [
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"), "<time>"),
@@ -82,7 +83,7 @@ def main():
         actual = outputs[n]
         if mask(actual) != mask(code):
             failures.append(f"--- block {n} printed:\n{actual}\n--- README says:\n{code}")
-        edits.append((offset + span[0], offset + span[1], f"```json\n{actual.rstrip()}\n```\n"))
+        edits.append((offset + span[0], offset + span[1], f"```{kind}\n{actual.rstrip()}\n```\n"))
     if args.write:
         for start, end, text in reversed(edits):
             readme = readme[:start] + text + readme[end:]

@@ -144,7 +144,9 @@ fn main() -> ExitCode {
             })
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "coffer", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "coffer", &mut script);
+            cli::output::write_stdout(&script);
             Ok(())
         }
     };

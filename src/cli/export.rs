@@ -1,15 +1,14 @@
 //! `coffer export`: the environment's secrets (references resolved) on stdout.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use base64::Engine as _;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use super::dotenv;
+use super::{dotenv, output};
 use super::target::{self, TargetArgs};
-use super::{CliError, CommandResult};
+use super::CommandResult;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -129,9 +128,6 @@ pub fn export(args: ExportArgs) -> CommandResult {
             serde_yaml::to_string(&manifest).expect("the manifest serialises")
         }
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| CliError::failed(format!("writing the export: {e}")))?;
+    output::write_stdout(text.as_bytes());
     Ok(None)
 }

@@ -60,7 +60,8 @@ pub fn history(args: HistoryArgs) -> CommandResult {
     let query = [("app_id", target.app_id.as_str()), ("env", target.env.as_str())];
     let body = session
         .api
-        .call(Method::GET, &format!("/v1/secrets/{}/history/", secret.id), &query, None)?
+        .call(Method::GET, &format!("/v1/secrets/{}/history/", secret.id), &query, None)
+        .map_err(|f| f.or_missing_route(&session.api, "GET /v1/secrets/{id}/history/"))?
         .body;
     let versions: Vec<Value> = body["data"].as_array().cloned().unwrap_or_default();
     match args.format {
@@ -119,7 +120,8 @@ pub fn rollback(args: RollbackArgs) -> CommandResult {
             &format!("/v1/secrets/{}/rollback/", secret.id),
             &query,
             Some(&json!({"version": args.version, "expectedVersion": secret.raw["version"]})),
-        )?
+        )
+        .map_err(|f| f.or_missing_route(&session.api, "POST /v1/secrets/{id}/rollback/"))?
         .body;
     eprintln!(
         "{} is back to version {}'s content, as version {}.",

@@ -61,6 +61,24 @@ impl From<ApiFailure> for CliError {
     }
 }
 
+impl ApiFailure {
+    /// For a route this client needs that the server does not have (an older server):
+    /// says so instead of the bare `Not found.`.
+    pub fn or_missing_route(self, api: &Api, route: &str) -> CliError {
+        match &self {
+            ApiFailure::Status {
+                status: 404 | 405,
+                code,
+                ..
+            } if code == "not_found" || code == "method_not_allowed" => CliError::failed(format!(
+                "the server at {} does not serve {route}: it is older than this client",
+                api.base()
+            )),
+            _ => self.into(),
+        }
+    }
+}
+
 /// A successful answer.
 #[derive(Debug)]
 pub struct Answer {
@@ -155,11 +173,17 @@ impl Api {
         }
         let innermost = causes.last().cloned().unwrap_or_else(|| error.to_string());
         let chain = causes.join(": ").to_ascii_lowercase();
-        let line = if chain.contains("certificate")
-            || chain.contains("tls")
-            || chain.contains("handshake")
-            || chain.contains("invalid peer")
-        {
+        // rustls reports through io errors whose types do not survive the chain, so
+        // its failures are recognised by their words.
+        let tls_words = [
+            "certificate",
+            "tls",
+            "handshake",
+            "invalid peer",
+            "corrupt message",
+            "alert",
+        ];
+        let line = if tls_words.iter().any(|w| chain.contains(w)) {
             format!("TLS failure talking to {}: {innermost}", self.base)
         } else if error.is_timeout() {
             format!("the server at {} did not answer in time", self.base)

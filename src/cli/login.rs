@@ -183,7 +183,8 @@ pub fn link(args: LinkArgs) -> CommandResult {
     let (app_id, app_name) = match (&args.app_id, &args.app) {
         (Some(id), _) => (id.clone(), None),
         (None, Some(name)) => (session.app_id_by_name(name)?, Some(name.clone())),
-        (None, None) => match session.identity.app_id.clone() {
+        // A Service token belongs to one app: that one, when none is named.
+        (None, None) => match target::identify(&session.connection)?.app_id {
             Some(id) => (id, None),
             None => return Err(CliError::usage("say which app: --app-id ID or --app NAME")),
         },

@@ -28,19 +28,38 @@ pub fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
     for row in rows {
         table.add_row(row);
     }
-    let text = table.to_string();
+    if !stdout_is_terminal() {
+        // Columns flush left, two spaces apart: easy to cut and awk.
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 2));
+        }
+    }
+    let text: String = table
+        .to_string()
+        .lines()
+        .map(|line| format!("{}\n", line.trim_end()))
+        .collect();
+    write_stdout(text.as_bytes());
+}
+
+/// Writes to stdout; a reader that went away (`coffer export | head -1`) is not an
+/// error worth more than stopping.
+pub fn write_stdout(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
-    for line in text.lines() {
-        let _ = writeln!(out, "{}", line.trim_end());
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
 /// Prints pretty JSON followed by a newline.
 pub fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("JSON values serialise")
-    );
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialise") + "\n";
+    write_stdout(text.as_bytes());
 }
 
 /// One line for a table cell: a multi-line value is shown with `\n`, so a row is a line.

@@ -338,7 +338,12 @@ fn watch(args: &RunArgs, api: &Api, target: &Target, child_pid: &ChildPid) -> Re
                 );
                 warnings.iter().for_each(|w| eprintln!("{w}"));
                 stop(generation, Duration::from_secs(args.grace_period), child_pid, &rx);
-                env = fresh;
+                // A change that came in while the child was stopping was not looked at:
+                // read once more so the new child starts with the latest.
+                env = match fetch_env(api, target, args.allow_reserved) {
+                    Ok((latest, _)) => latest,
+                    Err(_) => fresh,
+                };
                 generation += 1;
                 start(args, &env, generation, child_pid, &tx)?;
             }

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::http::ApiFailure;
 use super::output::{self, MASK};
 use super::target::{self, Secret, TargetArgs};
 use super::{CliError, CommandResult};
@@ -172,7 +173,7 @@ fn get(args: GetArgs) -> CommandResult {
         _ => target::find_secret(&session.api, &target, &args.key)?,
     };
     match args.format {
-        GetFormat::Value => println!("{}", secret.value),
+        GetFormat::Value => output::write_stdout(format!("{}\n", secret.value).as_bytes()),
         GetFormat::Json => output::print_json(&secret_json(&secret, true)),
     }
     Ok(None)
@@ -218,6 +219,10 @@ fn set(args: SetArgs) -> CommandResult {
     if let Some((key, _)) = pairs.iter().find(|(k, _)| k.trim().is_empty()) {
         return Err(CliError::usage(format!("empty key in '{key}=…'")));
     }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some((key, _)) = pairs.iter().find(|(k, _)| !seen.insert(k.trim().to_uppercase())) {
+        return Err(CliError::usage(format!("'{}' is given twice", key.trim())));
+    }
     let (session, target) = args.target.resolve()?;
     let mut entries = Vec::new();
     for (key, value) in pairs {
@@ -241,7 +246,18 @@ fn set(args: SetArgs) -> CommandResult {
     let body = json!({ "secrets": entries });
     let answer = session
         .api
-        .call(Method::POST, "/v1/secrets/", &query, Some(&body))?;
+        .call(Method::POST, "/v1/secrets/", &query, Some(&body))
+        .map_err(|failure| match &failure {
+            // With `upsert=true` a live key is updated, never a conflict: a 409 here is a
+            // server that ignored the parameter.
+            ApiFailure::Status { status: 409, message, .. } if message == "Duplicate secret found" => {
+                CliError::failed(format!(
+                    "the server at {} did not update the existing key(s): it does not support POST /v1/secrets/?upsert=true (older than this client)",
+                    session.api.base()
+                ))
+            }
+            _ => CliError::from(failure),
+        })?;
     for secret in answer.body.as_array().into_iter().flatten() {
         let version = secret["version"].as_u64().unwrap_or(0);
         eprintln!(

@@ -26,10 +26,32 @@ pub struct Identity {
 
 /// Asks the server who the token is (`GET /v1/tokens/self/`). A server without that
 /// route is asked `GET /v1/apps/` instead: a User token may list apps, a Service token
-/// is refused with `This action requires a User token.`.
+/// is refused with `This action requires a User token.`. When the kind is not known
+/// from the token's form, both type words are tried (a server may refuse the wrong one).
 pub fn identify(connection: &Connection) -> Result<Identity, CliError> {
-    // The server decides by the token itself, whatever the type word says.
-    let word = connection.kind.unwrap_or(TokenKind::User);
+    let words = match connection.kind {
+        Some(kind) => vec![kind],
+        None => vec![TokenKind::User, TokenKind::Service],
+    };
+    let mut last = None;
+    for word in words {
+        match identify_as(connection, word)? {
+            Ok(identity) => return Ok(identity),
+            Err(refused) => last = Some(refused),
+        }
+    }
+    Err(last.expect("at least one word was tried").into())
+}
+
+/// `Ok(Err(_))` when the server refused the token under this type word.
+fn identify_as(
+    connection: &Connection,
+    word: TokenKind,
+) -> Result<Result<Identity, ApiFailure>, CliError> {
+    let refused_token = |failure: &ApiFailure| {
+        matches!(failure, ApiFailure::Status { status: 403, message, .. }
+            if message == "Invalid token" || message == "Token expired or deleted")
+    };
     let api = Api::new(connection, word)?;
     match api.call(Method::GET, "/v1/tokens/self/", &[], None) {
         Ok(answer) => {
@@ -41,28 +63,30 @@ pub fn identify(connection: &Connection) -> Result<Identity, CliError> {
                 .ok_or_else(|| {
                     CliError::failed("the server's /v1/tokens/self/ answer names no token type")
                 })?;
-            Ok(Identity {
+            Ok(Ok(Identity {
                 kind,
                 app_id: body["appId"].as_str().map(str::to_string),
-            })
+            }))
         }
         Err(failure) if matches!(failure.status(), Some(404 | 405)) => {
             match api.call(Method::GET, "/v1/apps/", &[], None) {
-                Ok(_) => Ok(Identity {
+                Ok(_) => Ok(Ok(Identity {
                     kind: TokenKind::User,
                     app_id: None,
-                }),
+                })),
                 Err(ApiFailure::Status {
                     status: 403,
                     message,
                     ..
-                }) if message == "This action requires a User token." => Ok(Identity {
+                }) if message == "This action requires a User token." => Ok(Ok(Identity {
                     kind: TokenKind::Service,
                     app_id: None,
-                }),
+                })),
+                Err(failure) if refused_token(&failure) => Ok(Err(failure)),
                 Err(failure) => Err(failure.into()),
             }
         }
+        Err(failure) if refused_token(&failure) => Ok(Err(failure)),
         Err(failure) => Err(failure.into()),
     }
 }
@@ -74,6 +98,8 @@ pub struct Session {
     pub api: Api,
     /// What the token is.
     pub identity: Identity,
+    /// Where the session connects, with which token.
+    pub connection: Connection,
 }
 
 impl Session {
@@ -85,7 +111,11 @@ impl Session {
             None => identify(&connection)?,
         };
         let api = Api::new(&connection, identity.kind)?;
-        Ok(Session { api, identity })
+        Ok(Session {
+            api,
+            identity,
+            connection,
+        })
     }
 
     /// The id of the app named `name` (case-insensitive); needs a User token.
@@ -310,7 +340,7 @@ pub fn flatten(secrets: &[Secret]) -> Vec<(String, String)> {
     let mut shadowed = Vec::new();
     for secret in secrets {
         if seen.contains_key(&secret.key) {
-            shadowed.push(format!("{}{}", secret.path.trim_end_matches('/'), format_args!("/{}", secret.key)));
+            shadowed.push(format!("{}/{}", secret.path.trim_end_matches('/'), secret.key));
         } else {
             seen.insert(secret.key.clone(), secret.value.clone());
         }

@@ -104,7 +104,7 @@ fn import_upsert_updates_existing_keys_and_a_rerun_writes_nothing_twice() {
 #[test]
 fn an_import_over_one_batch_goes_in_batches_of_1000() {
     let workspace = Workspace::new();
-    let text: String = (0..2500).map(|i| format!("KEY_{i:04}=value {i}\n")).collect();
+    let text: String = (0..2500).map(|i| format!("KEY_{i:04}=\"value {i}\"\n")).collect();
     std::fs::write(workspace.dir.join("big.env"), text).unwrap();
     let out = workspace.coffer(&["import", "big.env"]);
     succeeded(&out);

@@ -76,7 +76,8 @@ fn a_secret_named_path_is_left_out_unless_allow_reserved() {
     assert!(stdout.starts_with("1 ") && !stdout.contains("/nowhere"), "{stdout}");
     let warnings: Vec<String> = stderr(&out).lines().map(str::to_string).collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("PATH, HOME") && warnings[0].contains("--allow-reserved"));
+    let warning = &warnings[0];
+    assert!(warning.contains("PATH") && warning.contains("HOME") && warning.contains("--allow-reserved"), "{warning}");
 
     let out = workspace.coffer(&["run", "--allow-reserved", "--", "/bin/sh", "-c", "echo \"$PATH\""]);
     assert_eq!(succeeded(&out), "/nowhere\n");
