@@ -120,7 +120,8 @@ impl ConfigFile {
         let fail = |p: &Path, e: std::io::Error| CliError::failed(format!("{}: {e}", p.display()));
         if !dir.exists() {
             fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| fail(dir, e))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| fail(dir, e))?;
         }
         let text = toml::to_string(self).expect("the config serialises");
         // Written beside the file and renamed over it, so a crash never leaves half a

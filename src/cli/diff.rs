@@ -47,7 +47,9 @@ pub struct DiffArgs {
 /// Runs `coffer diff`.
 pub fn diff(args: DiffArgs) -> CommandResult {
     let [a, b] = args.envs.as_slice() else {
-        return Err(CliError::usage("diff compares two environments: --env A --env B"));
+        return Err(CliError::usage(
+            "diff compares two environments: --env A --env B",
+        ));
     };
     let targets = TargetArgs {
         app_id: args.app_id.clone(),
@@ -62,7 +64,12 @@ pub fn diff(args: DiffArgs) -> CommandResult {
         let secrets = target::list_secrets(&session.api, &target, &[])?;
         Ok(secrets
             .iter()
-            .map(|s| (format!("{}{}", path_prefix(&s.path), s.key), s.value.clone()))
+            .map(|s| {
+                (
+                    format!("{}{}", path_prefix(&s.path), s.key),
+                    s.value.clone(),
+                )
+            })
             .collect())
     };
     let (left, right) = (read(a)?, read(b)?);

@@ -99,7 +99,10 @@ mod tests {
     #[test]
     fn substitution_does_not_touch_a_written_dollar() {
         std::env::set_var("COFFER_TEST_SUBSTITUTED", "substituted");
-        assert_eq!(round_trip("$COFFER_TEST_SUBSTITUTED"), "$COFFER_TEST_SUBSTITUTED");
+        assert_eq!(
+            round_trip("$COFFER_TEST_SUBSTITUTED"),
+            "$COFFER_TEST_SUBSTITUTED"
+        );
     }
 
     #[test]

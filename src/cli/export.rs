@@ -6,9 +6,9 @@ use base64::Engine as _;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use super::{dotenv, output};
 use super::target::{self, TargetArgs};
 use super::CommandResult;
+use super::{dotenv, output};
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -61,14 +61,24 @@ struct Metadata<'a> {
 fn kubernetes_name(env: &str) -> String {
     let name: String = env
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     format!("coffer-{}", name.trim_matches('-'))
 }
 
 fn warn_skipped(skipped: &[&str], why: &str) {
     if !skipped.is_empty() {
-        eprintln!("warning: left out {} key(s) {why}: {}", skipped.len(), skipped.join(", "));
+        eprintln!(
+            "warning: left out {} key(s) {why}: {}",
+            skipped.len(),
+            skipped.join(", ")
+        );
     }
 }
 
@@ -90,13 +100,17 @@ pub fn export(args: ExportArgs) -> CommandResult {
                 .collect::<String>()
         }
         ExportFormat::Json => {
-            let map: BTreeMap<&str, &str> =
-                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let map: BTreeMap<&str, &str> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             serde_json::to_string_pretty(&map).expect("strings serialise") + "\n"
         }
         ExportFormat::Yaml => {
-            let map: BTreeMap<&str, &str> =
-                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let map: BTreeMap<&str, &str> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             serde_yaml::to_string(&map).expect("strings serialise")
         }
         ExportFormat::K8s => {
@@ -114,14 +128,20 @@ pub fn export(args: ExportArgs) -> CommandResult {
                 api_version: "v1",
                 kind: "Secret",
                 metadata: Metadata {
-                    name: args.name.clone().unwrap_or_else(|| kubernetes_name(&target.env)),
+                    name: args
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| kubernetes_name(&target.env)),
                     namespace: args.namespace.as_deref(),
                 },
                 secret_type: "Opaque",
                 data: good
                     .iter()
                     .map(|(k, v)| {
-                        (k.as_str(), base64::engine::general_purpose::STANDARD.encode(v))
+                        (
+                            k.as_str(),
+                            base64::engine::general_purpose::STANDARD.encode(v),
+                        )
                     })
                     .collect(),
             };

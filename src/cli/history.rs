@@ -57,10 +57,18 @@ fn actor(version: &Value) -> String {
 pub fn history(args: HistoryArgs) -> CommandResult {
     let (session, target) = args.target.resolve()?;
     let secret = target::find_secret(&session.api, &target, &args.key)?;
-    let query = [("app_id", target.app_id.as_str()), ("env", target.env.as_str())];
+    let query = [
+        ("app_id", target.app_id.as_str()),
+        ("env", target.env.as_str()),
+    ];
     let body = session
         .api
-        .call(Method::GET, &format!("/v1/secrets/{}/history/", secret.id), &query, None)
+        .call(
+            Method::GET,
+            &format!("/v1/secrets/{}/history/", secret.id),
+            &query,
+            None,
+        )
         .map_err(|f| f.or_missing_route(&session.api, "GET /v1/secrets/{id}/history/"))?
         .body;
     let versions: Vec<Value> = body["data"].as_array().cloned().unwrap_or_default();
@@ -112,7 +120,10 @@ pub fn history(args: HistoryArgs) -> CommandResult {
 pub fn rollback(args: RollbackArgs) -> CommandResult {
     let (session, target) = args.target.resolve()?;
     let secret = target::find_secret(&session.api, &target, &args.key)?;
-    let query = [("app_id", target.app_id.as_str()), ("env", target.env.as_str())];
+    let query = [
+        ("app_id", target.app_id.as_str()),
+        ("env", target.env.as_str()),
+    ];
     let body = session
         .api
         .call(

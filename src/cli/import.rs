@@ -80,7 +80,9 @@ fn parse_json(text: &str) -> Result<Vec<(String, String)>, CliError> {
         ))
     })?;
     let Value::Object(map) = value else {
-        return Err(CliError::failed("a JSON import must be one object of key to value"));
+        return Err(CliError::failed(
+            "a JSON import must be one object of key to value",
+        ));
     };
     map.into_iter()
         .map(|(key, value)| match value {
@@ -139,7 +141,12 @@ fn idempotency_key(file: &[u8], mode: Mode, target: &Target, index: usize, body:
 
 /// Sends one batch, again after a lost answer, a 5xx, a 429 or an in-progress 409;
 /// the `Idempotency-Key` makes every repeat safe.
-fn send_batch(api: &Api, query: &[(&str, &str)], body: &Value, key: &str) -> Result<Answer, ApiFailure> {
+fn send_batch(
+    api: &Api,
+    query: &[(&str, &str)],
+    body: &Value,
+    key: &str,
+) -> Result<Answer, ApiFailure> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -290,8 +297,11 @@ pub fn import(args: ImportArgs) -> CommandResult {
                             .into_iter()
                             .map(|s| s.key)
                             .collect();
-                    let taken: Vec<String> =
-                        batch.iter().filter(|p| now.contains(&p.1)).map(|p| p.1.clone()).collect();
+                    let taken: Vec<String> = batch
+                        .iter()
+                        .filter(|p| now.contains(&p.1))
+                        .map(|p| p.1.clone())
+                        .collect();
                     if !taken.is_empty() {
                         let mut error = existing_refusal(&taken);
                         error.message.push_str(&before);
@@ -299,7 +309,12 @@ pub fn import(args: ImportArgs) -> CommandResult {
                     }
                 }
                 let mut error = CliError::from(failure);
-                error.message = format!("batch {} of {}: {}{before}", index + 1, batches.len(), error.message);
+                error.message = format!(
+                    "batch {} of {}: {}{before}",
+                    index + 1,
+                    batches.len(),
+                    error.message
+                );
                 return Err(error);
             }
         }

@@ -53,9 +53,27 @@ pub struct RunArgs {
 /// Variables the shell, the loader and the session set up; a secret does not replace
 /// them unless `--allow-reserved`.
 const RESERVED: &[&str] = &[
-    "PATH", "HOME", "SHELL", "USER", "LOGNAME", "PWD", "OLDPWD", "TERM", "SHLVL", "HOSTNAME",
-    "LANG", "LANGUAGE", "TMPDIR", "TZ", "IFS", "MAIL", "DISPLAY", "SSH_AUTH_SOCK",
-    "XDG_RUNTIME_DIR", "LD_PRELOAD", "LD_LIBRARY_PATH",
+    "PATH",
+    "HOME",
+    "SHELL",
+    "USER",
+    "LOGNAME",
+    "PWD",
+    "OLDPWD",
+    "TERM",
+    "SHLVL",
+    "HOSTNAME",
+    "LANG",
+    "LANGUAGE",
+    "TMPDIR",
+    "TZ",
+    "IFS",
+    "MAIL",
+    "DISPLAY",
+    "SSH_AUTH_SOCK",
+    "XDG_RUNTIME_DIR",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
 ];
 
 fn is_reserved(key: &str) -> bool {
@@ -63,7 +81,10 @@ fn is_reserved(key: &str) -> bool {
 }
 
 /// The variables to give the child, and one warning line per kind of key left out.
-fn injected(pairs: Vec<(String, String)>, allow_reserved: bool) -> (BTreeMap<String, String>, Vec<String>) {
+fn injected(
+    pairs: Vec<(String, String)>,
+    allow_reserved: bool,
+) -> (BTreeMap<String, String>, Vec<String>) {
     let mut env = BTreeMap::new();
     let (mut invalid, mut reserved) = (Vec::new(), Vec::new());
     for (key, value) in pairs {
@@ -93,7 +114,11 @@ fn injected(pairs: Vec<(String, String)>, allow_reserved: bool) -> (BTreeMap<Str
     (env, warnings)
 }
 
-fn fetch_env(api: &Api, target: &Target, allow_reserved: bool) -> Result<(BTreeMap<String, String>, Vec<String>), ApiFailure> {
+fn fetch_env(
+    api: &Api,
+    target: &Target,
+    allow_reserved: bool,
+) -> Result<(BTreeMap<String, String>, Vec<String>), ApiFailure> {
     let secrets = target::list_secrets(api, target, &[])?;
     Ok(injected(target::flatten(&secrets), allow_reserved))
 }
@@ -184,7 +209,10 @@ enum Event {
 
 /// The changes feed's position now.
 fn feed_position(api: &Api, target: &Target) -> Result<String, ApiFailure> {
-    let query = [("app_id", target.app_id.as_str()), ("env", target.env.as_str())];
+    let query = [
+        ("app_id", target.app_id.as_str()),
+        ("env", target.env.as_str()),
+    ];
     let body = api.call(Method::GET, "/v1/changes/", &query, None)?.body;
     Ok(body["next"].as_str().unwrap_or_default().to_string())
 }
@@ -209,7 +237,9 @@ fn follow_feed(api: Api, target: Target, mut since: String, events: Sender<Event
         let result = api.send(request);
         let ok = match result {
             Ok(answer) => {
-                let changed = answer.body["data"].as_array().is_some_and(|d| !d.is_empty());
+                let changed = answer.body["data"]
+                    .as_array()
+                    .is_some_and(|d| !d.is_empty());
                 if let Some(next) = answer.body["next"].as_str() {
                     since = next.to_string();
                 }
@@ -222,7 +252,9 @@ fn follow_feed(api: Api, target: Target, mut since: String, events: Sender<Event
                 }
                 Err(_) => false,
             },
-            Err(ApiFailure::Status { status, message, .. }) if status < 500 && status != 429 && status != 408 => {
+            Err(ApiFailure::Status {
+                status, message, ..
+            }) if status < 500 && status != 429 && status != 408 => {
                 eprintln!("warning: stopped watching for changes: {message} (HTTP {status})");
                 return;
             }
@@ -230,7 +262,9 @@ fn follow_feed(api: Api, target: Target, mut since: String, events: Sender<Event
                 if !away {
                     let line = match &failure {
                         ApiFailure::Transport(line) => line.clone(),
-                        ApiFailure::Status { status, message, .. } => format!("{message} (HTTP {status})"),
+                        ApiFailure::Status {
+                            status, message, ..
+                        } => format!("{message} (HTTP {status})"),
                     };
                     eprintln!("warning: lost the changes feed ({line}); retrying");
                     away = true;
@@ -277,7 +311,11 @@ fn stop(generation: u64, grace: Duration, child_pid: &ChildPid, events: &Receive
     let deadline = std::time::Instant::now() + grace;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match events.recv_timeout(if killed { Duration::from_secs(3600) } else { left }) {
+        match events.recv_timeout(if killed {
+            Duration::from_secs(3600)
+        } else {
+            left
+        }) {
             Ok(Event::Exited(g, _)) if g == generation => break,
             Ok(_) => {}
             Err(RecvTimeoutError::Timeout) => {
@@ -290,7 +328,12 @@ fn stop(generation: u64, grace: Duration, child_pid: &ChildPid, events: &Receive
     child_pid.store(0, Ordering::SeqCst);
 }
 
-fn watch(args: &RunArgs, api: &Api, target: &Target, child_pid: &ChildPid) -> Result<ExitCode, CliError> {
+fn watch(
+    args: &RunArgs,
+    api: &Api,
+    target: &Target,
+    child_pid: &ChildPid,
+) -> Result<ExitCode, CliError> {
     // The position is taken before the secrets are read, so no change between the two
     // goes unnoticed.
     let since = feed_position(api, target).map_err(|failure| match failure.status() {
@@ -317,7 +360,10 @@ fn watch(args: &RunArgs, api: &Api, target: &Target, child_pid: &ChildPid) -> Re
                 let (fresh, warnings) = match fetch_env(api, target, args.allow_reserved) {
                     Ok(found) => found,
                     Err(failure) => {
-                        eprintln!("warning: could not read the secrets again: {}", CliError::from(failure));
+                        eprintln!(
+                            "warning: could not read the secrets again: {}",
+                            CliError::from(failure)
+                        );
                         continue;
                     }
                 };
@@ -333,11 +379,20 @@ fn watch(args: &RunArgs, api: &Api, target: &Target, child_pid: &ChildPid) -> Re
                     .collect();
                 eprintln!(
                     "coffer: {} changed; restarting {}",
-                    changed.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
+                    changed
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     args.command[0]
                 );
                 warnings.iter().for_each(|w| eprintln!("{w}"));
-                stop(generation, Duration::from_secs(args.grace_period), child_pid, &rx);
+                stop(
+                    generation,
+                    Duration::from_secs(args.grace_period),
+                    child_pid,
+                    &rx,
+                );
                 // A change that came in while the child was stopping was not looked at:
                 // read once more so the new child starts with the latest.
                 env = match fetch_env(api, target, args.allow_reserved) {

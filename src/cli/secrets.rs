@@ -220,7 +220,10 @@ fn set(args: SetArgs) -> CommandResult {
         return Err(CliError::usage(format!("empty key in '{key}=…'")));
     }
     let mut seen = std::collections::BTreeSet::new();
-    if let Some((key, _)) = pairs.iter().find(|(k, _)| !seen.insert(k.trim().to_uppercase())) {
+    if let Some((key, _)) = pairs
+        .iter()
+        .find(|(k, _)| !seen.insert(k.trim().to_uppercase()))
+    {
         return Err(CliError::usage(format!("'{}' is given twice", key.trim())));
     }
     let (session, target) = args.target.resolve()?;
@@ -311,9 +314,6 @@ fn delete(args: DeleteArgs) -> CommandResult {
         &query,
         Some(&json!({ "secrets": ids })),
     )?;
-    eprintln!(
-        "{}",
-        answer.body["message"].as_str().unwrap_or("Deleted")
-    );
+    eprintln!("{}", answer.body["message"].as_str().unwrap_or("Deleted"));
     Ok(None)
 }

@@ -158,8 +158,8 @@ pub struct LinkFile {
 
 /// The nearest `.coffer.json`, in the current directory or a parent.
 pub fn find_link() -> Result<Option<(PathBuf, LinkFile)>, CliError> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| CliError::failed(format!("current directory: {e}")))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| CliError::failed(format!("current directory: {e}")))?;
     let mut dir: Option<&Path> = Some(&cwd);
     while let Some(here) = dir {
         let candidate = here.join(LINK_FILE);
@@ -167,7 +167,10 @@ pub fn find_link() -> Result<Option<(PathBuf, LinkFile)>, CliError> {
             let text = std::fs::read_to_string(&candidate)
                 .map_err(|e| CliError::failed(format!("{}: {e}", candidate.display())))?;
             let link = serde_json::from_str(&text).map_err(|e| {
-                CliError::failed(format!("{} is not a valid link file: {e}", candidate.display()))
+                CliError::failed(format!(
+                    "{} is not a valid link file: {e}",
+                    candidate.display()
+                ))
             })?;
             return Ok(Some((candidate, link)));
         }
@@ -322,13 +325,21 @@ pub fn find_secret(api: &Api, target: &Target, key: &str) -> Result<Secret, CliE
             "no secret '{}' in environment {}{}",
             key.trim().to_uppercase(),
             target.env,
-            target.path.as_deref().map(|p| format!(" at {p}")).unwrap_or_default()
+            target
+                .path
+                .as_deref()
+                .map(|p| format!(" at {p}"))
+                .unwrap_or_default()
         ))),
         1 => Ok(found.remove(0)),
         _ => Err(CliError::usage(format!(
             "'{}' is at several paths ({}): pass --path",
             key.trim().to_uppercase(),
-            found.iter().map(|s| s.path.as_str()).collect::<Vec<_>>().join(", ")
+            found
+                .iter()
+                .map(|s| s.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -340,7 +351,11 @@ pub fn flatten(secrets: &[Secret]) -> Vec<(String, String)> {
     let mut shadowed = Vec::new();
     for secret in secrets {
         if seen.contains_key(&secret.key) {
-            shadowed.push(format!("{}/{}", secret.path.trim_end_matches('/'), secret.key));
+            shadowed.push(format!(
+                "{}/{}",
+                secret.path.trim_end_matches('/'),
+                secret.key
+            ));
         } else {
             seen.insert(secret.key.clone(), secret.value.clone());
         }

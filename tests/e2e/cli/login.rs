@@ -27,7 +27,10 @@ fn login_keeps_the_token_in_a_0600_file_and_never_prints_it() {
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "config file mode {mode:o}");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains(&workspace.server.base) && text.contains("kind = \"user\""), "{text}");
+    assert!(
+        text.contains(&workspace.server.base) && text.contains("kind = \"user\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -59,36 +62,82 @@ fn a_phase_service_token_logs_in_with_its_bearer_part_as_a_service_token() {
         json!({"name": "ci", "type": "service", "appId": workspace.app_id,
                "environments": ["Development"], "permissions": ["read"]}),
     );
-    let phase_token = format!("pss_service:v2:{token}:{}:{}:{}", hex64('a'), hex64('b'), hex64('c'));
+    let phase_token = format!(
+        "pss_service:v2:{token}:{}:{}:{}",
+        hex64('a'),
+        hex64('b'),
+        hex64('c')
+    );
     let out = workspace.coffer_stdin(
-        &["login", "--addr", &workspace.server.base, "--token-stdin", "--profile", "ci"],
+        &[
+            "login",
+            "--addr",
+            &workspace.server.base,
+            "--token-stdin",
+            "--profile",
+            "ci",
+        ],
         phase_token.as_bytes(),
     );
     succeeded(&out);
     assert!(stderr(&out).contains("Service token"), "{}", stderr(&out));
     let text = std::fs::read_to_string(workspace.config_home.join("coffer/config.toml")).unwrap();
-    assert!(text.contains("[profiles.ci]") && text.contains("kind = \"service\""), "{text}");
-    assert!(text.contains(&token) && !text.contains(&hex64('b')), "only the bearer part is kept");
+    assert!(
+        text.contains("[profiles.ci]") && text.contains("kind = \"service\""),
+        "{text}"
+    );
+    assert!(
+        text.contains(&token) && !text.contains(&hex64('b')),
+        "only the bearer part is kept"
+    );
 
     let out = workspace.coffer(&[
-        "secrets", "get", "SCOPED", "--profile", "ci", "--app-id", &workspace.app_id, "--env",
+        "secrets",
+        "get",
+        "SCOPED",
+        "--profile",
+        "ci",
+        "--app-id",
+        &workspace.app_id,
+        "--env",
         "Development",
     ]);
     assert_eq!(succeeded(&out), "visible\n");
     // Outside its scope the server's own words come through.
     let out = workspace.coffer(&[
-        "secrets", "list", "--profile", "ci", "--app-id", &workspace.app_id, "--env", "Production",
+        "secrets",
+        "list",
+        "--profile",
+        "ci",
+        "--app-id",
+        &workspace.app_id,
+        "--env",
+        "Production",
     ]);
     let line = failed_with(&out, 1);
-    assert!(line.contains("Service token cannot access this environment"), "{line}");
+    assert!(
+        line.contains("Service token cannot access this environment"),
+        "{line}"
+    );
 }
 
 #[test]
 fn a_user_token_is_found_out_from_a_pss_user_token_too() {
     let workspace = Workspace::unlinked();
     let token = workspace.server.admin_token.clone();
-    let user_token = format!("pss_user:v1:{token}:{}:{}:{}", hex64('1'), hex64('2'), hex64('3'));
-    let out = workspace.coffer(&["login", "--addr", &workspace.server.base, "--token", &user_token]);
+    let user_token = format!(
+        "pss_user:v1:{token}:{}:{}:{}",
+        hex64('1'),
+        hex64('2'),
+        hex64('3')
+    );
+    let out = workspace.coffer(&[
+        "login",
+        "--addr",
+        &workspace.server.base,
+        "--token",
+        &user_token,
+    ]);
     succeeded(&out);
     assert!(stderr(&out).contains("User token"), "{}", stderr(&out));
 }
@@ -116,7 +165,10 @@ fn coffer_addr_and_coffer_token_override_the_profile() {
         .output()
         .unwrap();
     let line = failed_with(&out, 1);
-    assert!(line.contains("cannot reach the server at http://127.0.0.1:9"), "{line}");
+    assert!(
+        line.contains("cannot reach the server at http://127.0.0.1:9"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -125,13 +177,28 @@ fn a_wrong_or_revoked_token_gets_one_line_and_exit_1() {
     let wrong = hex64('0');
     let out = workspace.coffer(&["login", "--addr", &workspace.server.base, "--token", &wrong]);
     let line = failed_with(&out, 1);
-    assert!(line.contains("the server refused the token (Token expired or deleted)"), "{line}");
+    assert!(
+        line.contains("the server refused the token (Token expired or deleted)"),
+        "{line}"
+    );
     assert!(!line.contains(&wrong));
-    assert!(!workspace.config_home.join("coffer/config.toml").exists(), "nothing stored");
+    assert!(
+        !workspace.config_home.join("coffer/config.toml").exists(),
+        "nothing stored"
+    );
 
-    let out = workspace.coffer(&["login", "--addr", &workspace.server.base, "--token", "not-a-token"]);
+    let out = workspace.coffer(&[
+        "login",
+        "--addr",
+        &workspace.server.base,
+        "--token",
+        "not-a-token",
+    ]);
     let line = failed_with(&out, 2);
-    assert!(line.contains("not a Coffer token") && !line.contains("not-a-token"), "{line}");
+    assert!(
+        line.contains("not a Coffer token") && !line.contains("not-a-token"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -144,11 +211,17 @@ fn usage_errors_exit_2() {
     let line = failed_with(&out, 2);
     assert!(line.contains("coffer link"), "{line}");
     // What clap refuses.
-    failed_with(&workspace.coffer(&["secrets", "list", "--format", "xml"]), 2);
+    failed_with(
+        &workspace.coffer(&["secrets", "list", "--format", "xml"]),
+        2,
+    );
     failed_with(&workspace.coffer(&["run"]), 2);
     // Not logged in at all.
     let fresh = Workspace::unlinked();
-    let line = failed_with(&fresh.coffer(&["secrets", "list", "--env", "Development"]), 2);
+    let line = failed_with(
+        &fresh.coffer(&["secrets", "list", "--env", "Development"]),
+        2,
+    );
     assert!(line.contains("coffer login"), "{line}");
 }
 
@@ -175,10 +248,19 @@ fn a_server_the_client_cannot_verify_is_one_tls_line_and_ca_cert_fixes_it() {
 
     let out = workspace.coffer(&["login", "--addr", &base, "--token", &token]);
     let line = failed_with(&out, 1);
-    assert!(line.contains(&format!("TLS failure talking to {base}")), "{line}");
+    assert!(
+        line.contains(&format!("TLS failure talking to {base}")),
+        "{line}"
+    );
 
     let out = workspace.coffer(&[
-        "login", "--addr", &base, "--token", &token, "--ca-cert", cert.to_str().unwrap(),
+        "login",
+        "--addr",
+        &base,
+        "--token",
+        &token,
+        "--ca-cert",
+        cert.to_str().unwrap(),
     ]);
     succeeded(&out);
     let (app_id, _) = create_app(&workspace.server.admin(), "tls-app");

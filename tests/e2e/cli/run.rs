@@ -8,9 +8,18 @@ use super::support::*;
 #[test]
 fn the_child_gets_the_secrets_over_the_inherited_environment() {
     let workspace = Workspace::new();
-    workspace.seed("Development", &[("GREETING", "from coffer"), ("ONLY_SECRET", "s")]);
+    workspace.seed(
+        "Development",
+        &[("GREETING", "from coffer"), ("ONLY_SECRET", "s")],
+    );
     let out = workspace
-        .command(&["run", "--", "sh", "-c", "echo \"$GREETING|$ONLY_SECRET|$INHERITED\""])
+        .command(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$GREETING|$ONLY_SECRET|$INHERITED\"",
+        ])
         .env("GREETING", "inherited")
         .env("INHERITED", "kept")
         .output()
@@ -21,7 +30,8 @@ fn the_child_gets_the_secrets_over_the_inherited_environment() {
 #[test]
 fn a_multi_line_value_reaches_the_child_intact() {
     let workspace = Workspace::new();
-    let pem = "-----BEGIN KEY-----\nline one\n  line two \"quoted\" $NOT_EXPANDED\n-----END KEY-----\n";
+    let pem =
+        "-----BEGIN KEY-----\nline one\n  line two \"quoted\" $NOT_EXPANDED\n-----END KEY-----\n";
     workspace.seed("Development", &[("PEM", pem)]);
     let out = workspace.coffer(&["run", "--", "printenv", "PEM"]);
     assert_eq!(succeeded(&out), format!("{pem}\n"));
@@ -38,7 +48,10 @@ fn the_exit_code_is_passed_on_and_a_signal_n_becomes_128_plus_n() {
     assert_eq!(out.status.code(), Some(128 + 15));
     let out = workspace.coffer(&["run", "--", "definitely-not-a-command-xyz"]);
     let line = failed_with(&out, 1);
-    assert!(line.contains("command not found: definitely-not-a-command-xyz"), "{line}");
+    assert!(
+        line.contains("command not found: definitely-not-a-command-xyz"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -70,28 +83,53 @@ fn sigint_sigterm_and_sighup_are_forwarded_to_the_child() {
 #[test]
 fn a_secret_named_path_is_left_out_unless_allow_reserved() {
     let workspace = Workspace::new();
-    workspace.seed("Development", &[("PATH", "/nowhere"), ("HOME", "/nowhere"), ("APP", "1")]);
+    workspace.seed(
+        "Development",
+        &[("PATH", "/nowhere"), ("HOME", "/nowhere"), ("APP", "1")],
+    );
     let out = workspace.coffer(&["run", "--", "sh", "-c", "echo \"$APP $PATH\""]);
     let stdout = succeeded(&out);
-    assert!(stdout.starts_with("1 ") && !stdout.contains("/nowhere"), "{stdout}");
+    assert!(
+        stdout.starts_with("1 ") && !stdout.contains("/nowhere"),
+        "{stdout}"
+    );
     let warnings: Vec<String> = stderr(&out).lines().map(str::to_string).collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let warning = &warnings[0];
-    assert!(warning.contains("PATH") && warning.contains("HOME") && warning.contains("--allow-reserved"), "{warning}");
+    assert!(
+        warning.contains("PATH")
+            && warning.contains("HOME")
+            && warning.contains("--allow-reserved"),
+        "{warning}"
+    );
 
-    let out = workspace.coffer(&["run", "--allow-reserved", "--", "/bin/sh", "-c", "echo \"$PATH\""]);
+    let out = workspace.coffer(&[
+        "run",
+        "--allow-reserved",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo \"$PATH\"",
+    ]);
     assert_eq!(succeeded(&out), "/nowhere\n");
 }
 
 #[test]
 fn keys_that_are_not_variable_names_are_skipped_with_one_warning() {
     let workspace = Workspace::new();
-    workspace.seed("Development", &[("MY KEY", "a"), ("1PASSWORD_TOKEN", "b"), ("GOOD", "c")]);
+    workspace.seed(
+        "Development",
+        &[("MY KEY", "a"), ("1PASSWORD_TOKEN", "b"), ("GOOD", "c")],
+    );
     let out = workspace.coffer(&["run", "--", "sh", "-c", "echo $GOOD"]);
     assert_eq!(succeeded(&out), "c\n");
     let warnings: Vec<String> = stderr(&out).lines().map(str::to_string).collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("1PASSWORD_TOKEN") && warnings[0].contains("MY KEY"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("1PASSWORD_TOKEN") && warnings[0].contains("MY KEY"),
+        "{}",
+        warnings[0]
+    );
 }
 
 #[test]
@@ -101,10 +139,17 @@ fn the_token_never_reaches_the_child() {
     workspace.seed("Development", &[("APP", "1")]);
     for out in [
         workspace.coffer(&["run", "--", "env"]),
-        workspace.command(&["run", "--", "env"]).env("COFFER_TOKEN", &token).output().unwrap(),
+        workspace
+            .command(&["run", "--", "env"])
+            .env("COFFER_TOKEN", &token)
+            .output()
+            .unwrap(),
     ] {
         let env = succeeded(&out);
         assert!(env.contains("APP=1"), "{env}");
-        assert!(!env.contains(&token), "the token is in the child's environment");
+        assert!(
+            !env.contains(&token),
+            "the token is in the child's environment"
+        );
     }
 }

@@ -8,25 +8,48 @@ use crate::common::*;
 #[test]
 fn list_hides_values_unless_show_and_json_has_stable_fields() {
     let workspace = Workspace::new();
-    workspace.seed("Development", &[("DB_URL", "postgres://db"), ("API_KEY", "k-123")]);
+    workspace.seed(
+        "Development",
+        &[("DB_URL", "postgres://db"), ("API_KEY", "k-123")],
+    );
 
     let table = succeeded(&workspace.coffer(&["secrets", "list"]));
-    assert!(table.contains("DB_URL") && table.contains("API_KEY"), "{table}");
-    assert!(!table.contains("postgres://db") && !table.contains("k-123"), "{table}");
+    assert!(
+        table.contains("DB_URL") && table.contains("API_KEY"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("postgres://db") && !table.contains("k-123"),
+        "{table}"
+    );
     assert!(table.contains("********"), "{table}");
     // Not a terminal: plain columns, no box drawing.
     assert!(!table.contains('│') && !table.contains('─'), "{table}");
 
     let shown = succeeded(&workspace.coffer(&["secrets", "list", "--show"]));
-    assert!(shown.contains("postgres://db") && shown.contains("k-123"), "{shown}");
+    assert!(
+        shown.contains("postgres://db") && shown.contains("k-123"),
+        "{shown}"
+    );
 
-    let listed: Value =
-        serde_json::from_str(&succeeded(&workspace.coffer(&["secrets", "list", "--format", "json"])))
-            .unwrap();
+    let listed: Value = serde_json::from_str(&succeeded(
+        &workspace.coffer(&["secrets", "list", "--format", "json"]),
+    ))
+    .unwrap();
     let first = &listed[0];
     assert_eq!(first["key"], "API_KEY");
     assert_eq!(first["value"], Value::Null, "hidden in JSON too: {first}");
-    for field in ["id", "key", "path", "value", "type", "tags", "comment", "version", "updatedAt"] {
+    for field in [
+        "id",
+        "key",
+        "path",
+        "value",
+        "type",
+        "tags",
+        "comment",
+        "version",
+        "updatedAt",
+    ] {
         assert!(first.get(field).is_some(), "{field} in {first}");
     }
     let listed: Value = serde_json::from_str(&succeeded(
@@ -51,15 +74,26 @@ fn list_filters_by_tags() {
         &workspace.coffer(&["secrets", "list", "--tags", "db", "--format", "json"]),
     ))
     .unwrap();
-    let keys: Vec<&str> = listed.as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["TAGGED"]);
 }
 
 #[test]
 fn get_prints_the_value_or_json_and_resolves_references() {
     let workspace = Workspace::new();
-    workspace.seed("Development", &[("HOST", "db.internal"), ("URL", "postgres://${HOST}/app")]);
-    assert_eq!(succeeded(&workspace.coffer(&["secrets", "get", "url"])), "postgres://db.internal/app\n");
+    workspace.seed(
+        "Development",
+        &[("HOST", "db.internal"), ("URL", "postgres://${HOST}/app")],
+    );
+    assert_eq!(
+        succeeded(&workspace.coffer(&["secrets", "get", "url"])),
+        "postgres://db.internal/app\n"
+    );
     let secret: Value = serde_json::from_str(&succeeded(
         &workspace.coffer(&["secrets", "get", "HOST", "--format", "json"]),
     ))
@@ -68,7 +102,10 @@ fn get_prints_the_value_or_json_and_resolves_references() {
     assert_eq!(secret["version"], 1);
 
     let line = failed_with(&workspace.coffer(&["secrets", "get", "MISSING"]), 1);
-    assert!(line.contains("no secret 'MISSING' in environment Development"), "{line}");
+    assert!(
+        line.contains("no secret 'MISSING' in environment Development"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -78,14 +115,21 @@ fn set_creates_and_updates_all_given_keys_at_once() {
     succeeded(&workspace.coffer(&["secrets", "set", "EXISTING=new", "FRESH=a=b"]));
     let stored = workspace.stored("Development");
     assert_eq!(stored["EXISTING"], ("new".to_string(), 2));
-    assert_eq!(stored["FRESH"], ("a=b".to_string(), 1), "only the first = splits");
+    assert_eq!(
+        stored["FRESH"],
+        ("a=b".to_string(), 1),
+        "only the first = splits"
+    );
 }
 
 #[test]
 fn set_reads_a_lone_key_from_stdin_keeping_inner_newlines() {
     let workspace = Workspace::new();
     let pem = "-----BEGIN KEY-----\nAAAA\n-----END KEY-----";
-    succeeded(&workspace.coffer_stdin(&["secrets", "set", "TLS_KEY"], format!("{pem}\n").as_bytes()));
+    succeeded(&workspace.coffer_stdin(
+        &["secrets", "set", "TLS_KEY"],
+        format!("{pem}\n").as_bytes(),
+    ));
     assert_eq!(workspace.stored("Development")["TLS_KEY"].0, pem);
 }
 
@@ -108,7 +152,11 @@ fn delete_removes_the_given_keys_or_nothing() {
 
     let out = workspace.coffer(&["secrets", "delete", "a", "B"]);
     succeeded(&out);
-    assert!(stderr(&out).contains("Deleted 2 secrets"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Deleted 2 secrets"),
+        "{}",
+        stderr(&out)
+    );
     let left: Vec<String> = workspace.stored("Development").into_keys().collect();
     assert_eq!(left, ["C"]);
 }
@@ -121,12 +169,16 @@ fn flags_choose_another_environment_and_path_than_the_link() {
         json!({"secrets": [{"key": "NESTED", "value": "deep", "path": "/api"}]}),
     );
     assert_eq!(status.as_u16(), 200, "{body}");
-    let out = workspace.coffer(&["secrets", "get", "NESTED", "--env", "staging", "--path", "api/"]);
+    let out = workspace.coffer(&[
+        "secrets", "get", "NESTED", "--env", "staging", "--path", "api/",
+    ]);
     assert_eq!(succeeded(&out), "deep\n");
-    succeeded(&workspace.coffer(&["secrets", "set", "X=1", "--env", "Staging", "--path", "/api"]));
-    let (_, listed) = workspace
-        .server
-        .admin()
-        .get(&format!("{}&key=X", secrets_path(&workspace.app_id, "Staging")));
+    succeeded(&workspace.coffer(&[
+        "secrets", "set", "X=1", "--env", "Staging", "--path", "/api",
+    ]));
+    let (_, listed) = workspace.server.admin().get(&format!(
+        "{}&key=X",
+        secrets_path(&workspace.app_id, "Staging")
+    ));
     assert_eq!(listed[0]["path"], "/api");
 }

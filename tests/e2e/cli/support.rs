@@ -28,7 +28,12 @@ impl Workspace {
         let workspace = Workspace::unlinked();
         let admin = workspace.server.admin_token.clone();
         succeeded(&workspace.coffer_stdin(
-            &["login", "--addr", &workspace.server.base.clone(), "--token-stdin"],
+            &[
+                "login",
+                "--addr",
+                &workspace.server.base.clone(),
+                "--token-stdin",
+            ],
             format!("{admin}\n").as_bytes(),
         ));
         succeeded(&workspace.coffer(&["link", "--app", "shop", "--env", "Development"]));
@@ -128,7 +133,10 @@ impl Workspace {
             .server
             .admin()
             .get(&format!("{}&key={key}", secrets_path(&self.app_id, env)));
-        let id = listed[0]["id"].as_str().expect("the secret exists").to_string();
+        let id = listed[0]["id"]
+            .as_str()
+            .expect("the secret exists")
+            .to_string();
         let (status, body) = self.server.admin().put(
             &secrets_path(&self.app_id, env),
             json!({"secrets": [{"id": id, "value": value}]}),

@@ -42,7 +42,11 @@ fn stop_with_sigterm(mut child: Child, lines: &Receiver<String>) {
         .status()
         .unwrap();
     assert_eq!(next_line(lines), "stopping", "SIGTERM forwarded");
-    assert_eq!(child.wait().unwrap().code(), Some(0), "the child's exit code");
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(0),
+        "the child's exit code"
+    );
 }
 
 #[test]
@@ -50,7 +54,16 @@ fn watch_restarts_the_child_when_an_injected_secret_changes() {
     let workspace = Workspace::new();
     workspace.seed("Development", &[("GREETING", "hello")]);
     let mut child = workspace
-        .command(&["run", "--watch", "--grace-period", "5", "--", "sh", "-c", GREETER])
+        .command(&[
+            "run",
+            "--watch",
+            "--grace-period",
+            "5",
+            "--",
+            "sh",
+            "-c",
+            GREETER,
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -74,7 +87,16 @@ fn a_child_that_ignores_sigterm_is_killed_after_the_grace_period() {
     workspace.seed("Development", &[("GREETING", "hello")]);
     let stubborn = "trap '' TERM; echo \"start $GREETING\"; while :; do sleep 0.05; done";
     let mut child = workspace
-        .command(&["run", "--watch", "--grace-period", "1", "--", "sh", "-c", stubborn])
+        .command(&[
+            "run",
+            "--watch",
+            "--grace-period",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            stubborn,
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -145,7 +167,16 @@ fn watch_keeps_following_through_a_server_restart() {
     workspace.seed("Development", &[("GREETING", "hello")]);
     let relay = Relay::new(&workspace.server.base);
     let mut child = workspace
-        .command(&["run", "--watch", "--grace-period", "5", "--", "sh", "-c", GREETER])
+        .command(&[
+            "run",
+            "--watch",
+            "--grace-period",
+            "5",
+            "--",
+            "sh",
+            "-c",
+            GREETER,
+        ])
         .env("COFFER_ADDR", format!("http://{}", relay.addr))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
