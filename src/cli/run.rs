@@ -35,7 +35,8 @@ const FEED_WAIT_SECONDS: u64 = 25;
 pub struct RunArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// Restart the command when a secret it was given changes.
+    /// Restart the command when a secret it was given changes (when the command exits
+    /// by itself, `coffer run` exits with its code, as without --watch).
     #[arg(long)]
     watch: bool,
     /// Seconds between SIGTERM and SIGKILL when restarting.

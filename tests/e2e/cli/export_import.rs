@@ -123,6 +123,17 @@ fn an_import_that_meets_existing_keys_changes_nothing_and_names_them() {
         stored["TAKEN"], "original",
         "--skip-existing keeps what was there"
     );
+
+    // The same import again finds everything there and writes nothing.
+    let before = workspace.stored("Development");
+    let out = workspace.coffer(&["import", "new.env", "--skip-existing"]);
+    succeeded(&out);
+    let said = stderr(&out);
+    assert!(
+        said.contains("Nothing to import (3 key(s) already exist)"),
+        "{said}"
+    );
+    assert_eq!(workspace.stored("Development"), before, "no version moved");
 }
 
 #[test]

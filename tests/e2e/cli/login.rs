@@ -267,3 +267,14 @@ fn a_server_the_client_cannot_verify_is_one_tls_line_and_ca_cert_fixes_it() {
     let out = workspace.coffer(&["secrets", "list", "--app-id", &app_id, "--env", "Staging"]);
     succeeded(&out);
 }
+
+#[test]
+fn logout_forgets_the_profile_and_its_token() {
+    let workspace = Workspace::new();
+    let token = workspace.server.admin_token.clone();
+    succeeded(&workspace.coffer(&["logout"]));
+    let text = std::fs::read_to_string(workspace.config_home.join("coffer/config.toml")).unwrap();
+    assert!(!text.contains(&token), "{text}");
+    let line = failed_with(&workspace.coffer(&["secrets", "list"]), 2);
+    assert!(line.contains("not logged in"), "{line}");
+}
