@@ -150,7 +150,8 @@ fn exit_code(status: ExitStatus) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-/// The pid signals are forwarded to; 0 while no child runs.
+/// The pid signals are forwarded to: 0 before a child runs (and between two), -1 once
+/// the last one exited.
 type ChildPid = Arc<AtomicI32>;
 
 fn send_signal(pid: i32, signal: Signal) {
@@ -159,9 +160,9 @@ fn send_signal(pid: i32, signal: Signal) {
     }
 }
 
-/// Forwards SIGINT, SIGTERM and SIGHUP to the child. A SIGINT from the terminal
-/// (Ctrl-C, sent by the kernel to the whole foreground group) already reached the
-/// child, so it is not sent twice.
+/// Forwards SIGINT, SIGTERM and SIGHUP to the child. A signal from the kernel (Ctrl-C
+/// or a hangup, sent by the terminal to the whole foreground group) already reached
+/// the child, so it is not sent twice.
 fn forward_signals(child: ChildPid) -> Result<signal_hook::iterator::Handle, CliError> {
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| CliError::failed(format!("cannot handle signals: {e}")))?;
@@ -171,8 +172,14 @@ fn forward_signals(child: ChildPid) -> Result<signal_hook::iterator::Handle, Cli
             if origin.cause == Cause::Kernel {
                 continue;
             }
+            let pid = child.load(Ordering::SeqCst);
+            if pid == 0 {
+                // No child to pass it to (still reading the secrets, or between two
+                // children): stop as the signal asked, with the code a shell would give.
+                std::process::exit(128 + origin.signal);
+            }
             if let Ok(signal) = Signal::try_from(origin.signal) {
-                send_signal(child.load(Ordering::SeqCst), signal);
+                send_signal(pid, signal);
             }
         }
     });
@@ -194,7 +201,7 @@ pub fn run(args: RunArgs) -> CommandResult {
         let status = child
             .wait()
             .map_err(|e| CliError::failed(format!("waiting for {}: {e}", args.command[0])))?;
-        child_pid.store(0, Ordering::SeqCst);
+        child_pid.store(-1, Ordering::SeqCst);
         Ok(exit_code(status))
     };
     signals.close();
@@ -355,7 +362,10 @@ fn watch(
     }
     loop {
         match rx.recv() {
-            Ok(Event::Exited(g, status)) if g == generation => return Ok(exit_code(status)),
+            Ok(Event::Exited(g, status)) if g == generation => {
+                child_pid.store(-1, Ordering::SeqCst);
+                return Ok(exit_code(status));
+            }
             Ok(Event::Exited(..)) => {}
             Ok(Event::Changed) => {
                 let (fresh, warnings) = match fetch_env(api, target, args.allow_reserved) {
