@@ -335,3 +335,37 @@ pub fn import(args: ImportArgs) -> CommandResult {
     eprintln!("{summary}.");
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(env: &str) -> Target {
+        Target {
+            app_id: "6f1c2a44-0000-4000-8000-000000000000".to_string(),
+            env: env.to_string(),
+            path: None,
+        }
+    }
+
+    #[test]
+    fn the_idempotency_key_is_the_same_for_the_same_batch_and_differs_otherwise() {
+        let body = json!({"secrets": [{"key": "A", "value": "1", "path": "/"}]});
+        let other = json!({"secrets": [{"key": "A", "value": "2", "path": "/"}]});
+        let key = idempotency_key(b"A=1\n", Mode::Refuse, &target("Development"), 0, &body);
+        assert_eq!(
+            key,
+            idempotency_key(b"A=1\n", Mode::Refuse, &target("development"), 0, &body)
+        );
+        assert!(key.starts_with("coffer-import-") && key.len() <= 255);
+        for different in [
+            idempotency_key(b"A=2\n", Mode::Refuse, &target("Development"), 0, &body),
+            idempotency_key(b"A=1\n", Mode::Upsert, &target("Development"), 0, &body),
+            idempotency_key(b"A=1\n", Mode::Refuse, &target("Staging"), 0, &body),
+            idempotency_key(b"A=1\n", Mode::Refuse, &target("Development"), 1, &body),
+            idempotency_key(b"A=1\n", Mode::Refuse, &target("Development"), 0, &other),
+        ] {
+            assert_ne!(key, different);
+        }
+    }
+}
