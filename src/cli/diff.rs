@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use super::output::{self, MASK};
-use super::target::{self, Session, TargetArgs};
+use super::target::{self, Client, TargetArgs};
 use super::{CliError, CommandResult};
 
 /// Table for people, JSON for scripts.
@@ -58,10 +58,10 @@ pub fn diff(args: DiffArgs) -> CommandResult {
         path: args.path.clone(),
         profile: args.profile.clone(),
     };
-    let session = Session::open(args.profile.as_deref())?;
+    let client = Client::open(args.profile.as_deref())?;
     let read = |env: &String| -> Result<BTreeMap<String, String>, CliError> {
-        let target = targets.resolve_with(&session, Some(env.clone()))?;
-        let secrets = target::list_secrets(&session.api, &target, &[])?;
+        let target = targets.resolve_with(&client, Some(env.clone()))?;
+        let secrets = target::list_secrets(&client.api, &target, &[])?;
         Ok(secrets
             .iter()
             .map(|s| {

@@ -84,8 +84,8 @@ fn warn_skipped(skipped: &[&str], why: &str) {
 
 /// Runs `coffer export`.
 pub fn export(args: ExportArgs) -> CommandResult {
-    let (session, target) = args.target.resolve()?;
-    let secrets = target::list_secrets(&session.api, &target, &[])?;
+    let (client, target) = args.target.resolve()?;
+    let secrets = target::list_secrets(&client.api, &target, &[])?;
     let pairs = target::flatten(&secrets);
     let text = match args.format {
         ExportFormat::Dotenv => {

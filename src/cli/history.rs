@@ -55,13 +55,13 @@ fn actor(version: &Value) -> String {
 
 /// Runs `coffer history`.
 pub fn history(args: HistoryArgs) -> CommandResult {
-    let (session, target) = args.target.resolve()?;
-    let secret = target::find_secret(&session.api, &target, &args.key)?;
+    let (client, target) = args.target.resolve()?;
+    let secret = target::find_secret(&client.api, &target, &args.key)?;
     let query = [
         ("app_id", target.app_id.as_str()),
         ("env", target.env.as_str()),
     ];
-    let body = session
+    let body = client
         .api
         .call(
             Method::GET,
@@ -69,7 +69,7 @@ pub fn history(args: HistoryArgs) -> CommandResult {
             &query,
             None,
         )
-        .map_err(|f| f.or_missing_route(&session.api, "GET /v1/secrets/{id}/history/"))?
+        .map_err(|f| f.or_missing_route(&client.api, "GET /v1/secrets/{id}/history/"))?
         .body;
     let versions: Vec<Value> = body["data"].as_array().cloned().unwrap_or_default();
     match args.format {
@@ -118,13 +118,13 @@ pub fn history(args: HistoryArgs) -> CommandResult {
 
 /// Runs `coffer rollback`.
 pub fn rollback(args: RollbackArgs) -> CommandResult {
-    let (session, target) = args.target.resolve()?;
-    let secret = target::find_secret(&session.api, &target, &args.key)?;
+    let (client, target) = args.target.resolve()?;
+    let secret = target::find_secret(&client.api, &target, &args.key)?;
     let query = [
         ("app_id", target.app_id.as_str()),
         ("env", target.env.as_str()),
     ];
-    let body = session
+    let body = client
         .api
         .call(
             Method::POST,
@@ -132,7 +132,7 @@ pub fn rollback(args: RollbackArgs) -> CommandResult {
             &query,
             Some(&json!({"version": args.version, "expectedVersion": secret.raw["version"]})),
         )
-        .map_err(|f| f.or_missing_route(&session.api, "POST /v1/secrets/{id}/rollback/"))?
+        .map_err(|f| f.or_missing_route(&client.api, "POST /v1/secrets/{id}/rollback/"))?
         .body;
     eprintln!(
         "{} is back to version {}'s content, as version {}.",

@@ -214,11 +214,11 @@ pub fn import(args: ImportArgs) -> CommandResult {
         .collect();
     pairs.sort_by_key(|p| p.0);
 
-    let (session, target) = args.target.resolve()?;
+    let (client, target) = args.target.resolve()?;
     let mut scope = target.clone();
     scope.path = Some(target.write_path().to_string());
     let existing: BTreeSet<String> =
-        target::list_secrets(&session.api, &scope, &[("resolve", "false")])?
+        target::list_secrets(&client.api, &scope, &[("resolve", "false")])?
             .into_iter()
             .map(|s| s.key)
             .collect();
@@ -261,7 +261,7 @@ pub fn import(args: ImportArgs) -> CommandResult {
             .collect();
         let body = json!({ "secrets": entries });
         let key = idempotency_key(&bytes, mode, &target, index, &body);
-        match send_batch(&session.api, &query, &body, &key) {
+        match send_batch(&client.api, &query, &body, &key) {
             Ok(answer) => {
                 let was_replayed = answer
                     .headers
@@ -293,7 +293,7 @@ pub fn import(args: ImportArgs) -> CommandResult {
                 if failure.status() == Some(409) && mode == Mode::Refuse {
                     // Someone created some of these keys since we looked: name them.
                     let now: BTreeSet<String> =
-                        target::list_secrets(&session.api, &scope, &[("resolve", "false")])?
+                        target::list_secrets(&client.api, &scope, &[("resolve", "false")])?
                             .into_iter()
                             .map(|s| s.key)
                             .collect();

@@ -179,12 +179,12 @@ pub fn logout(args: LogoutArgs) -> CommandResult {
 
 /// Runs `coffer link`.
 pub fn link(args: LinkArgs) -> CommandResult {
-    let session = target::Session::open(args.profile.as_deref())?;
+    let client = target::Client::open(args.profile.as_deref())?;
     let (app_id, app_name) = match (&args.app_id, &args.app) {
         (Some(id), _) => (id.clone(), None),
-        (None, Some(name)) => (session.app_id_by_name(name)?, Some(name.clone())),
+        (None, Some(name)) => (client.app_id_by_name(name)?, Some(name.clone())),
         // A Service token belongs to one app: that one, when none is named.
-        (None, None) => match target::identify(&session.connection)?.app_id {
+        (None, None) => match target::identify(&client.connection)?.app_id {
             Some(id) => (id, None),
             None => return Err(CliError::usage("say which app: --app-id ID or --app NAME")),
         },
@@ -199,7 +199,7 @@ pub fn link(args: LinkArgs) -> CommandResult {
     if let Some(path) = &path {
         query.push(("path", path));
     }
-    session
+    client
         .api
         .call(reqwest::Method::GET, "/v1/secrets/", &query, None)?;
     let link = LinkFile {

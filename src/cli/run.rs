@@ -51,7 +51,7 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
-/// Variables the shell, the loader and the session set up; a secret does not replace
+/// Variables the shell, the loader and the login set up; a secret does not replace
 /// them unless `--allow-reserved`.
 const RESERVED: &[&str] = &[
     "PATH",
@@ -188,13 +188,13 @@ fn forward_signals(child: ChildPid) -> Result<signal_hook::iterator::Handle, Cli
 
 /// Runs `coffer run`.
 pub fn run(args: RunArgs) -> CommandResult {
-    let (session, target) = args.target.resolve()?;
+    let (client, target) = args.target.resolve()?;
     let child_pid: ChildPid = Arc::new(AtomicI32::new(0));
     let signals = forward_signals(Arc::clone(&child_pid))?;
     let result = if args.watch {
-        watch(&args, &session.api, &target, &child_pid)
+        watch(&args, &client.api, &target, &child_pid)
     } else {
-        let (env, warnings) = fetch_env(&session.api, &target, args.allow_reserved)?;
+        let (env, warnings) = fetch_env(&client.api, &target, args.allow_reserved)?;
         warnings.iter().for_each(|w| eprintln!("{w}"));
         let mut child = spawn(&args.command, &env)?;
         child_pid.store(child.id() as i32, Ordering::SeqCst);

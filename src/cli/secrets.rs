@@ -124,12 +124,12 @@ pub fn secret_json(secret: &Secret, show: bool) -> Value {
 }
 
 fn list(args: ListArgs) -> CommandResult {
-    let (session, target) = args.target.resolve()?;
+    let (client, target) = args.target.resolve()?;
     let mut extra = Vec::new();
     if let Some(tags) = &args.tags {
         extra.push(("tags", tags.as_str()));
     }
-    let secrets = target::list_secrets(&session.api, &target, &extra)?;
+    let secrets = target::list_secrets(&client.api, &target, &extra)?;
     match args.format {
         ListFormat::Json => output::print_json(&Value::Array(
             secrets.iter().map(|s| secret_json(s, args.show)).collect(),
@@ -165,12 +165,12 @@ fn list(args: ListArgs) -> CommandResult {
 }
 
 fn get(args: GetArgs) -> CommandResult {
-    let (session, target) = args.target.resolve()?;
-    let mut found = target::list_secrets(&session.api, &target, &[("key", args.key.as_str())])?;
+    let (client, target) = args.target.resolve()?;
+    let mut found = target::list_secrets(&client.api, &target, &[("key", args.key.as_str())])?;
     let secret = match found.len() {
         1 => found.remove(0),
         // Not found, or at several paths: the same words as everywhere else.
-        _ => target::find_secret(&session.api, &target, &args.key)?,
+        _ => target::find_secret(&client.api, &target, &args.key)?,
     };
     match args.format {
         GetFormat::Value => output::write_stdout(format!("{}\n", secret.value).as_bytes()),
@@ -226,7 +226,7 @@ fn set(args: SetArgs) -> CommandResult {
     {
         return Err(CliError::usage(format!("'{}' is given twice", key.trim())));
     }
-    let (session, target) = args.target.resolve()?;
+    let (client, target) = args.target.resolve()?;
     let mut entries = Vec::new();
     for (key, value) in pairs {
         let value = match value {
@@ -247,7 +247,7 @@ fn set(args: SetArgs) -> CommandResult {
     query.push(("upsert", "true".to_string()));
     let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let body = json!({ "secrets": entries });
-    let answer = session
+    let answer = client
         .api
         .call(Method::POST, "/v1/secrets/", &query, Some(&body))
         .map_err(|failure| match &failure {
@@ -256,7 +256,7 @@ fn set(args: SetArgs) -> CommandResult {
             ApiFailure::Status { status: 409, message, .. } if message == "Duplicate secret found" => {
                 CliError::failed(format!(
                     "the server at {} did not update the existing key(s): it does not support POST /v1/secrets/?upsert=true (older than this client)",
-                    session.api.base()
+                    client.api.base()
                 ))
             }
             _ => CliError::from(failure),
@@ -273,8 +273,8 @@ fn set(args: SetArgs) -> CommandResult {
 }
 
 fn delete(args: DeleteArgs) -> CommandResult {
-    let (session, target) = args.target.resolve()?;
-    let listed = target::list_secrets(&session.api, &target, &[("resolve", "false")])?;
+    let (client, target) = args.target.resolve()?;
+    let listed = target::list_secrets(&client.api, &target, &[("resolve", "false")])?;
     let mut ids = Vec::new();
     let mut missing = Vec::new();
     for key in &args.keys {
@@ -308,7 +308,7 @@ fn delete(args: DeleteArgs) -> CommandResult {
         .filter(|(k, _)| *k != "path")
         .map(|(k, v)| (*k, v.as_str()))
         .collect();
-    let answer = session.api.call(
+    let answer = client.api.call(
         Method::DELETE,
         "/v1/secrets/",
         &query,

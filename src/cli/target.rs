@@ -91,27 +91,27 @@ fn identify_as(
     }
 }
 
-/// A connection with a known token kind.
+/// A connected API client with a known token kind.
 #[derive(Debug)]
-pub struct Session {
+pub struct Client {
     /// The API client.
     pub api: Api,
     /// What the token is.
     pub identity: Identity,
-    /// Where the session connects, with which token.
+    /// Where the client connects, with which token.
     pub connection: Connection,
 }
 
-impl Session {
-    /// The session for a profile (or `COFFER_ADDR`/`COFFER_TOKEN`).
-    pub fn open(profile: Option<&str>) -> Result<Session, CliError> {
+impl Client {
+    /// The client for a profile (or `COFFER_ADDR`/`COFFER_TOKEN`).
+    pub fn open(profile: Option<&str>) -> Result<Client, CliError> {
         let connection = config::connection(profile)?;
         let identity = match connection.kind {
             Some(kind) => Identity { kind, app_id: None },
             None => identify(&connection)?,
         };
         let api = Api::new(&connection, identity.kind)?;
-        Ok(Session {
+        Ok(Client {
             api,
             identity,
             connection,
@@ -234,15 +234,15 @@ impl Target {
 }
 
 impl TargetArgs {
-    /// Opens the session and works out the target.
-    pub fn resolve(&self) -> Result<(Session, Target), CliError> {
-        let session = Session::open(self.profile.as_deref())?;
-        let target = self.resolve_with(&session, self.env.clone())?;
-        Ok((session, target))
+    /// Connects and works out the target.
+    pub fn resolve(&self) -> Result<(Client, Target), CliError> {
+        let client = Client::open(self.profile.as_deref())?;
+        let target = self.resolve_with(&client, self.env.clone())?;
+        Ok((client, target))
     }
 
     /// The target with `env` (which may come from elsewhere, as for `diff`).
-    pub fn resolve_with(&self, session: &Session, env: Option<String>) -> Result<Target, CliError> {
+    pub fn resolve_with(&self, client: &Client, env: Option<String>) -> Result<Target, CliError> {
         let link = if self.app_id.is_some() && env.is_some() {
             None
         } else {
@@ -250,7 +250,7 @@ impl TargetArgs {
         };
         let app_id = match (&self.app_id, &self.app) {
             (Some(id), _) => id.clone(),
-            (None, Some(name)) => session.app_id_by_name(name)?,
+            (None, Some(name)) => client.app_id_by_name(name)?,
             (None, None) => match &link {
                 Some(link) => link.app_id.clone(),
                 None => {
