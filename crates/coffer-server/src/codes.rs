@@ -107,6 +107,8 @@ error_codes! {
     DuplicateEnvironmentName = (BAD_REQUEST, "duplicate_environment_name", "Duplicate environment name: '{}'.");
     NothingToUpdate = (BAD_REQUEST, "nothing_to_update", "At least one of 'name' or 'description' must be provided.");
     InvalidEnvironmentName = (BAD_REQUEST, "invalid_environment_name", "Invalid environment name: '{}'");
+    DescriptionTooLong = (BAD_REQUEST, "description_too_long", "'description' cannot exceed {} characters.");
+    MissingField = (BAD_REQUEST, "missing_field", "Missing required field: {}");
     ServiceTokenScopeRequired = (BAD_REQUEST, "service_token_scope_required", "A service token needs 'appId' and at least one environment.");
     InvalidTokenName = (BAD_REQUEST, "invalid_token_name", "A token needs a 'name' of 1 to 64 characters.");
     InvalidTokenType = (BAD_REQUEST, "invalid_token_type", "Invalid token type: '{}'. Must be one of ['service', 'user'].");

@@ -9,7 +9,7 @@ use crate::keys;
 use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
 use crate::model::{App, EnvType, Environment, Timestamp};
 use crate::store::{abort, tx_get, Store};
-use crate::validate::{check_app_name, check_env_name};
+use crate::validate::{check_app_description, check_app_name, check_env_name};
 
 /// Everything an app owns, which its deletion removes.
 const APP_DELETE_TREES: &[Tree] = &[
@@ -63,9 +63,15 @@ impl<B: KvBackend> Store<B> {
         new: NewApp,
     ) -> Result<(App, Vec<Environment>), StoreError> {
         let name = check_app_name(&new.name)?;
-        let env_names: Vec<String> = match new.environments {
-            Some(names) => names,
-            None => DEFAULT_ENVIRONMENTS.iter().map(|s| s.to_string()).collect(),
+        check_app_description(&new.description)?;
+        // As Phase: the default environments are of types dev, staging and prod; the
+        // environments of a list given are custom ones, whatever their names.
+        let (env_names, named_types): (Vec<String>, bool) = match new.environments {
+            Some(names) => (names, false),
+            None => (
+                DEFAULT_ENVIRONMENTS.iter().map(|s| s.to_string()).collect(),
+                true,
+            ),
         };
         for (i, env_name) in env_names.iter().enumerate() {
             check_env_name(env_name)?;
@@ -90,7 +96,10 @@ impl<B: KvBackend> Store<B> {
             .map(|(index, name)| Environment {
                 id: Uuid::new_v4(),
                 app_id: app.id,
-                env_type: EnvType::for_name(&name),
+                env_type: match named_types {
+                    true => EnvType::for_name(&name),
+                    false => EnvType::Custom,
+                },
                 name,
                 index: index as u32,
                 created_at: now,
@@ -157,6 +166,9 @@ impl<B: KvBackend> Store<B> {
         update: AppUpdate,
     ) -> Result<App, StoreError> {
         let new_name = update.name.as_deref().map(check_app_name).transpose()?;
+        if let Some(description) = &update.description {
+            check_app_description(description)?;
+        }
         let _structure = self.structure.lock();
         self.write(actor, &[Tree::Apps, Tree::AppNames], |tx| {
             let Some(mut app) = tx_get::<App>(tx, Tree::Apps, &keys::app(id))? else {

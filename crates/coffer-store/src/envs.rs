@@ -36,7 +36,8 @@ impl<B: KvBackend> Store<B> {
             id: Uuid::new_v4(),
             app_id,
             name: name.to_owned(),
-            env_type: EnvType::for_name(name),
+            // As Phase: an environment added to an app is a custom one, whatever its name.
+            env_type: EnvType::Custom,
             index: existing.last().map_or(0, |e| e.index + 1),
             created_at: now,
             updated_at: now,
