@@ -264,6 +264,24 @@ mod tests {
             normalize_tags(&["a".into(), "b".into(), "a".into()]).unwrap(),
             vec!["a", "b"]
         );
+        // Trimmed as Phase trims them: blank is empty, padding makes no other tag.
+        assert_eq!(
+            normalize_tags(&[" a ".into(), "  ".into(), "a".into(), "\tb".into()]).unwrap(),
+            vec!["a", "b"]
+        );
+        assert!(matches!(
+            normalize_tags(&[format!(" {} ", "t".repeat(64))]),
+            Ok(tags) if tags == ["t".repeat(64)]
+        ));
+    }
+
+    #[test]
+    fn app_descriptions_are_limited_in_characters() {
+        assert!(check_app_description(&"é".repeat(10_000)).is_ok());
+        assert!(matches!(
+            check_app_description(&"x".repeat(10_001)),
+            Err(StoreError::DescriptionTooLong)
+        ));
     }
 
     #[test]
