@@ -52,6 +52,7 @@ pub mod kv;
 mod migrate;
 mod model;
 mod overrides;
+pub mod phase_crypto;
 pub mod references;
 mod secrets;
 mod store;
