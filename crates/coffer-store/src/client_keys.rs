@@ -165,7 +165,11 @@ pub(crate) fn put_token_keys(
     token_id: Uuid,
     keys: &TokenKeys,
 ) -> Result<(), TxAbort<StoreError>> {
-    tx.insert(Tree::ClientKeys, &token_keys_key(token_id), &codec::encode(keys))?;
+    tx.insert(
+        Tree::ClientKeys,
+        &token_keys_key(token_id),
+        &codec::encode(keys),
+    )?;
     Ok(())
 }
 
@@ -173,7 +177,8 @@ impl<B: KvBackend> Store<B> {
     /// Fresh key material for a new environment, sealed to its location.
     pub(crate) fn new_environment_keys(&self, env_id: Uuid) -> Vec<u8> {
         let keys = EnvironmentKeys::generate();
-        self.keys.seal(&env_keys_key(env_id), keys.to_bytes().as_ref())
+        self.keys
+            .seal(&env_keys_key(env_id), keys.to_bytes().as_ref())
     }
 
     /// An environment's seed and salt.
@@ -202,7 +207,11 @@ impl<B: KvBackend> Store<B> {
         for app in self.list_apps()? {
             let mut missing = Vec::new();
             for env in self.list_environments(app.id)? {
-                if self.kv.get(Tree::ClientKeys, &env_keys_key(env.id))?.is_none() {
+                if self
+                    .kv
+                    .get(Tree::ClientKeys, &env_keys_key(env.id))?
+                    .is_none()
+                {
                     missing.push(env.id);
                 }
             }

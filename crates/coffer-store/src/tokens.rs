@@ -109,7 +109,12 @@ impl<B: KvBackend> Store<B> {
         })?;
         let created = self.write(
             &Actor::embedded(),
-            &[Tree::Meta, Tree::Tokens, Tree::TokenHashes, Tree::ClientKeys],
+            &[
+                Tree::Meta,
+                Tree::Tokens,
+                Tree::TokenHashes,
+                Tree::ClientKeys,
+            ],
             |tx| {
                 if tx.get(Tree::Meta, INITIALIZED_KEY)?.is_some() {
                     return Ok((false, AuditEvent::new(AuditAction::TokenCreate)));
@@ -177,7 +182,12 @@ impl<B: KvBackend> Store<B> {
         let (token, keys, issued) = self.new_token_record(new)?;
         self.write(
             actor,
-            &[Tree::Apps, Tree::Tokens, Tree::TokenHashes, Tree::ClientKeys],
+            &[
+                Tree::Apps,
+                Tree::Tokens,
+                Tree::TokenHashes,
+                Tree::ClientKeys,
+            ],
             |tx| {
                 if let Some(app_id) = token.app_id {
                     if tx.get(Tree::Apps, app_id.as_bytes())?.is_none() {
@@ -240,7 +250,12 @@ impl<B: KvBackend> Store<B> {
         let _every_env = self.write_all_envs();
         let overrides = self.override_keys_of_token(id)?;
         let mut cache = self.token_cache.write();
-        let trees = [Tree::Tokens, Tree::TokenHashes, Tree::Overrides, Tree::ClientKeys];
+        let trees = [
+            Tree::Tokens,
+            Tree::TokenHashes,
+            Tree::Overrides,
+            Tree::ClientKeys,
+        ];
         let token = self.write(actor, &trees, |tx| {
             let Some(mut token) = tx_get::<Token>(tx, Tree::Tokens, id.as_bytes())? else {
                 return abort(StoreError::TokenNotFound(id));

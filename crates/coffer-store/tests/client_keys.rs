@@ -29,7 +29,11 @@ fn token(kind: TokenKind, app_id: Option<Uuid>) -> NewToken {
 /// unwrap the kept share with the wrap key, and join the shares into the secret key.
 fn rebuild_key_pair(issued: &IssuedToken, wrapped_share: &str) -> (Vec<String>, KxKeyPair) {
     let fields: Vec<String> = issued.phase_token.split(':').map(str::to_owned).collect();
-    assert_eq!(fields.len(), 6, "prefix, version, token, public key, share0, wrap key");
+    assert_eq!(
+        fields.len(),
+        6,
+        "prefix, version, token, public key, share0, wrap key"
+    );
     let share0 = decode_key(&fields[4]).unwrap();
     let wrap_key = decode_key(&fields[5]).unwrap();
     let share1 = phase_crypto::unwrap_share(wrapped_share, &wrap_key).unwrap();
@@ -46,10 +50,19 @@ fn a_service_token_is_issued_in_the_phase_form_around_the_same_bearer_secret() {
         .unwrap();
     let kept = s.token_keys(record.id).unwrap().expect("key material kept");
     let (fields, pair) = rebuild_key_pair(&issued, &kept.wrapped_share);
-    assert_eq!((fields[0].as_str(), fields[1].as_str()), ("pss_service", "v2"));
-    assert_eq!(fields[2], *issued.token, "the bearer part is the token itself");
+    assert_eq!(
+        (fields[0].as_str(), fields[1].as_str()),
+        ("pss_service", "v2")
+    );
+    assert_eq!(
+        fields[2], *issued.token,
+        "the bearer part is the token itself"
+    );
     assert_eq!(fields[3], hex::encode(kept.public));
-    assert_eq!(pair.public, kept.public, "the shares join into the key of field 4");
+    assert_eq!(
+        pair.public, kept.public,
+        "the shares join into the key of field 4"
+    );
     assert_eq!(kept.wrapped_share.len(), 208);
     assert!(s.authenticate(&issued.token).unwrap().is_some());
 }
@@ -58,7 +71,9 @@ fn a_service_token_is_issued_in_the_phase_form_around_the_same_bearer_secret() {
 fn a_user_token_and_the_first_admin_token_are_pss_user_v1() {
     let s = TestStore::new();
     let admin = s.initialize().unwrap().expect("a new store initialises");
-    assert!(admin.phase_token.starts_with(&format!("pss_user:v1:{}:", *admin.token)));
+    assert!(admin
+        .phase_token
+        .starts_with(&format!("pss_user:v1:{}:", *admin.token)));
     let (record, issued) = s.create_token(&me(), token(TokenKind::User, None)).unwrap();
     let kept = s.token_keys(record.id).unwrap().unwrap();
     let (fields, pair) = rebuild_key_pair(&issued, &kept.wrapped_share);
@@ -93,7 +108,10 @@ fn no_two_tokens_share_key_material_and_the_store_keeps_no_share0_or_wrap_key() 
                         "a token secret, share0 or wrap key is stored"
                     );
                     let text = secret_field.as_bytes();
-                    assert!(!v.windows(64).any(|w| w == text), "hex of a secret is stored");
+                    assert!(
+                        !v.windows(64).any(|w| w == text),
+                        "hex of a secret is stored"
+                    );
                 }
             }
         }
@@ -169,7 +187,10 @@ fn a_store_made_before_environment_keys_gets_them_once_at_open() {
     let (_, envs) = s.app("shop");
     let kept = s.environment_keys(envs[1].id).unwrap().seed_hex();
     let dir = s.dir.path().to_owned();
-    let TestStore { store, dir: tempdir } = s;
+    let TestStore {
+        store,
+        dir: tempdir,
+    } = s;
     drop(store);
     {
         // As a store of an earlier release: no key material for two environments.

@@ -150,10 +150,12 @@ fn read_everything(s: &Store, f: &Fixture) -> Vec<Result<String, StoreError>> {
 /// The Phase clients' key material of every environment and token. Not in
 /// [`read_everything`]: a format-1 store had none, and gets fresh material at migration.
 fn read_key_material(s: &TestStore, f: &Fixture) -> Vec<Result<String, StoreError>> {
-    let env_keys = f
-        .env_ids
-        .iter()
-        .map(|id| shown(s.environment_keys(*id).map(|keys| keys.seed_hex().to_string())));
+    let env_keys = f.env_ids.iter().map(|id| {
+        shown(
+            s.environment_keys(*id)
+                .map(|keys| keys.seed_hex().to_string()),
+        )
+    });
     let token_keys = f.token_ids.iter().map(|id| shown(s.token_keys(*id)));
     env_keys.chain(token_keys).collect()
 }
@@ -408,7 +410,10 @@ fn a_format_1_store_is_migrated_at_open_and_serves_the_same() {
     assert_eq!(after, before);
     assert_eq!(f.store.verify_audit().unwrap().first_broken, None);
     for env in f.store.list_environments(f.app).unwrap() {
-        assert!(f.store.environment_keys(env.id).is_ok(), "environments get key material");
+        assert!(
+            f.store.environment_keys(env.id).is_ok(),
+            "environments get key material"
+        );
     }
     // Migrated for good: format 2 on disk, with every record authenticated, and the
     // store keeps working across a reopen.
