@@ -7,4 +7,5 @@ mod common;
 
 mod access;
 mod api;
+mod phase_clients;
 mod reliability;

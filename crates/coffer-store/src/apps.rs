@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::client_keys::{env_keys_key, token_keys_key};
 use crate::codec;
 use crate::error::StoreError;
 use crate::keys;
@@ -23,6 +24,7 @@ const APP_DELETE_TREES: &[Tree] = &[
     Tree::Overrides,
     Tree::Tokens,
     Tree::TokenHashes,
+    Tree::ClientKeys,
 ];
 
 /// Environments an app gets when none are named.
@@ -106,10 +108,20 @@ impl<B: KvBackend> Store<B> {
                 updated_at: now,
             })
             .collect();
+        let env_keys: Vec<Vec<u8>> = envs
+            .iter()
+            .map(|env| self.new_environment_keys(env.id))
+            .collect();
         let _structure = self.structure.lock();
         self.write(
             actor,
-            &[Tree::AppNames, Tree::Apps, Tree::EnvNames, Tree::Envs],
+            &[
+                Tree::AppNames,
+                Tree::Apps,
+                Tree::EnvNames,
+                Tree::Envs,
+                Tree::ClientKeys,
+            ],
             |tx| {
                 let name_key = keys::app_name(&app.name);
                 if tx.get(Tree::AppNames, &name_key)?.is_some() {
@@ -117,8 +129,8 @@ impl<B: KvBackend> Store<B> {
                 }
                 tx.insert(Tree::AppNames, &name_key, app.id.as_bytes())?;
                 tx.insert(Tree::Apps, &keys::app(app.id), &codec::encode(&app))?;
-                for env in &envs {
-                    put_env(tx, env)?;
+                for (env, keys) in envs.iter().zip(&env_keys) {
+                    put_env(tx, env, keys)?;
                 }
                 Ok(((), app_event(AuditAction::AppCreate, app.id)))
             },
@@ -220,6 +232,7 @@ impl<B: KvBackend> Store<B> {
             for token in &tokens {
                 tx.remove(Tree::Tokens, token.id.as_bytes())?;
                 tx.remove(Tree::TokenHashes, &token.hash)?;
+                tx.remove(Tree::ClientKeys, &token_keys_key(token.id))?;
             }
             Ok(((), app_event(AuditAction::AppDelete, id)))
         })?;
@@ -230,18 +243,25 @@ impl<B: KvBackend> Store<B> {
     }
 }
 
-pub(crate) fn put_env(tx: &dyn KvTx, env: &Environment) -> Result<(), TxAbort<StoreError>> {
+/// Stores a new environment with its sealed key material.
+pub(crate) fn put_env(
+    tx: &dyn KvTx,
+    env: &Environment,
+    sealed_keys: &[u8],
+) -> Result<(), TxAbort<StoreError>> {
     let name_key = keys::env_name(env.app_id, &env.name);
     if tx.get(Tree::EnvNames, &name_key)?.is_some() {
         return abort(StoreError::EnvironmentNameTaken(env.name.clone()));
     }
     tx.insert(Tree::EnvNames, &name_key, env.id.as_bytes())?;
     tx.insert(Tree::Envs, &keys::env(env.id), &codec::encode(env))?;
+    tx.insert(Tree::ClientKeys, &env_keys_key(env.id), sealed_keys)?;
     Ok(())
 }
 
 pub(crate) fn remove_env(tx: &dyn KvTx, env: &Environment) -> Result<(), TxAbort<StoreError>> {
     tx.remove(Tree::EnvNames, &keys::env_name(env.app_id, &env.name))?;
     tx.remove(Tree::Envs, &keys::env(env.id))?;
+    tx.remove(Tree::ClientKeys, &env_keys_key(env.id))?;
     Ok(())
 }

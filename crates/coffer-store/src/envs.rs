@@ -42,11 +42,13 @@ impl<B: KvBackend> Store<B> {
             created_at: now,
             updated_at: now,
         };
-        self.write(actor, &[Tree::Apps, Tree::EnvNames, Tree::Envs], |tx| {
+        let env_keys = self.new_environment_keys(env.id);
+        let trees = [Tree::Apps, Tree::EnvNames, Tree::Envs, Tree::ClientKeys];
+        self.write(actor, &trees, |tx| {
             if tx.get(Tree::Apps, &keys::app(app_id))?.is_none() {
                 return abort(StoreError::AppNotFound(app_id));
             }
-            put_env(tx, &env)?;
+            put_env(tx, &env, &env_keys)?;
             Ok(((), env_event(AuditAction::EnvCreate, &env)))
         })?;
         Ok(env)
@@ -159,6 +161,7 @@ impl<B: KvBackend> Store<B> {
                 Tree::SecretIndex,
                 Tree::History,
                 Tree::Overrides,
+                Tree::ClientKeys,
             ],
             |tx| {
                 remove_env(tx, &env)?;
