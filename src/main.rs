@@ -101,7 +101,11 @@ fn init(args: &StoreArgs) -> Result<(), String> {
     let store = args.open()?;
     match store.initialize().map_err(|e| e.to_string())? {
         Some(token) => {
-            println!("{token}");
+            println!("{}", &*token.token);
+            eprintln!(
+                "phaseToken (for the Phase CLI and SDKs): {}",
+                &*token.phase_token
+            );
             Ok(())
         }
         None => Err(format!(

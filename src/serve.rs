@@ -121,7 +121,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let store = Arc::new(args.store.open()?);
     announce_durability(args.store.durability);
     if let Some(token) = store.initialize().map_err(|e| e.to_string())? {
-        eprintln!("Admin token: {token}");
+        eprintln!("Admin token: {}", &*token.token);
+        eprintln!("Admin phaseToken: {}", &*token.phase_token);
     }
     let config = ServerConfig {
         body_limit: args.body_limit,

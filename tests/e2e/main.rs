@@ -9,4 +9,5 @@ mod common;
 mod access;
 mod api;
 mod cli;
+mod phase_clients;
 mod reliability;

@@ -105,9 +105,23 @@ pub fn decode<T: DeserializeOwned>(
 }
 
 /// Decodes a body whose every field error has one message (apps, environments, tokens):
-/// `Invalid request body: <field>: <reason>.`
+/// `Invalid request body: <field>: <reason>.`, except that a required field left out or
+/// `null` has Phase's words: `Missing required field: <field>`.
 pub fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     decode(bytes, |err| {
+        // serde names a field left out between backticks: "missing field `name` at …".
+        let absent = match err.missing {
+            true => err.reason.split('`').nth(1),
+            // A top-level field sent as `null`.
+            false => Some(err.path.as_str()).filter(|path| {
+                !path.is_empty()
+                    && !path.contains(['.', '['])
+                    && err.reason.starts_with("invalid type: null")
+            }),
+        };
+        if let Some(field) = absent {
+            return Code::MissingField.with(&[&quote(field)]);
+        }
         let shown = if err.path.is_empty() {
             err.reason
         } else {

@@ -56,6 +56,7 @@ error_codes! {
     EnvironmentOutOfScope = (FORBIDDEN, "environment_out_of_scope", "Service token cannot access this environment");
     PermissionDenied = (FORBIDDEN, "permission_denied", "You don't have permission to {} secrets in this environment.");
     UserTokenRequired = (FORBIDDEN, "user_token_required", "This action requires a User token.");
+    TokenPredatesPhaseClients = (FORBIDDEN, "token_predates_phase_clients", "This token was created before Phase clients were supported; create a new one.");
     IpNotAllowed = (FORBIDDEN, "ip_not_allowed", "Access denied: a network access policy restricts access from your IP address.");
     Throttled = (TOO_MANY_REQUESTS, "throttled", "Request was throttled. Expected available in {} seconds.");
     // Routes.
@@ -107,6 +108,8 @@ error_codes! {
     DuplicateEnvironmentName = (BAD_REQUEST, "duplicate_environment_name", "Duplicate environment name: '{}'.");
     NothingToUpdate = (BAD_REQUEST, "nothing_to_update", "At least one of 'name' or 'description' must be provided.");
     InvalidEnvironmentName = (BAD_REQUEST, "invalid_environment_name", "Invalid environment name: '{}'");
+    DescriptionTooLong = (BAD_REQUEST, "description_too_long", "'description' cannot exceed {} characters.");
+    MissingField = (BAD_REQUEST, "missing_field", "Missing required field: {}");
     ServiceTokenScopeRequired = (BAD_REQUEST, "service_token_scope_required", "A service token needs 'appId' and at least one environment.");
     InvalidTokenName = (BAD_REQUEST, "invalid_token_name", "A token needs a 'name' of 1 to 64 characters.");
     InvalidTokenType = (BAD_REQUEST, "invalid_token_type", "Invalid token type: '{}'. Must be one of ['service', 'user'].");

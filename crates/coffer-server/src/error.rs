@@ -139,6 +139,9 @@ impl From<StoreError> for ApiError {
             E::FieldTooLarge { field, limit } => Code::FieldTooLarge.with(&[&field, &limit]),
             E::SealedCannotBeUnsealed => Code::SealedSecret.into(),
             E::InvalidAppName(name) => Code::InvalidAppName.with(&[&quote(&name)]),
+            E::DescriptionTooLong => {
+                Code::DescriptionTooLong.with(&[&limits::MAX_APP_DESCRIPTION_CHARS])
+            }
             E::InvalidEnvironmentName(name) => Code::InvalidEnvironmentName.with(&[&quote(&name)]),
             E::ServiceTokenScopeMissing => Code::ServiceTokenScopeRequired.into(),
             E::InvalidTokenName => Code::InvalidTokenName.into(),

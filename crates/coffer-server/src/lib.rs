@@ -20,6 +20,7 @@ mod listing;
 pub mod metrics;
 pub mod network;
 pub mod openapi;
+mod phase_views;
 pub mod rate_limit;
 pub mod read_audit;
 mod request_log;
@@ -54,6 +55,7 @@ pub fn create_app(
             web::PathConfig::default().error_handler(|_, _| ApiError::route_not_found().into()),
         )
         .configure(routes::ops::configure)
+        .configure(routes::phase_clients::configure)
         .configure(openapi::configure);
     for prefix in API_PREFIXES {
         app = app.service(web::scope(prefix).configure(routes::configure_api));

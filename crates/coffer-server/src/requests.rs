@@ -200,7 +200,7 @@ macro_rules! string_schema {
 }
 
 string_schema!(
-    /// A tag name (an empty one is skipped, as Phase does).
+    /// A tag name, trimmed (one empty after trimming is skipped, as Phase does).
     Tag, None::<&str>, 0, limits::MAX_TAG_CHARS
 );
 string_schema!(
@@ -332,8 +332,10 @@ pub struct SecretChangeInput {
     value: Option<String>,
     #[schema(value_type = Option<SecretComment>)]
     comment: Option<String>,
-    #[schema(value_type = Option<Vec<Tag>>, max_items = 32)]
-    tags: Option<Vec<String>>,
+    /// Absent keeps the tags; `null` or `[]` removes them all, as Phase does.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 32, nullable)]
+    tags: Option<Option<Vec<String>>>,
     #[schema(value_type = Option<SecretPath>)]
     path: Option<Value>,
     #[serde(rename = "type")]
@@ -471,7 +473,7 @@ pub fn parse_update_batch(bytes: &[u8]) -> Result<Vec<SecretUpdate>, ApiError> {
                 key: entry.key,
                 value: entry.value,
                 comment: entry.comment,
-                tags: entry.tags,
+                tags: entry.tags.map(Option::unwrap_or_default),
                 path: path_of(entry.path)?,
                 secret_type: type_of(entry.secret_type)?,
                 expected_version: entry.version,

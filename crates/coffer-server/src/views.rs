@@ -1,7 +1,9 @@
 //! The JSON shapes of responses (camelCase keys, RFC 3339 UTC timestamps with
 //! microseconds).
 
-use coffer_store::{App, AuditEntry, Environment, PersonalOverride, Secret, Timestamp, Token};
+use coffer_store::{
+    App, AuditEntry, Environment, IssuedToken, PersonalOverride, Secret, Timestamp, Token,
+};
 use serde::{Serialize, Serializer};
 use time::format_description::FormatItem;
 use time::macros::format_description;
@@ -249,6 +251,10 @@ pub struct TokenView<'a> {
     /// The token itself: only in the create response.
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<&'a str>,
+    /// The same token in the Phase clients' form (`pss_service:v2:…`, `pss_user:v1:…`):
+    /// only in the create response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phase_token: Option<&'a str>,
 }
 
 impl<'a> TokenView<'a> {
@@ -277,13 +283,15 @@ impl<'a> TokenView<'a> {
             last_used_at: &t.last_used_at,
             revoked: t.revoked,
             token: None,
+            phase_token: None,
         }
     }
 
-    /// A token just created, with its secret.
-    pub fn created(t: &'a Token, secret: &'a str) -> Self {
+    /// A token just created, with its secret in both forms.
+    pub fn created(t: &'a Token, issued: &'a IssuedToken) -> Self {
         TokenView {
-            token: Some(secret),
+            token: Some(&issued.token),
+            phase_token: Some(&issued.phase_token),
             ..TokenView::new(t)
         }
     }

@@ -3,13 +3,14 @@
 use uuid::Uuid;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::client_keys::{env_keys_key, token_keys_key};
 use crate::codec;
 use crate::error::StoreError;
 use crate::keys;
 use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
 use crate::model::{App, EnvType, Environment, Timestamp};
 use crate::store::{abort, tx_get, Store};
-use crate::validate::{check_app_name, check_env_name};
+use crate::validate::{check_app_description, check_app_name, check_env_name};
 
 /// Everything an app owns, which its deletion removes.
 const APP_DELETE_TREES: &[Tree] = &[
@@ -23,6 +24,7 @@ const APP_DELETE_TREES: &[Tree] = &[
     Tree::Overrides,
     Tree::Tokens,
     Tree::TokenHashes,
+    Tree::ClientKeys,
 ];
 
 /// Environments an app gets when none are named.
@@ -63,9 +65,15 @@ impl<B: KvBackend> Store<B> {
         new: NewApp,
     ) -> Result<(App, Vec<Environment>), StoreError> {
         let name = check_app_name(&new.name)?;
-        let env_names: Vec<String> = match new.environments {
-            Some(names) => names,
-            None => DEFAULT_ENVIRONMENTS.iter().map(|s| s.to_string()).collect(),
+        check_app_description(&new.description)?;
+        // As Phase: the default environments are of types dev, staging and prod; the
+        // environments of a list given are custom ones, whatever their names.
+        let (env_names, named_types): (Vec<String>, bool) = match new.environments {
+            Some(names) => (names, false),
+            None => (
+                DEFAULT_ENVIRONMENTS.iter().map(|s| s.to_string()).collect(),
+                true,
+            ),
         };
         for (i, env_name) in env_names.iter().enumerate() {
             check_env_name(env_name)?;
@@ -90,17 +98,30 @@ impl<B: KvBackend> Store<B> {
             .map(|(index, name)| Environment {
                 id: Uuid::new_v4(),
                 app_id: app.id,
-                env_type: EnvType::for_name(&name),
+                env_type: match named_types {
+                    true => EnvType::for_name(&name),
+                    false => EnvType::Custom,
+                },
                 name,
                 index: index as u32,
                 created_at: now,
                 updated_at: now,
             })
             .collect();
+        let env_keys: Vec<Vec<u8>> = envs
+            .iter()
+            .map(|env| self.new_environment_keys(env.id))
+            .collect();
         let _structure = self.structure.lock();
         self.write(
             actor,
-            &[Tree::AppNames, Tree::Apps, Tree::EnvNames, Tree::Envs],
+            &[
+                Tree::AppNames,
+                Tree::Apps,
+                Tree::EnvNames,
+                Tree::Envs,
+                Tree::ClientKeys,
+            ],
             |tx| {
                 let name_key = keys::app_name(&app.name);
                 if tx.get(Tree::AppNames, &name_key)?.is_some() {
@@ -108,8 +129,8 @@ impl<B: KvBackend> Store<B> {
                 }
                 tx.insert(Tree::AppNames, &name_key, app.id.as_bytes())?;
                 tx.insert(Tree::Apps, &keys::app(app.id), &codec::encode(&app))?;
-                for env in &envs {
-                    put_env(tx, env)?;
+                for (env, keys) in envs.iter().zip(&env_keys) {
+                    put_env(tx, env, keys)?;
                 }
                 Ok(((), app_event(AuditAction::AppCreate, app.id)))
             },
@@ -157,6 +178,9 @@ impl<B: KvBackend> Store<B> {
         update: AppUpdate,
     ) -> Result<App, StoreError> {
         let new_name = update.name.as_deref().map(check_app_name).transpose()?;
+        if let Some(description) = &update.description {
+            check_app_description(description)?;
+        }
         let _structure = self.structure.lock();
         self.write(actor, &[Tree::Apps, Tree::AppNames], |tx| {
             let Some(mut app) = tx_get::<App>(tx, Tree::Apps, &keys::app(id))? else {
@@ -208,6 +232,7 @@ impl<B: KvBackend> Store<B> {
             for token in &tokens {
                 tx.remove(Tree::Tokens, token.id.as_bytes())?;
                 tx.remove(Tree::TokenHashes, &token.hash)?;
+                tx.remove(Tree::ClientKeys, &token_keys_key(token.id))?;
             }
             Ok(((), app_event(AuditAction::AppDelete, id)))
         })?;
@@ -218,18 +243,25 @@ impl<B: KvBackend> Store<B> {
     }
 }
 
-pub(crate) fn put_env(tx: &dyn KvTx, env: &Environment) -> Result<(), TxAbort<StoreError>> {
+/// Stores a new environment with its sealed key material.
+pub(crate) fn put_env(
+    tx: &dyn KvTx,
+    env: &Environment,
+    sealed_keys: &[u8],
+) -> Result<(), TxAbort<StoreError>> {
     let name_key = keys::env_name(env.app_id, &env.name);
     if tx.get(Tree::EnvNames, &name_key)?.is_some() {
         return abort(StoreError::EnvironmentNameTaken(env.name.clone()));
     }
     tx.insert(Tree::EnvNames, &name_key, env.id.as_bytes())?;
     tx.insert(Tree::Envs, &keys::env(env.id), &codec::encode(env))?;
+    tx.insert(Tree::ClientKeys, &env_keys_key(env.id), sealed_keys)?;
     Ok(())
 }
 
 pub(crate) fn remove_env(tx: &dyn KvTx, env: &Environment) -> Result<(), TxAbort<StoreError>> {
     tx.remove(Tree::EnvNames, &keys::env_name(env.app_id, &env.name))?;
     tx.remove(Tree::Envs, &keys::env(env.id))?;
+    tx.remove(Tree::ClientKeys, &env_keys_key(env.id))?;
     Ok(())
 }

@@ -36,16 +36,19 @@ impl<B: KvBackend> Store<B> {
             id: Uuid::new_v4(),
             app_id,
             name: name.to_owned(),
-            env_type: EnvType::for_name(name),
+            // As Phase: an environment added to an app is a custom one, whatever its name.
+            env_type: EnvType::Custom,
             index: existing.last().map_or(0, |e| e.index + 1),
             created_at: now,
             updated_at: now,
         };
-        self.write(actor, &[Tree::Apps, Tree::EnvNames, Tree::Envs], |tx| {
+        let env_keys = self.new_environment_keys(env.id);
+        let trees = [Tree::Apps, Tree::EnvNames, Tree::Envs, Tree::ClientKeys];
+        self.write(actor, &trees, |tx| {
             if tx.get(Tree::Apps, &keys::app(app_id))?.is_none() {
                 return abort(StoreError::AppNotFound(app_id));
             }
-            put_env(tx, &env)?;
+            put_env(tx, &env, &env_keys)?;
             Ok(((), env_event(AuditAction::EnvCreate, &env)))
         })?;
         Ok(env)
@@ -158,6 +161,7 @@ impl<B: KvBackend> Store<B> {
                 Tree::SecretIndex,
                 Tree::History,
                 Tree::Overrides,
+                Tree::ClientKeys,
             ],
             |tx| {
                 remove_env(tx, &env)?;

@@ -73,6 +73,9 @@ pub enum StoreError {
     /// A change of a sealed secret to another type.
     #[error("sealed secrets cannot be unsealed")]
     SealedCannotBeUnsealed,
+    /// An app description over [`crate::validate::limits::MAX_APP_DESCRIPTION_CHARS`].
+    #[error("app description too long")]
+    DescriptionTooLong,
     /// An app name outside 1–64 characters.
     #[error("invalid app name")]
     InvalidAppName(String),

@@ -42,6 +42,7 @@
 
 mod apps;
 mod audit;
+mod client_keys;
 mod codec;
 mod crypto;
 mod data_dir;
@@ -52,6 +53,7 @@ pub mod kv;
 mod migrate;
 mod model;
 mod overrides;
+pub mod phase_crypto;
 pub mod references;
 mod secrets;
 mod store;
@@ -62,6 +64,7 @@ pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
 pub use audit::{
     Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, SecretRead,
 };
+pub use client_keys::{EnvironmentKeys, IssuedToken, TokenKeys};
 pub use crypto::MasterKey;
 pub use error::{InternalError, OpenError, StoreError};
 pub use kv::Durability;

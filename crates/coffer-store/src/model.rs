@@ -39,7 +39,8 @@ pub struct App {
     pub updated_at: Timestamp,
 }
 
-/// What kind of environment, derived from its name.
+/// What kind of environment: the three an app gets by default are dev, staging and
+/// prod; any other is custom.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EnvType {
     /// `Development`.
@@ -53,7 +54,7 @@ pub enum EnvType {
 }
 
 impl EnvType {
-    /// The type an environment of this name has.
+    /// The type of a default environment of this name (custom for any other name).
     pub fn for_name(name: &str) -> Self {
         match name.to_ascii_lowercase().as_str() {
             "development" => EnvType::Dev,

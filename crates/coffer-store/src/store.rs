@@ -255,7 +255,7 @@ impl<B: KvBackend> Store<B> {
             }
         };
         let audit_head = AuditHead::load(&kv)?;
-        Ok(Store {
+        let store = Store {
             kv,
             keys,
             env_locks: (0..ENV_LOCK_STRIPES).map(|_| RwLock::new(())).collect(),
@@ -264,7 +264,9 @@ impl<B: KvBackend> Store<B> {
             group_commit: GroupCommit::default(),
             token_cache: RwLock::new(HashMap::new()),
             env_cache: RwLock::new(HashMap::new()),
-        })
+        };
+        store.backfill_environment_keys()?;
+        Ok(store)
     }
 
     /// Makes everything acknowledged so far durable (also done by every write).

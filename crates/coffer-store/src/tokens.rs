@@ -8,9 +8,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::client_keys::{self, put_token_keys, token_keys_key, IssuedToken, TokenKeys};
 use crate::codec;
 use crate::error::{InternalError, StoreError};
-use crate::kv::{KvBackend, Tree, TxAbort};
+use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
 use crate::model::{NewToken, Permissions, Timestamp, Token, TokenKind};
 use crate::store::{abort, tx_get, Store};
 use crate::validate::is_valid_display_name;
@@ -69,6 +70,13 @@ fn generate_token() -> String {
     hex::encode(bytes)
 }
 
+/// Stores a new token: its record, its hash index entry and its key material.
+fn put_token(tx: &dyn KvTx, token: &Token, keys: &TokenKeys) -> Result<(), TxAbort<StoreError>> {
+    tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(token))?;
+    tx.insert(Tree::TokenHashes, &token.hash, &hash_entry(token.id, false))?;
+    put_token_keys(tx, token.id, keys)
+}
+
 fn token_event(action: AuditAction, token: &Token) -> AuditEvent {
     AuditEvent {
         app_id: token.app_id,
@@ -80,7 +88,7 @@ fn token_event(action: AuditAction, token: &Token) -> AuditEvent {
 impl<B: KvBackend> Store<B> {
     /// On a store that has never been initialised, creates the first User token and
     /// returns it; afterwards returns `None` forever.
-    pub fn initialize(&self) -> Result<Option<String>, StoreError> {
+    pub fn initialize(&self) -> Result<Option<IssuedToken>, StoreError> {
         if self.kv.get(Tree::Meta, INITIALIZED_KEY)?.is_some() {
             return Ok(None);
         }
@@ -90,7 +98,7 @@ impl<B: KvBackend> Store<B> {
         if self.kv.get(Tree::Meta, INITIALIZED_KEY)?.is_some() {
             return Ok(None);
         }
-        let (token, secret) = self.new_token_record(NewToken {
+        let (token, keys, issued) = self.new_token_record(NewToken {
             name: "admin".into(),
             kind: TokenKind::User,
             app_id: None,
@@ -101,21 +109,28 @@ impl<B: KvBackend> Store<B> {
         })?;
         let created = self.write(
             &Actor::embedded(),
-            &[Tree::Meta, Tree::Tokens, Tree::TokenHashes],
+            &[
+                Tree::Meta,
+                Tree::Tokens,
+                Tree::TokenHashes,
+                Tree::ClientKeys,
+            ],
             |tx| {
                 if tx.get(Tree::Meta, INITIALIZED_KEY)?.is_some() {
                     return Ok((false, AuditEvent::new(AuditAction::TokenCreate)));
                 }
                 tx.insert(Tree::Meta, INITIALIZED_KEY, &[1])?;
-                tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&token))?;
-                tx.insert(Tree::TokenHashes, &token.hash, &hash_entry(token.id, false))?;
+                put_token(tx, &token, &keys)?;
                 Ok((true, token_event(AuditAction::TokenCreate, &token)))
             },
         )?;
-        Ok(created.then_some(secret))
+        Ok(created.then_some(issued))
     }
 
-    fn new_token_record(&self, new: NewToken) -> Result<(Token, String), StoreError> {
+    fn new_token_record(
+        &self,
+        new: NewToken,
+    ) -> Result<(Token, TokenKeys, IssuedToken), StoreError> {
         let name = new.name.as_str();
         if !is_valid_display_name(name) {
             return Err(StoreError::InvalidTokenName);
@@ -152,32 +167,38 @@ impl<B: KvBackend> Store<B> {
             last_used_at: None,
             revoked: false,
         };
-        Ok((token, secret))
+        let (keys, issued) = client_keys::issue(token.kind, secret);
+        Ok((token, keys, issued))
     }
 
-    /// Creates a token; returns its record and the token itself (shown once).
+    /// Creates a token; returns its record and the token itself, in both its forms
+    /// (shown once).
     pub fn create_token(
         &self,
         actor: &Actor,
         new: NewToken,
-    ) -> Result<(Token, String), StoreError> {
+    ) -> Result<(Token, IssuedToken), StoreError> {
         let _structure = self.structure.lock();
-        let (token, secret) = self.new_token_record(new)?;
+        let (token, keys, issued) = self.new_token_record(new)?;
         self.write(
             actor,
-            &[Tree::Apps, Tree::Tokens, Tree::TokenHashes],
+            &[
+                Tree::Apps,
+                Tree::Tokens,
+                Tree::TokenHashes,
+                Tree::ClientKeys,
+            ],
             |tx| {
                 if let Some(app_id) = token.app_id {
                     if tx.get(Tree::Apps, app_id.as_bytes())?.is_none() {
                         return abort(StoreError::AppNotFound(app_id));
                     }
                 }
-                tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&token))?;
-                tx.insert(Tree::TokenHashes, &token.hash, &hash_entry(token.id, false))?;
+                put_token(tx, &token, &keys)?;
                 Ok(((), token_event(AuditAction::TokenCreate, &token)))
             },
         )?;
-        Ok((token, secret))
+        Ok((token, issued))
     }
 
     /// Every token, revoked ones included, oldest first.
@@ -229,7 +250,12 @@ impl<B: KvBackend> Store<B> {
         let _every_env = self.write_all_envs();
         let overrides = self.override_keys_of_token(id)?;
         let mut cache = self.token_cache.write();
-        let trees = [Tree::Tokens, Tree::TokenHashes, Tree::Overrides];
+        let trees = [
+            Tree::Tokens,
+            Tree::TokenHashes,
+            Tree::Overrides,
+            Tree::ClientKeys,
+        ];
         let token = self.write(actor, &trees, |tx| {
             let Some(mut token) = tx_get::<Token>(tx, Tree::Tokens, id.as_bytes())? else {
                 return abort(StoreError::TokenNotFound(id));
@@ -242,6 +268,8 @@ impl<B: KvBackend> Store<B> {
             for key in &overrides {
                 tx.remove(Tree::Overrides, key)?;
             }
+            // Its wrapped key share is of no use to anyone any more.
+            tx.remove(Tree::ClientKeys, &token_keys_key(id))?;
             let event = token_event(AuditAction::TokenRevoke, &token);
             Ok((token, event))
         })?;

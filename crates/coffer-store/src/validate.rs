@@ -20,6 +20,8 @@ pub mod limits {
     pub const MAX_TAG_CHARS: usize = 64;
     /// Characters of an app name.
     pub const MAX_APP_NAME_CHARS: usize = 64;
+    /// Characters of an app description (Phase's limit).
+    pub const MAX_APP_DESCRIPTION_CHARS: usize = 10_000;
     /// Characters of an environment name.
     pub const MAX_ENV_NAME_CHARS: usize = 64;
 }
@@ -99,14 +101,16 @@ pub fn check_sizes(value: Option<&str>, comment: Option<&str>) -> Result<(), Sto
     Ok(())
 }
 
-/// Checks tag count and lengths; drops repeated tags, keeping the first.
+/// Checks tag count and lengths; trims names, drops blank and repeated ones (keeping
+/// the first).
 pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, StoreError> {
     if tags.len() > MAX_TAGS {
         return Err(StoreError::TooManyTags { max: MAX_TAGS });
     }
     let mut out: Vec<String> = Vec::with_capacity(tags.len());
     for tag in tags {
-        // Phase skips empty tag names.
+        // As Phase: a name is trimmed, and one empty after trimming is skipped.
+        let tag = tag.trim();
         if tag.is_empty() {
             continue;
         }
@@ -115,8 +119,8 @@ pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, StoreError> {
                 tag.chars().take(MAX_TAG_CHARS).collect(),
             ));
         }
-        if !out.contains(tag) {
-            out.push(tag.clone());
+        if !out.iter().any(|kept| kept == tag) {
+            out.push(tag.to_owned());
         }
     }
     Ok(out)
@@ -137,6 +141,14 @@ pub fn check_app_name(name: &str) -> Result<String, StoreError> {
         return Err(StoreError::InvalidAppName(name.to_owned()));
     }
     Ok(name.to_owned())
+}
+
+/// Checks an app description: at most [`MAX_APP_DESCRIPTION_CHARS`] characters.
+pub fn check_app_description(description: &str) -> Result<(), StoreError> {
+    match description.chars().count() > MAX_APP_DESCRIPTION_CHARS {
+        true => Err(StoreError::DescriptionTooLong),
+        false => Ok(()),
+    }
 }
 
 /// Checks an environment name against `^[a-zA-Z0-9\-_]{1,64}$`.
@@ -252,6 +264,24 @@ mod tests {
             normalize_tags(&["a".into(), "b".into(), "a".into()]).unwrap(),
             vec!["a", "b"]
         );
+        // Trimmed as Phase trims them: blank is empty, padding makes no other tag.
+        assert_eq!(
+            normalize_tags(&[" a ".into(), "  ".into(), "a".into(), "\tb".into()]).unwrap(),
+            vec!["a", "b"]
+        );
+        assert!(matches!(
+            normalize_tags(&[format!(" {} ", "t".repeat(64))]),
+            Ok(tags) if tags == ["t".repeat(64)]
+        ));
+    }
+
+    #[test]
+    fn app_descriptions_are_limited_in_characters() {
+        assert!(check_app_description(&"é".repeat(10_000)).is_ok());
+        assert!(matches!(
+            check_app_description(&"x".repeat(10_001)),
+            Err(StoreError::DescriptionTooLong)
+        ));
     }
 
     #[test]

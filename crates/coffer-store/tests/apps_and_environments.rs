@@ -57,9 +57,10 @@ fn an_app_may_name_its_own_environments() {
         )
         .unwrap();
     let got: Vec<(&str, EnvType)> = envs.iter().map(|e| (e.name.as_str(), e.env_type)).collect();
+    // As Phase: environments named at creation are custom ones, whatever their names.
     assert_eq!(
         got,
-        vec![("qa", EnvType::Custom), ("production", EnvType::Prod)]
+        vec![("qa", EnvType::Custom), ("production", EnvType::Custom)]
     );
     assert_eq!(s.list_environments(app.id).unwrap(), envs);
 }
@@ -474,7 +475,8 @@ fn deleting_an_environment_removes_its_secrets_and_history_only() {
     // Recreated under the same name it is a new, empty environment where the key is free.
     let fresh = s.create_environment(&me(), app, "Development").unwrap();
     assert_ne!(fresh.id, dev);
-    assert_eq!(fresh.env_type, EnvType::Dev);
+    // As Phase, an environment added to an app is custom, whatever its name.
+    assert_eq!(fresh.env_type, EnvType::Custom);
     assert!(s
         .list_secrets(fresh.id, &SecretFilter::default())
         .unwrap()

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use coffer_store::{
-    AuditQuery, InternalError, NewApp, NewToken, OpenError, Permissions, SecretFilter,
+    AuditQuery, InternalError, IssuedToken, NewApp, NewToken, OpenError, Permissions, SecretFilter,
     SecretUpdate, Store, StoreConfig, StoreError, TokenKind,
 };
 use common::{me, secret, update, TestStore, TAG_LEN};
@@ -26,8 +26,11 @@ struct Fixture {
     updated: Uuid,
     other: Uuid,
     service: Uuid,
-    service_token: String,
-    revoked_token: String,
+    service_token: IssuedToken,
+    revoked_token: IssuedToken,
+    /// Every environment and token, for their key material.
+    env_ids: Vec<Uuid>,
+    token_ids: Vec<Uuid>,
 }
 
 fn fixture() -> Fixture {
@@ -81,7 +84,11 @@ fn fixture() -> Fixture {
     s.revoke_token(&me(), revoked).unwrap();
     // Used once now, so that the reads below do not write `last_used_at` back.
     assert!(s.authenticate(&service_token).unwrap().is_some());
+    let env_ids = envs.iter().map(|env| env.id).collect();
+    let token_ids = s.list_tokens().unwrap().iter().map(|t| t.id).collect();
     Fixture {
+        env_ids,
+        token_ids,
         store: s,
         app,
         env,
@@ -140,13 +147,33 @@ fn read_everything(s: &Store, f: &Fixture) -> Vec<Result<String, StoreError>> {
     ]
 }
 
+/// The Phase clients' key material of every environment and token. Not in
+/// [`read_everything`]: a format-1 store had none, and gets fresh material at migration.
+fn read_key_material(s: &TestStore, f: &Fixture) -> Vec<Result<String, StoreError>> {
+    let env_keys = f.env_ids.iter().map(|id| {
+        shown(
+            s.environment_keys(*id)
+                .map(|keys| keys.seed_hex().to_string()),
+        )
+    });
+    let token_keys = f.token_ids.iter().map(|id| shown(s.token_keys(*id)));
+    env_keys.chain(token_keys).collect()
+}
+
+/// Everything a fixture serves.
+fn read_all(s: &TestStore, f: &Fixture) -> Vec<Result<String, StoreError>> {
+    let mut reads = read_everything(s, f);
+    reads.extend(read_key_material(s, f));
+    reads
+}
+
 /// Closes the fixture, changes its database with `tamper`, reopens it with the right key
 /// and checks that the change is refused and nothing else is served differently: the
 /// open fails, or every read gives what it gave before or an `Unauthentic` error, and at
 /// least one read gives that error.
 fn assert_refused_after(what: &str, tamper: impl FnOnce(&sled::Db)) {
     let f = fixture();
-    let before: Vec<String> = read_everything(&f.store, &f)
+    let before: Vec<String> = read_all(&f.store, &f)
         .into_iter()
         .map(Result::unwrap)
         .collect();
@@ -170,7 +197,7 @@ fn assert_refused_after(what: &str, tamper: impl FnOnce(&sled::Db)) {
         },
         ..f
     };
-    let after = read_everything(&f.store, &f);
+    let after = read_all(&f.store, &f);
     let mut refused = 0;
     for (i, (was, now)) in before.iter().zip(&after).enumerate() {
         match now {
@@ -182,7 +209,7 @@ fn assert_refused_after(what: &str, tamper: impl FnOnce(&sled::Db)) {
     assert!(refused > 0, "{what}: no read refused the change");
 }
 
-const TREES: [&str; 11] = [
+const TREES: [&str; 12] = [
     "meta",
     "apps",
     "app_names",
@@ -194,6 +221,7 @@ const TREES: [&str; 11] = [
     "tokens",
     "token_hashes",
     "audit",
+    "client_keys",
 ];
 
 /// The number of records in each tree of a fixture (the same for every fixture).
@@ -381,6 +409,12 @@ fn a_format_1_store_is_migrated_at_open_and_serves_the_same() {
         .collect();
     assert_eq!(after, before);
     assert_eq!(f.store.verify_audit().unwrap().first_broken, None);
+    for env in f.store.list_environments(f.app).unwrap() {
+        assert!(
+            f.store.environment_keys(env.id).is_ok(),
+            "environments get key material"
+        );
+    }
     // Migrated for good: format 2 on disk, with every record authenticated, and the
     // store keeps working across a reopen.
     let Fixture { store, .. } = f;

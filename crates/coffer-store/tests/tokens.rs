@@ -6,7 +6,8 @@ mod common;
 use std::sync::Barrier;
 
 use coffer_store::{
-    token_hash, AuditAction, AuditQuery, NewToken, Permissions, StoreError, Timestamp, TokenKind,
+    token_hash, AuditAction, AuditQuery, IssuedToken, NewToken, Permissions, StoreError, Timestamp,
+    TokenKind,
 };
 use common::{me, TestStore};
 use uuid::Uuid;
@@ -45,7 +46,7 @@ fn is_token_format(token: &str) -> bool {
 fn a_token_is_64_lowercase_hex_and_only_its_hash_is_stored() {
     let s = TestStore::new();
     let (record, token) = s.create_token(&me(), user_token("admin")).unwrap();
-    assert!(is_token_format(&token), "{token}");
+    assert!(is_token_format(&token), "{}", &*token);
     assert_eq!(record.hash, token_hash(&token));
     let stored = s.get_token(record.id).unwrap();
     assert_eq!(stored, record);
@@ -242,7 +243,7 @@ fn initialize_creates_the_first_user_token_once() {
 fn concurrent_initialisations_make_one_token_and_one_audit_entry() {
     let s = TestStore::new();
     let barrier = Barrier::new(8);
-    let made: Vec<Option<String>> = std::thread::scope(|scope| {
+    let made: Vec<Option<IssuedToken>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 scope.spawn(|| {

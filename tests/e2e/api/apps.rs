@@ -70,7 +70,7 @@ fn create_app_with_named_environments() {
         named,
         [
             ("local", "custom"),
-            ("production", "prod"),
+            ("production", "custom"),
             ("qa-1", "custom")
         ]
     );

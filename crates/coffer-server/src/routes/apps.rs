@@ -41,7 +41,7 @@ pub(crate) struct CreateAppBody {
     #[schema(value_type = DisplayName)]
     name: String,
     #[serde(default, deserialize_with = "null_is_empty")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 10000)]
     description: Option<String>,
     /// Kept as JSON: each way the list can be wrong has Phase's own message.
     #[schema(value_type = Option<Vec<EnvName>>, min_items = 1)]
@@ -83,6 +83,7 @@ fn environment_names(list: Option<serde_json::Value>) -> Result<Option<Vec<Strin
 pub(crate) struct UpdateAppBody {
     #[schema(value_type = Option<DisplayName>)]
     name: Option<String>,
+    #[schema(max_length = 10000)]
     description: Option<String>,
 }
 

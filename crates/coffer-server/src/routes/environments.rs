@@ -33,8 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// As Phase: unknown fields are ignored.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct EnvironmentBody {
     #[schema(value_type = EnvName)]
     name: String,

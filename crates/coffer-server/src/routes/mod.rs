@@ -12,6 +12,7 @@ pub mod apps;
 pub mod audit;
 pub mod environments;
 pub mod ops;
+pub mod phase_clients;
 pub mod secrets;
 pub mod tokens;
 

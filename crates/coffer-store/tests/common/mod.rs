@@ -117,6 +117,8 @@ pub const TAG_LEN: usize = 32;
 /// format-1 plaintext, format byte 1. The master key is read from `master.key`.
 pub fn rewrite_as_format_1(data_dir: &std::path::Path) {
     let db = open_raw_sled(data_dir);
+    // Format 1 kept no key material for the Phase clients.
+    db.drop_tree("client_keys").unwrap();
     for name in [
         "meta",
         "apps",

@@ -1,0 +1,5 @@
+//! The Phase clients' protocol (API.md "Phase clients", PHASE-CLIENTS.md), spoken by a
+//! client written here from that description with the same primitives the official
+//! ones use.
+
+mod identity;
