@@ -1,7 +1,9 @@
 //! The JSON shapes of responses (camelCase keys, RFC 3339 UTC timestamps with
 //! microseconds).
 
-use coffer_store::{App, AuditEntry, Environment, PersonalOverride, Secret, Timestamp, Token};
+use coffer_store::{
+    App, AuditEntry, Change, Environment, PersonalOverride, Secret, Timestamp, Token,
+};
 use serde::{Serialize, Serializer};
 use time::format_description::FormatItem;
 use time::macros::format_description;
@@ -311,6 +313,53 @@ pub struct AuditEntryView<'a> {
     #[serde(serialize_with = "hex32")]
     #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     hash: &'a [u8; 32],
+}
+
+/// A change of the feed: which secrets of which environment, never a value.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeView<'a> {
+    seq: u64,
+    #[schema(value_type = String, example = "secret.update")]
+    action: &'static str,
+    env_id: Uuid,
+    secret_ids: &'a [Uuid],
+    /// The version written, when one secret was changed.
+    version: Option<u64>,
+    #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    time: &'a Timestamp,
+}
+
+impl<'a> From<&'a Change> for ChangeView<'a> {
+    fn from(c: &'a Change) -> Self {
+        ChangeView {
+            seq: c.seq,
+            action: c.action.as_str(),
+            env_id: c.env_id,
+            secret_ids: &c.secret_ids,
+            version: c.version,
+            time: &c.time,
+        }
+    }
+}
+
+/// A page of the changes feed.
+#[derive(Serialize, ToSchema)]
+pub struct ChangesPageView<'a> {
+    data: Vec<ChangeView<'a>>,
+    /// The cursor to pass back as `since`.
+    next: String,
+}
+
+impl<'a> ChangesPageView<'a> {
+    /// The page's changes, and `next` as the cursor it is.
+    pub fn new(changes: &'a [Change], next: u64) -> Self {
+        ChangesPageView {
+            data: changes.iter().map(ChangeView::from).collect(),
+            next: next.to_string(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

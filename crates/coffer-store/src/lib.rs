@@ -42,6 +42,7 @@
 
 mod apps;
 mod audit;
+mod changes;
 mod codec;
 mod crypto;
 mod data_dir;
@@ -61,6 +62,9 @@ mod validate;
 pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
 pub use audit::{
     Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, SecretRead,
+};
+pub use changes::{
+    Change, ChangeAction, ChangeScope, ChangesPage, ChangesQuery, MAX_CHANGES, MAX_SCANNED,
 };
 pub use crypto::MasterKey;
 pub use error::{InternalError, OpenError, StoreError};
