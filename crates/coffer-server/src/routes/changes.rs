@@ -69,14 +69,16 @@ pub(crate) async fn list_changes(
                 () = state.stopping() => Held::Stopping,
             }
         };
+        // Nothing came: the client asks again from where it asked (API.md), which costs
+        // nothing more than going on from where this request got to.
+        let nothing = ChangesPageView::new(&[], since);
         match held {
             Held::FeedMoved => continue,
-            Held::WaitOver => return Ok(answer(&page)),
+            Held::WaitOver => return Ok(super::ok_json(&nothing)),
             Held::Stopping => {
                 // The connection ends with this answer: a stopping server waits for
                 // its open connections, and the client must reconnect anyway.
-                let view = ChangesPageView::new(&page.changes, page.next);
-                return Ok(HttpResponse::Ok().force_close().json(view));
+                return Ok(HttpResponse::Ok().force_close().json(nothing));
             }
         }
     }
