@@ -175,13 +175,17 @@ impl Feed {
 impl<B: KvBackend> Store<B> {
     /// Moves the feed to `position` once every entry before it is durable, and wakes
     /// whoever awaits it. Called by the write path after its fsync; never moves back.
+    /// Callers are serialised (the group commit's flush lock): the scan runs without
+    /// holding readers of `recent` up.
     pub(crate) fn feed_durable_to(&self, position: u64) {
         let feed = &self.feed;
-        let mut recent = feed.recent.lock();
-        if position <= recent.end {
+        let end = feed.recent.lock().end;
+        if position <= end {
             return;
         }
-        match self.scan_changes(recent.end, position, usize::MAX) {
+        let scanned = self.scan_changes(end, position, usize::MAX);
+        let mut recent = feed.recent.lock();
+        match scanned {
             Ok((changes, _)) => {
                 recent.changes.extend(changes);
                 while recent.changes.len() > RECENT_CHANGES {
