@@ -49,8 +49,7 @@ fn said(
 
 /// Runs `op` and checks that it appended exactly one entry, saying `expected`.
 fn one_entry<T>(s: &TestStore, op: impl FnOnce() -> T, expected: impl FnOnce(&T) -> Said) -> T {
-    let out = op_entries(s, op, |out| vec![expected(out)]);
-    out
+    op_entries(s, op, |out| vec![expected(out)])
 }
 
 /// Runs `op` and checks that it appended exactly the entries `expected` says, in order.
