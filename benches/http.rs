@@ -58,7 +58,7 @@ fn http_round_trip(c: &mut Criterion) {
         "/v1/secrets/?app_id={}&env=Development&key=KEY_0500",
         app.id
     );
-    let auth = format!("Bearer Service {reader}");
+    let auth = format!("Bearer Service {}", &*reader.token);
 
     let mut group = c.benchmark_group("http_in_process");
     group.bench_function("read one secret by key", |b| {
