@@ -61,6 +61,11 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "COFFER_WORKERS")]
     workers: Option<usize>,
+    /// Longest a changes feed request is held, in seconds, whatever its `wait` (below a
+    /// proxy's idle timeout, say).
+    #[arg(long, env = "COFFER_CHANGES_MAX_WAIT", default_value_t = coffer_server::requests::MAX_WAIT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(0..=coffer_server::requests::MAX_WAIT_SECONDS))]
+    changes_max_wait: u64,
 }
 
 fn parse_net(text: &str) -> Result<IpNet, String> {
@@ -109,6 +114,29 @@ fn announce_durability(durability: coffer_store::Durability) {
     }
 }
 
+/// On SIGTERM or SIGINT: stop accepting, answer held requests (changes feed waits) at
+/// once, and finish the requests in flight. SIGQUIT stops at once.
+async fn stop_on_signal(server: actix_web::dev::ServerHandle, state: web::Data<AppState>) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+    ) else {
+        tracing::error!("cannot listen for signals: the server stops only when killed");
+        return;
+    };
+    let graceful = tokio::select! {
+        _ = term.recv() => true,
+        _ = int.recv() => true,
+        _ = quit.recv() => false,
+    };
+    tracing::info!(graceful, "stopping");
+    let stopped = server.stop(graceful);
+    state.begin_shutdown();
+    stopped.await;
+}
+
 /// Runs the server until a shutdown signal.
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let _log_writer = init_logging(&args.log_level)?;
@@ -132,10 +160,15 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         trusted_proxies: args.trusted_proxies,
         rate_limit_per_minute: args.rate_limit,
         auth_failures_per_minute: args.auth_failure_limit,
+        changes_max_wait: std::time::Duration::from_secs(args.changes_max_wait),
     };
     let state = web::Data::new(AppState::new(Arc::clone(&store), config));
     let served = actix_web::rt::System::new().block_on(async move {
-        let mut server = HttpServer::new(move || create_app(state.clone())).shutdown_timeout(30);
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || create_app(app_state.clone()))
+            .shutdown_timeout(30)
+            // The signals are handled below, so that held requests answer first.
+            .disable_signals();
         if let Some(workers) = args.workers {
             server = server.workers(workers);
         }
@@ -150,10 +183,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         if scheme == "http" {
             tracing::warn!("serving plain HTTP: give --tls-cert and --tls-key to serve HTTPS");
         }
-        server
-            .run()
-            .await
-            .map_err(|e| format!("server failed: {e}"))
+        let server = server.run();
+        actix_web::rt::spawn(stop_on_signal(server.handle(), state));
+        server.await.map_err(|e| format!("server failed: {e}"))
     });
     let flushed = store
         .flush()

@@ -71,6 +71,9 @@ error_codes! {
     InvalidLimit = (BAD_REQUEST, "invalid_limit", "Invalid 'limit'");
     InvalidCursor = (BAD_REQUEST, "invalid_cursor", "Invalid 'cursor'");
     InvalidResolve = (BAD_REQUEST, "invalid_resolve", "Invalid 'resolve'");
+    InvalidSince = (BAD_REQUEST, "invalid_since", "Invalid 'since'");
+    InvalidWait = (BAD_REQUEST, "invalid_wait", "Invalid 'wait'");
+    CursorExpired = (GONE, "cursor_expired", "The cursor points before the oldest retained entry.");
     // Request bodies.
     BodyRequired = (BAD_REQUEST, "body_required", "Request body is required.");
     InvalidJson = (BAD_REQUEST, "invalid_json", "Request body must be valid JSON.");

@@ -145,6 +145,8 @@ impl From<StoreError> for ApiError {
             E::InvalidEnvironmentName(name) => Code::InvalidEnvironmentName.with(&[&quote(&name)]),
             E::ServiceTokenScopeMissing => Code::ServiceTokenScopeRequired.into(),
             E::InvalidTokenName => Code::InvalidTokenName.into(),
+            E::FeedCursorUnknown(_) => Code::InvalidSince.into(),
+            E::FeedCursorExpired { .. } => Code::CursorExpired.into(),
             E::DuplicateSecret => Code::DuplicateSecret.into(),
             E::VersionConflict { expected, current } => {
                 Code::VersionConflict.with(&[&expected, &current])

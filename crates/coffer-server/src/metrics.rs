@@ -6,7 +6,8 @@ use actix_web::http::Method;
 
 use coffer_store::Store;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The server's metrics.
@@ -18,6 +19,17 @@ pub struct Metrics {
     latency: HistogramVec,
     store_records: IntGaugeVec,
     store_bytes: IntGaugeVec,
+    feed_waiting: IntGauge,
+}
+
+/// Counts a changes feed request as waiting until dropped.
+#[derive(Debug)]
+pub struct Waiting<'a>(&'a IntGauge);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for Metrics {
@@ -67,12 +79,18 @@ impl Metrics {
             &["store"],
         )
         .expect("valid metric");
+        let feed_waiting = IntGauge::new(
+            "coffer_changes_waiting",
+            "Changes feed requests held open until a change arrives",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(auth_refused.clone()),
             Box::new(latency.clone()),
             Box::new(store_records.clone()),
             Box::new(store_bytes.clone()),
+            Box::new(feed_waiting.clone()),
         ] {
             registry
                 .register(collector)
@@ -85,7 +103,14 @@ impl Metrics {
             latency,
             store_records,
             store_bytes,
+            feed_waiting,
         }
+    }
+
+    /// Counts a changes feed request as waiting while the guard lives.
+    pub fn feed_waiting(&self) -> Waiting<'_> {
+        self.feed_waiting.inc();
+        Waiting(&self.feed_waiting)
     }
 
     /// Counts one finished request. Labels come from fixed sets (a method from

@@ -36,6 +36,7 @@ use crate::views::AuditEntryView;
         routes::tokens::create_token,
         routes::tokens::revoke_token,
         routes::audit::list_audit,
+        routes::changes::list_changes,
         routes::ops::health,
         routes::ops::metrics,
     ),

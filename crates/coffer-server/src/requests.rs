@@ -74,6 +74,62 @@ impl AppQuery {
 /// Most secrets one page may ask for.
 pub const MAX_PAGE: usize = 1000;
 
+/// Longest `wait` of the changes feed, in seconds.
+pub const MAX_WAIT_SECONDS: u64 = 60;
+
+/// The changes feed's query: whose changes, from which cursor, how long to wait.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesParams {
+    /// App id.
+    pub app_id: Uuid,
+    /// Environment name (case-insensitive) or id; left out, every environment of the app
+    /// the token may read.
+    pub env: Option<String>,
+    /// The `next` of an earlier answer; left out, the answer is empty and its `next` is
+    /// the current position.
+    #[param(value_type = Option<String>, pattern = "^[1-9][0-9]{0,18}$")]
+    pub since: Option<u64>,
+    /// Seconds to hold the answer while nothing is newer than `since` (default 0).
+    #[param(minimum = 0, maximum = 60)]
+    pub wait: u64,
+}
+
+impl ChangesParams {
+    /// From the query string: `app_id` a UUID, `since` a cursor (a positive decimal
+    /// number), `wait` whole seconds within 0–[`MAX_WAIT_SECONDS`]. An empty `env` is
+    /// the same as none.
+    pub fn from_query(query: &QueryMap) -> Result<Self, ApiError> {
+        let app_id = app_id(query)?;
+        let since = query
+            .get("since")
+            .map(|text| decimal(text).filter(|n| *n > 0).ok_or(Code::InvalidSince))
+            .transpose()?;
+        let wait = query
+            .get("wait")
+            .map(|text| {
+                decimal(text)
+                    .filter(|n| *n <= MAX_WAIT_SECONDS)
+                    .ok_or(Code::InvalidWait)
+            })
+            .transpose()?;
+        Ok(ChangesParams {
+            app_id,
+            env: query.get("env").filter(|env| !env.is_empty()).cloned(),
+            since,
+            wait: wait.unwrap_or(0),
+        })
+    }
+}
+
+/// A number written in decimal digits only (no sign, no space), within `i64`.
+fn decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<i64>().ok().and_then(|n| u64::try_from(n).ok())
+}
+
 /// Filters, paging and resolution of a secrets listing.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use coffer_store::Store;
 use ipnet::IpNet;
+use tokio::sync::watch;
 
 use crate::body::BodyLimits;
 use crate::metrics::Metrics;
@@ -22,6 +23,9 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_READERS: usize = 512;
 /// Default failed authentications per minute per client IP.
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 60;
+/// Default longest hold of a changes feed request: the longest `wait` API.md allows.
+pub const DEFAULT_CHANGES_MAX_WAIT: Duration =
+    Duration::from_secs(crate::requests::MAX_WAIT_SECONDS);
 
 /// Server settings that shape request handling.
 #[derive(Clone, Debug)]
@@ -40,6 +44,8 @@ pub struct ServerConfig {
     pub rate_limit_per_minute: Option<NonZeroU32>,
     /// Failed authentications per minute per client IP before 429.
     pub auth_failures_per_minute: NonZeroU32,
+    /// Longest a changes feed request is held, whatever `wait` asks for.
+    pub changes_max_wait: Duration,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +59,7 @@ impl Default for ServerConfig {
             rate_limit_per_minute: None,
             auth_failures_per_minute: NonZeroU32::new(DEFAULT_AUTH_FAILURES_PER_MINUTE)
                 .expect("non-zero"),
+            changes_max_wait: DEFAULT_CHANGES_MAX_WAIT,
         }
     }
 }
@@ -72,6 +79,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Writes the audit entries of reads.
     pub read_audit: Arc<ReadAuditor>,
+    /// Longest a changes feed request is held.
+    pub changes_max_wait: Duration,
+    /// Set once the server is stopping: held requests answer at once.
+    stopping: watch::Sender<bool>,
 }
 
 impl AppState {
@@ -90,6 +101,21 @@ impl AppState {
                 config.auth_failures_per_minute,
             ),
             metrics: Metrics::new(),
+            changes_max_wait: config.changes_max_wait,
+            stopping: watch::Sender::new(false),
         }
+    }
+
+    /// Tells held requests (changes feed waits) that the server is stopping, so that
+    /// they answer now instead of holding up a graceful shutdown.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves once [`AppState::begin_shutdown`] was called (at once if it was).
+    pub async fn stopping(&self) {
+        let mut stopping = self.stopping.subscribe();
+        // The sender lives as long as `self`: the wait ends only with the flag set.
+        let _ = stopping.wait_for(|stopping| *stopping).await;
     }
 }

@@ -2,7 +2,7 @@
 //! microseconds).
 
 use coffer_store::{
-    App, AuditEntry, Environment, IssuedToken, PersonalOverride, Secret, Timestamp, Token,
+    App, AuditEntry, Change, Environment, IssuedToken, PersonalOverride, Secret, Timestamp, Token,
 };
 use serde::{Serialize, Serializer};
 use time::format_description::FormatItem;
@@ -319,6 +319,53 @@ pub struct AuditEntryView<'a> {
     #[serde(serialize_with = "hex32")]
     #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     hash: &'a [u8; 32],
+}
+
+/// A change of the feed: which secrets of which environment, never a value.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeView<'a> {
+    seq: u64,
+    #[schema(value_type = String, example = "secret.update")]
+    action: &'static str,
+    env_id: Uuid,
+    secret_ids: &'a [Uuid],
+    /// The version written, when one secret was changed.
+    version: Option<u64>,
+    #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    time: &'a Timestamp,
+}
+
+impl<'a> From<&'a Change> for ChangeView<'a> {
+    fn from(c: &'a Change) -> Self {
+        ChangeView {
+            seq: c.seq,
+            action: c.action.as_str(),
+            env_id: c.env_id,
+            secret_ids: &c.secret_ids,
+            version: c.version,
+            time: &c.time,
+        }
+    }
+}
+
+/// A page of the changes feed.
+#[derive(Serialize, ToSchema)]
+pub struct ChangesPageView<'a> {
+    data: Vec<ChangeView<'a>>,
+    /// The cursor to pass back as `since`.
+    next: String,
+}
+
+impl<'a> ChangesPageView<'a> {
+    /// The page's changes, and `next` as the cursor it is.
+    pub fn new(changes: &'a [Change], next: u64) -> Self {
+        ChangesPageView {
+            data: changes.iter().map(ChangeView::from).collect(),
+            next: next.to_string(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

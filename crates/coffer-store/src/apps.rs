@@ -3,8 +3,10 @@
 use uuid::Uuid;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::changes::env_secrets_deleted;
 use crate::client_keys::{env_keys_key, token_keys_key};
 use crate::codec;
+use crate::envs::live_secret_ids;
 use crate::error::StoreError;
 use crate::keys;
 use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
@@ -215,8 +217,11 @@ impl<B: KvBackend> Store<B> {
         let env_ids: Vec<Uuid> = envs.iter().map(|e| e.id).collect();
         let _envs = self.write_envs(&env_ids);
         let mut doomed = Vec::new();
+        let mut secrets_deleted = Vec::new();
         for env in &envs {
-            doomed.extend(self.env_contents(env.id)?);
+            let contents = self.env_contents(env.id)?;
+            secrets_deleted.push(env_secrets_deleted(id, env.id, live_secret_ids(&contents)));
+            doomed.extend(contents);
         }
         let tokens = self.tokens_of_app(id)?;
         let mut cache = self.token_cache.write();
@@ -234,7 +239,8 @@ impl<B: KvBackend> Store<B> {
                 tx.remove(Tree::TokenHashes, &token.hash)?;
                 tx.remove(Tree::ClientKeys, &token_keys_key(token.id))?;
             }
-            Ok(((), app_event(AuditAction::AppDelete, id)))
+            let event = app_event(AuditAction::AppDelete, id);
+            Ok(((), (event, secrets_deleted.clone())))
         })?;
         for token in &tokens {
             cache.remove(&token.hash);

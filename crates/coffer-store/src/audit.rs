@@ -402,7 +402,7 @@ impl<B: KvBackend> Store<B> {
     }
 
     /// Entries from the record holding `since` on (some may come before `since`).
-    fn audit_entries_from(
+    pub(crate) fn audit_entries_from(
         &self,
         since: u64,
     ) -> Result<impl Iterator<Item = Result<AuditEntry, StoreError>> + '_, StoreError> {
@@ -419,6 +419,18 @@ impl<B: KvBackend> Store<B> {
                 Err(e) => vec![Err(e)],
             }
         }))
+    }
+
+    /// The sequence number of the oldest entry kept: entries before it are gone (or
+    /// never were). The feed's position when the chain keeps none.
+    pub(crate) fn oldest_audit_seq(&self) -> Result<u64, StoreError> {
+        match self.kv.scan_from(Tree::Audit, &[]).next() {
+            Some(pair) => {
+                let (_, bytes) = pair?;
+                Ok(decode_record(&bytes)?[0].seq)
+            }
+            None => Ok(self.feed_position()),
+        }
     }
 
     /// Walks the whole chain and reports the first broken link.

@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use crate::apps::{put_env, remove_env};
 use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::changes::env_secrets_deleted;
 use crate::codec;
 use crate::error::StoreError;
 use crate::keys;
@@ -152,6 +153,7 @@ impl<B: KvBackend> Store<B> {
         let env = self.get_environment(id)?;
         let _env = self.write_envs(&[id]);
         let doomed = self.env_contents(id)?;
+        let secrets_deleted = env_secrets_deleted(env.app_id, id, live_secret_ids(&doomed));
         self.write(
             actor,
             &[
@@ -168,7 +170,8 @@ impl<B: KvBackend> Store<B> {
                 for (tree, key) in &doomed {
                     tx.remove(*tree, key)?;
                 }
-                Ok(((), env_event(AuditAction::EnvDelete, &env)))
+                let events = vec![secrets_deleted.clone()];
+                Ok(((), (env_event(AuditAction::EnvDelete, &env), events)))
             },
         )
     }
@@ -190,4 +193,13 @@ impl<B: KvBackend> Store<B> {
         }
         Ok(keys)
     }
+}
+
+/// The ids of the live secrets among an environment's keys (from [`Store::env_contents`]).
+pub(crate) fn live_secret_ids(contents: &[(Tree, Vec<u8>)]) -> Vec<Uuid> {
+    contents
+        .iter()
+        .filter(|(tree, _)| *tree == Tree::Secrets)
+        .filter_map(|(_, key)| Uuid::from_slice(key.get(16..32)?).ok())
+        .collect()
 }

@@ -88,6 +88,15 @@ pub enum StoreError {
     /// A token name outside 1–64 characters.
     #[error("invalid token name")]
     InvalidTokenName,
+    /// A changes feed position the feed has not reached (never handed out).
+    #[error("feed position {0} not reached")]
+    FeedCursorUnknown(u64),
+    /// A changes feed position before the oldest audit entry kept.
+    #[error("feed position before the oldest entry kept ({oldest})")]
+    FeedCursorExpired {
+        /// The oldest entry kept.
+        oldest: u64,
+    },
 
     // --- conflicts -------------------------------------------------------------------
     /// A live secret with this (environment, path, key) exists, or the batch holds it twice.

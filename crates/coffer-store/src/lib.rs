@@ -42,6 +42,7 @@
 
 mod apps;
 mod audit;
+mod changes;
 mod client_keys;
 mod codec;
 mod crypto;
@@ -63,6 +64,9 @@ mod validate;
 pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
 pub use audit::{
     Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, SecretRead,
+};
+pub use changes::{
+    Change, ChangeAction, ChangeScope, ChangesPage, ChangesQuery, MAX_CHANGES, MAX_SCANNED,
 };
 pub use client_keys::{EnvironmentKeys, IssuedToken, TokenKeys};
 pub use crypto::MasterKey;

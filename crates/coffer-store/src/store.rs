@@ -11,6 +11,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
 use crate::audit::{encode_record, Actor, AuditEvent, AuditHead};
+use crate::changes::{Feed, WriteEvents};
 use crate::codec;
 use crate::crypto::{Keyring, MasterKey, RecordMac, TAG_LEN};
 use crate::data_dir;
@@ -82,6 +83,8 @@ pub struct Store<B: KvBackend = SledBackend> {
     /// every secrets request starts with. Filled under its write lock and emptied after
     /// every change to apps or environments, so it is never stale.
     pub(crate) env_cache: RwLock<HashMap<(Uuid, String), Environment>>,
+    /// The changes feed: how far the chain is durable, and who awaits it.
+    pub(crate) feed: Feed,
 }
 
 impl<B: KvBackend> std::fmt::Debug for Store<B> {
@@ -255,6 +258,7 @@ impl<B: KvBackend> Store<B> {
             }
         };
         let audit_head = AuditHead::load(&kv)?;
+        let feed = Feed::at(audit_head.len() + 1);
         let store = Store {
             kv,
             keys,
@@ -264,6 +268,7 @@ impl<B: KvBackend> Store<B> {
             group_commit: GroupCommit::default(),
             token_cache: RwLock::new(HashMap::new()),
             env_cache: RwLock::new(HashMap::new()),
+            feed,
         };
         store.backfill_environment_keys()?;
         Ok(store)
@@ -316,11 +321,11 @@ impl<B: KvBackend> Store<B> {
 
     /// Runs one write: `work` and its audit entry in one transaction, then waits until
     /// the commit is durable. The fsync is shared with concurrent writers.
-    pub(crate) fn write<T>(
+    pub(crate) fn write<T, E: WriteEvents>(
         &self,
         actor: &Actor,
         trees: &[Tree],
-        work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+        work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
         let (value, ticket) = {
             let _committing = self.group_commit.committing();
@@ -369,11 +374,11 @@ impl<B: KvBackend> Store<B> {
 
     /// The first half of a write: commits, and returns the ticket to wait on with
     /// [`Store::wait_durable`].
-    fn commit<T>(
+    fn commit<T, E: WriteEvents>(
         &self,
         actor: &Actor,
         trees: &[Tree],
-        work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+        work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<(T, u64), StoreError> {
         let mut spanned = Vec::with_capacity(trees.len() + 1);
         spanned.extend_from_slice(trees);
@@ -384,13 +389,14 @@ impl<B: KvBackend> Store<B> {
             let (value, entries) = self
                 .kv
                 .transaction(&spanned, |tx| {
-                    let (value, event) = work(tx)?;
-                    let entries = head.next_entries([(actor.clone(), event)]);
+                    let (value, events) = work(tx)?;
+                    let events = events.into_events().into_iter();
+                    let entries = head.next_entries(events.map(|e| (actor.clone(), e)));
                     tx.insert(Tree::Audit, &entries[0].key(), &encode_record(&entries))?;
                     Ok((value, entries))
                 })
                 .map_err(tx_error)?;
-            head.advance(&entries[0]);
+            head.advance(entries.last().expect("a write records at least one entry"));
             ticket = self.group_commit.ticket();
             value
         };
@@ -398,8 +404,12 @@ impl<B: KvBackend> Store<B> {
     }
 
     /// Returns once the commit of `ticket` is on disk.
+    /// The changes feed moves with the flush, so a change is fed once it is durable.
     fn wait_durable(&self, ticket: u64) -> Result<(), StoreError> {
-        self.group_commit.wait_durable(ticket, &self.kv)
+        let position = || self.audit_head.lock().len() + 1;
+        let durable_to = |position| self.feed_durable_to(position);
+        self.group_commit
+            .wait_durable(ticket, &self.kv, position, durable_to)
     }
 
     /// Appends audit entries on their own (reads) as one record. Not waited for on
@@ -504,7 +514,16 @@ impl GroupCommit {
         self.committed.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    fn wait_durable(&self, ticket: u64, kv: &impl KvBackend) -> Result<(), StoreError> {
+    /// `position` tells how far the audit chain is stored (read before the flush, so
+    /// the flush covers it); `durable_to` hears it once the flush has returned, before
+    /// any writer it covers returns.
+    fn wait_durable(
+        &self,
+        ticket: u64,
+        kv: &impl KvBackend,
+        position: impl FnOnce() -> u64,
+        durable_to: impl FnOnce(u64),
+    ) -> Result<(), StoreError> {
         let mut durable = self.durable.lock();
         if *durable >= ticket {
             return Ok(());
@@ -516,8 +535,10 @@ impl GroupCommit {
             std::thread::yield_now();
         }
         let covered = self.committed.load(Ordering::SeqCst);
+        let stored_to = position();
         kv.flush()?;
         *durable = covered;
+        durable_to(stored_to);
         Ok(())
     }
 }

@@ -49,18 +49,27 @@ fn said(
 
 /// Runs `op` and checks that it appended exactly one entry, saying `expected`.
 fn one_entry<T>(s: &TestStore, op: impl FnOnce() -> T, expected: impl FnOnce(&T) -> Said) -> T {
+    op_entries(s, op, |out| vec![expected(out)])
+}
+
+/// Runs `op` and checks that it appended exactly the entries `expected` says, in order.
+fn op_entries<T>(
+    s: &TestStore,
+    op: impl FnOnce() -> T,
+    expected: impl FnOnce(&T) -> Vec<Said>,
+) -> T {
     let before = entries(s).len();
     let out = op();
-    let after = entries(s);
-    assert_eq!(after.len(), before + 1, "exactly one entry per write");
-    let e = after.last().unwrap();
-    let got = Said {
-        action: e.action,
-        app_id: e.app_id,
-        env_id: e.env_id,
-        ids: e.secret_ids.clone(),
-        version: e.version,
-    };
+    let got: Vec<Said> = entries(s)[before..]
+        .iter()
+        .map(|e| Said {
+            action: e.action,
+            app_id: e.app_id,
+            env_id: e.env_id,
+            ids: e.secret_ids.clone(),
+            version: e.version,
+        })
+        .collect();
     assert_eq!(got, expected(&out));
     out
 }
@@ -209,15 +218,45 @@ fn every_write_leaves_one_entry_naming_its_action_and_ids() {
         || s.revoke_token(&me(), token.id).unwrap(),
         |_| said(A::TokenRevoke, Some(app), None, &[token.id], None),
     );
-    one_entry(
+    // Deleting an environment or an app also deletes their secrets: one `secret.delete`
+    // per environment names them, for the changes feed.
+    let in_qa = s
+        .create_secrets(&me(), qa.id, vec![secret("Q", "q")])
+        .unwrap();
+    op_entries(
         &s,
         || s.delete_environment(&me(), qa.id).unwrap(),
-        |_| said(A::EnvDelete, Some(app), Some(qa.id), &[], None),
+        |_| {
+            vec![
+                said(A::EnvDelete, Some(app), Some(qa.id), &[], None),
+                said(
+                    A::SecretDelete,
+                    Some(app),
+                    Some(qa.id),
+                    &[in_qa[0].id],
+                    None,
+                ),
+            ]
+        },
     );
-    one_entry(
+    let live_in_dev = [one[0].id];
+    op_entries(
         &s,
         || s.delete_app(&me(), app).unwrap(),
-        |_| said(A::AppDelete, Some(app), None, &[], None),
+        |_| {
+            let mut expected = vec![said(A::AppDelete, Some(app), None, &[], None)];
+            expected.push(said(
+                A::SecretDelete,
+                Some(app),
+                Some(dev),
+                &live_in_dev,
+                None,
+            ));
+            for env in &envs[1..] {
+                expected.push(said(A::SecretDelete, Some(app), Some(env.id), &[], None));
+            }
+            expected
+        },
     );
     let seqs: Vec<u64> = entries(&s).iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());

@@ -58,9 +58,26 @@ impl Tail {
     /// with our User-Agent, linked to the entry before it.
     #[track_caller]
     fn expect_one(&mut self, admin: &Api, expected: Value) -> Value {
+        self.expect_entries(admin, &[expected]).remove(0)
+    }
+
+    /// [`Tail::expect_one`] for a write that appends several entries, in this order.
+    #[track_caller]
+    fn expect_entries(&mut self, admin: &Api, expected: &[Value]) -> Vec<Value> {
         let new = entries(admin, &format!("since={}", self.next_seq));
-        assert_eq!(new.len(), 1, "exactly one entry for {expected}: {new:#?}");
-        let entry = new[0].clone();
+        assert_eq!(
+            new.len(),
+            expected.len(),
+            "entries for {expected:?}: {new:#?}"
+        );
+        new.into_iter()
+            .zip(expected)
+            .map(|(entry, expected)| self.expect_next(entry, expected))
+            .collect()
+    }
+
+    #[track_caller]
+    fn expect_next(&mut self, entry: Value, expected: &Value) -> Value {
         let keys: Vec<&String> = entry.as_object().unwrap().keys().collect();
         let mut want_keys = [
             "seq",
@@ -262,20 +279,42 @@ fn every_action_leaves_exactly_one_linked_entry_and_no_secret() {
         "envId": null, "secretIds": [svc_id], "version": null}),
     );
 
+    // Deleting an environment deletes its secrets: a `secret.delete` names them (here
+    // none), for the changes feed.
     assert_eq!(admin.delete(&qa_path).0, 204);
-    tail.expect_one(
+    tail.expect_entries(
         &admin,
-        json!({"action": "env.delete", "actor": user, "appId": app_id,
-        "envId": qa_id, "secretIds": [], "version": null}),
+        &[
+            json!({"action": "env.delete", "actor": user, "appId": app_id,
+            "envId": qa_id, "secretIds": [], "version": null}),
+            json!({"action": "secret.delete", "actor": user, "appId": app_id,
+            "envId": qa_id, "secretIds": [], "version": null}),
+        ],
     );
 
-    // Deleting an app takes its environments, secrets and tokens: still one entry.
-    assert_eq!(admin.delete(&app_path).0, 204);
-    tail.expect_one(
-        &admin,
+    // Deleting an app takes its environments, secrets and tokens: one entry, then a
+    // `secret.delete` per environment naming its secrets.
+    let (_, envs) = admin.get(&format!("/v1/environments/?app_id={app_id}"));
+    let mut expected = vec![
         json!({"action": "app.delete", "actor": user, "appId": app_id,
         "envId": null, "secretIds": [], "version": null}),
-    );
+    ];
+    for env in envs["data"].as_array().unwrap() {
+        let env_id = id_of(env);
+        let secret_ids = if env_id == dev_id {
+            let mut ids = vec![id_of(&batch[0]), id_of(&batch[1])];
+            ids.sort();
+            ids
+        } else {
+            vec![]
+        };
+        expected.push(
+            json!({"action": "secret.delete", "actor": user, "appId": app_id,
+            "envId": env_id, "version": null, "secretIds": secret_ids}),
+        );
+    }
+    assert_eq!(admin.delete(&app_path).0, 204);
+    tail.expect_entries(&admin, &expected);
 
     // The whole chain: contiguous, each entry linked to the one before.
     let chain = entries(&admin, "limit=1000");

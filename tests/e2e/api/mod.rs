@@ -2,6 +2,7 @@
 //! against the real `coffer` binary. Each test reads like a line of API.md.
 
 mod apps;
+mod changes;
 mod conventions;
 mod environments;
 mod ops;

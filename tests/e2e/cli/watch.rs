@@ -50,7 +50,6 @@ fn stop_with_sigterm(mut child: Child, lines: &Receiver<String>) {
 }
 
 #[test]
-#[ignore = "needs the changes feed, GET /v1/changes/, on the server"]
 fn watch_restarts_the_child_when_an_injected_secret_changes() {
     let workspace = Workspace::new();
     workspace.seed("Development", &[("GREETING", "hello")]);
@@ -83,7 +82,6 @@ fn watch_restarts_the_child_when_an_injected_secret_changes() {
 }
 
 #[test]
-#[ignore = "needs the changes feed, GET /v1/changes/, on the server"]
 fn a_child_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let workspace = Workspace::new();
     workspace.seed("Development", &[("GREETING", "hello")]);
@@ -164,7 +162,6 @@ fn relay(client: TcpStream, to: SocketAddr) {
 }
 
 #[test]
-#[ignore = "needs the changes feed, GET /v1/changes/, on the server"]
 fn watch_keeps_following_through_a_server_restart() {
     let mut workspace = Workspace::new();
     workspace.seed("Development", &[("GREETING", "hello")]);

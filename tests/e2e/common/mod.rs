@@ -319,3 +319,36 @@ pub fn quote(text: &str) -> String {
         None => text.to_owned(),
     }
 }
+
+/// The changes feed of an app, with extra query (e.g. `&env=Development&since=3`).
+pub fn changes_path(app_id: &str, extra_query: &str) -> String {
+    format!("/v1/changes/?app_id={app_id}{extra_query}")
+}
+
+/// How many changes feed requests the server holds open, from `/metrics`.
+pub fn feed_waiting(server: &Server) -> u64 {
+    let (status, text) = server.client(None).get("/metrics");
+    assert_eq!(status, 200);
+    let text = text.as_str().expect("metrics are text").to_owned();
+    text.lines()
+        .find_map(|line| line.strip_prefix("coffer_changes_waiting "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("coffer_changes_waiting in {text}"))
+}
+
+/// Returns once the server holds `n` changes feed requests open (read from `/metrics`,
+/// the server's own count), or panics after `within`.
+pub fn until_feed_waiting(server: &Server, n: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let waiting = feed_waiting(server);
+        if waiting == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{waiting} feed requests waiting, not {n}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -4,6 +4,7 @@ mod at_rest;
 mod config;
 mod crash;
 mod durability;
+mod feed_waiters;
 mod hardening;
 mod hostile;
 mod hostile_props;

@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -53,4 +53,37 @@ fn a_request_in_flight_at_sigterm_is_answered_and_kept() {
     let (status, listed) = server.admin().get(&format!("{path}&key=IN_FLIGHT"));
     assert_eq!(status, 200);
     assert_eq!(listed[0]["value"], "kept", "{listed}");
+}
+
+#[test]
+fn a_waiting_feed_request_is_answered_at_once_on_sigterm_and_the_server_exits() {
+    let mut server = Server::start();
+    let admin = server.admin();
+    let (app_id, _) = create_app(&admin, "shop");
+    let since = admin.get(&changes_path(&app_id, "")).1["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = changes_path(&app_id, &format!("&since={since}&wait=60"));
+    let waiter = std::thread::spawn(move || (admin.get(&path), Instant::now()));
+    until_feed_waiting(&server, 1, Duration::from_secs(10));
+
+    let signalled = Instant::now();
+    server.send_sigterm();
+    let ((status, page), answered) = waiter.join().unwrap();
+    let answered_after = answered.duration_since(signalled);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page, json!({"data": [], "next": since}));
+    assert!(
+        answered_after < Duration::from_secs(1),
+        "answered {answered_after:?} after SIGTERM"
+    );
+    let status = server.wait();
+    let exited_after = signalled.elapsed();
+    eprintln!("answered {answered_after:?} and exited {exited_after:?} after SIGTERM");
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+    assert!(
+        exited_after < Duration::from_secs(5),
+        "exited {exited_after:?} after SIGTERM"
+    );
 }

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 
 pub mod apps;
 pub mod audit;
+pub mod changes;
 pub mod environments;
 pub mod ops;
 pub mod phase_clients;
@@ -77,6 +78,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     environments::configure(cfg);
     tokens::configure(cfg);
     audit::configure(cfg);
+    changes::configure(cfg);
 }
 
 /// 200 with a JSON body.
