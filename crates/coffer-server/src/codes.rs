@@ -99,6 +99,11 @@ error_codes! {
     InvalidOverrideValue = (BAD_REQUEST, "invalid_override_value", "'override.value' must be a string.");
     InvalidOverrideActive = (BAD_REQUEST, "invalid_override_active", "'override.isActive' must be a boolean.");
     SealedSecret = (BAD_REQUEST, "sealed_secret", "Sealed secrets cannot be unsealed. Delete and recreate the secret instead.");
+    UpsertFieldNotAllowed = (BAD_REQUEST, "upsert_field_not_allowed", "'{}' cannot be given with upsert=true: an entry is matched by its path and key.");
+    InvalidUpsert = (BAD_REQUEST, "invalid_upsert", "Invalid 'upsert'");
+    // Rollback bodies.
+    InvalidRollbackVersion = (BAD_REQUEST, "invalid_rollback_version", "'version' must be a positive integer.");
+    InvalidExpectedVersion = (BAD_REQUEST, "invalid_expected_version", "'expectedVersion' must be a positive integer.");
     // Apps, environments, tokens bodies.
     InvalidAppName = (BAD_REQUEST, "invalid_app_name", "Invalid app name: '{}'");
     EnvironmentsNotList = (BAD_REQUEST, "environments_not_list", "'environments' must be a list of environment names.");
@@ -121,6 +126,7 @@ error_codes! {
     SecretNotFound = (NOT_FOUND, "secret_not_found", "Secret not found: {}");
     SecretsNotFound = (NOT_FOUND, "secrets_not_found", "Secret(s) not found in this environment: {}");
     TokenNotFound = (NOT_FOUND, "token_not_found", "Token with ID {} not found");
+    VersionNotFound = (NOT_FOUND, "version_not_found", "Version {} of secret {} not found");
     // Conflicts.
     DuplicateSecret = (CONFLICT, "duplicate_secret", "Duplicate secret found");
     VersionConflict = (CONFLICT, "version_conflict", "Secret version conflict: expected {}, current {}");

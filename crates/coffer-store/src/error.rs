@@ -30,6 +30,14 @@ pub enum StoreError {
     /// Secret ids of a delete are not in the environment (nothing was deleted).
     #[error("{} secret(s) not found", .0.len())]
     SecretsNotFound(Vec<Uuid>),
+    /// A secret has no such version.
+    #[error("version {version} of secret {id} not found")]
+    VersionNotFound {
+        /// The secret.
+        id: Uuid,
+        /// The version asked for.
+        version: u64,
+    },
     /// No token with this id.
     #[error("token {0} not found")]
     TokenNotFound(Uuid),
@@ -85,6 +93,11 @@ pub enum StoreError {
     /// A token name outside 1–64 characters.
     #[error("invalid token name")]
     InvalidTokenName,
+
+    /// A rollback would bring a deleted secret back, which is a create, and the caller
+    /// may not create (see [`crate::Rollback::may_restore`]).
+    #[error("restoring secret {0} needs the create permission")]
+    RestoreNotAllowed(Uuid),
 
     // --- conflicts -------------------------------------------------------------------
     /// A live secret with this (environment, path, key) exists, or the batch holds it twice.

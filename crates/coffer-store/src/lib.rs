@@ -47,6 +47,7 @@ mod crypto;
 mod data_dir;
 mod envs;
 mod error;
+mod history;
 mod keys;
 pub mod kv;
 mod migrate;
@@ -56,6 +57,7 @@ pub mod references;
 mod secrets;
 mod store;
 mod tokens;
+mod upsert;
 mod validate;
 
 pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
@@ -67,8 +69,9 @@ pub use error::{InternalError, OpenError, StoreError};
 pub use kv::Durability;
 pub use model::{
     App, EnvType, Environment, ListPage, ListPosition, NewSecret, NewToken, OverrideChange,
-    OverrideInput, Permissions, PersonalOverride, Secret, SecretAction, SecretFilter, SecretType,
-    SecretUpdate, SecretVersion, Timestamp, Token, TokenKind,
+    OverrideInput, Permissions, PersonalOverride, Rollback, RolledBack, Secret, SecretAction,
+    SecretFilter, SecretType, SecretUpdate, SecretVersion, Timestamp, Token, TokenKind,
+    UpsertSecret, VersionAction, VersionActor,
 };
 pub use references::{ReferencedReads, Resolver};
 pub use secrets::{ListedPage, ListedSecret};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
-use crate::audit::{encode_record, Actor, AuditEvent, AuditHead};
+use crate::audit::{encode_record, Actor, AuditEvent, AuditEvents, AuditHead};
 use crate::codec;
 use crate::crypto::{Keyring, MasterKey, RecordMac, TAG_LEN};
 use crate::data_dir;
@@ -236,6 +236,7 @@ impl<B: KvBackend> Store<B> {
                 };
                 match format.as_deref() {
                     Some([codec::FORMAT_VERSION]) => {}
+                    Some([2]) => migrate::from_v2(&kv)?,
                     Some([other, ..]) => return Err(OpenError::UnsupportedFormat(*other)),
                     _ => return Err(OpenError::UnsupportedFormat(0)),
                 }
@@ -314,11 +315,11 @@ impl<B: KvBackend> Store<B> {
 
     /// Runs one write: `work` and its audit entry in one transaction, then waits until
     /// the commit is durable. The fsync is shared with concurrent writers.
-    pub(crate) fn write<T>(
+    pub(crate) fn write<T, E: AuditEvents>(
         &self,
         actor: &Actor,
         trees: &[Tree],
-        work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+        work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
         let (value, ticket) = {
             let _committing = self.group_commit.committing();
@@ -334,12 +335,12 @@ impl<B: KvBackend> Store<B> {
     /// [`Store::write`] to one environment's secrets. The environment is held exclusively
     /// for the commit only, not while waiting for the disk: its other writers commit
     /// meanwhile and share the fsync, instead of queueing for one fsync each.
-    pub(crate) fn write_env<T>(
+    pub(crate) fn write_env<T, E: AuditEvents>(
         &self,
         actor: &Actor,
         env_id: Uuid,
         trees: &[Tree],
-        work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+        work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
         self.write_env_after_scan(actor, env_id, || Ok(((), trees)), |tx, _| work(tx))
     }
@@ -348,12 +349,12 @@ impl<B: KvBackend> Store<B> {
     /// held (so what it finds cannot change before the commit) and outside the
     /// transaction (a transaction has no scans, and a sled transaction holds a lock
     /// that reads outside it wait for). The scan also picks the trees the write spans.
-    pub(crate) fn write_env_after_scan<'t, S, T>(
+    pub(crate) fn write_env_after_scan<'t, S, T, E: AuditEvents>(
         &self,
         actor: &Actor,
         env_id: Uuid,
         scan: impl FnOnce() -> Result<(S, &'t [Tree]), StoreError>,
-        work: impl Fn(&dyn KvTx, &S) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+        work: impl Fn(&dyn KvTx, &S) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
         let (value, ticket) = {
             let _committing = self.group_commit.committing();
@@ -367,11 +368,11 @@ impl<B: KvBackend> Store<B> {
 
     /// The first half of a write: commits, and returns the ticket to wait on with
     /// [`Store::wait_durable`].
-    fn commit<T>(
+    fn commit<T, E: AuditEvents>(
         &self,
         actor: &Actor,
         trees: &[Tree],
-        work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+        work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<(T, u64), StoreError> {
         let mut spanned = Vec::with_capacity(trees.len() + 1);
         spanned.extend_from_slice(trees);
@@ -382,13 +383,15 @@ impl<B: KvBackend> Store<B> {
             let (value, entries) = self
                 .kv
                 .transaction(&spanned, |tx| {
-                    let (value, event) = work(tx)?;
-                    let entries = head.next_entries([(actor.clone(), event)]);
-                    tx.insert(Tree::Audit, &entries[0].key(), &encode_record(&entries))?;
+                    let (value, events) = work(tx)?;
+                    let events = events.into_events().map(|event| (actor.clone(), event));
+                    let entries = head.next_entries(events);
+                    let first = entries.first().expect("a write records at least one event");
+                    tx.insert(Tree::Audit, &first.key(), &encode_record(&entries))?;
                     Ok((value, entries))
                 })
                 .map_err(tx_error)?;
-            head.advance(&entries[0]);
+            head.advance(entries.last().expect("a write records at least one event"));
             ticket = self.group_commit.ticket();
             value
         };

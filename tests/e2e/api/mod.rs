@@ -4,6 +4,7 @@
 mod apps;
 mod conventions;
 mod environments;
+mod history;
 mod ops;
 mod overrides;
 mod phase_words;
@@ -11,3 +12,4 @@ mod references;
 mod secrets_errors;
 mod secrets_success;
 mod support;
+mod upsert;

@@ -14,8 +14,9 @@ use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::listing::{secrets_response, SecretsJson};
 use crate::requests::{
-    parse_create_batch, parse_delete_ids, parse_update_batch, CreateSecretsRequest,
-    DeleteSecretsRequest, ListFilter, SecretsQuery, UpdateSecretsRequest,
+    parse_create_batch, parse_delete_ids, parse_update_batch, parse_upsert_batch,
+    CreateSecretsRequest, DeleteSecretsRequest, ListFilter, SecretsQuery, UpdateSecretsRequest,
+    UpsertQuery,
 };
 use crate::state::AppState;
 use crate::views::{self, SecretView};
@@ -125,9 +126,10 @@ fn reference_resolver(auth: &Auth, state: &AppState) -> Resolver {
     )
 }
 
-#[utoipa::path(post, path = "/v1/secrets", tag = "secrets", params(SecretsQuery),
+#[utoipa::path(post, path = "/v1/secrets", tag = "secrets", params(SecretsQuery, UpsertQuery),
     request_body = CreateSecretsRequest,
-    responses((status = 200, description = "The created secrets (all or none)", body = [SecretView]),
+    responses((status = 200, description = "The created secrets (all or none); with `upsert=true`, \
+        the created and updated secrets in batch order", body = [SecretView]),
         (status = 404, description = "App or environment not found", body = ErrorBody),
         (status = 409, description = "Duplicate secret", body = ErrorBody)))]
 pub(crate) async fn create_secrets(
@@ -136,13 +138,27 @@ pub(crate) async fn create_secrets(
     query: QueryMap,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let upsert = UpsertQuery::from_query(&query)?.is_upsert();
     let target = Target::resolve(&auth, &state, &query, SecretAction::Create)?;
+    if upsert {
+        auth.environment_for(
+            &state,
+            target.app_id,
+            &target.env_name,
+            SecretAction::Update,
+        )?;
+    }
     let (env, gone) = (target.env.id, target.gone());
-    let batch = parse_create_batch(&read_body(payload, &state.body).await?)?;
+    let body = read_body(payload, &state.body).await?;
     let store = Arc::clone(&state.store);
-    let created =
-        blocking(move || store.create_secrets(&auth.actor, env, batch).map_err(gone)).await?;
-    Ok(ok_json(&views::secrets(&created)))
+    let written = if upsert {
+        let batch = parse_upsert_batch(&body)?;
+        blocking(move || store.upsert_secrets(&auth.actor, env, batch).map_err(gone)).await?
+    } else {
+        let batch = parse_create_batch(&body)?;
+        blocking(move || store.create_secrets(&auth.actor, env, batch).map_err(gone)).await?
+    };
+    Ok(ok_json(&views::secrets(&written)))
 }
 
 #[utoipa::path(put, path = "/v1/secrets", tag = "secrets", params(SecretsQuery),
@@ -166,14 +182,14 @@ pub(crate) async fn update_secrets(
 }
 
 /// The environment a secrets request works on, checked for its action.
-struct Target {
-    app_id: Uuid,
-    env_name: String,
-    env: Environment,
+pub(crate) struct Target {
+    pub(crate) app_id: Uuid,
+    pub(crate) env_name: String,
+    pub(crate) env: Environment,
 }
 
 impl Target {
-    fn resolve(
+    pub(crate) fn resolve(
         auth: &Auth,
         state: &AppState,
         query: &QueryMap,
@@ -190,7 +206,7 @@ impl Target {
 
     /// Maps a store error of a write. An environment deleted after this request found
     /// it is reported the way API.md words a missing one, with the name as given.
-    fn gone(self) -> impl FnOnce(StoreError) -> ApiError + Send + 'static {
+    pub(crate) fn gone(self) -> impl FnOnce(StoreError) -> ApiError + Send + 'static {
         move |err| match err {
             StoreError::EnvironmentIdNotFound(_) => StoreError::EnvironmentNotFound {
                 app_id: self.app_id,
