@@ -133,6 +133,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         auth_failures_per_minute: args.auth_failure_limit,
     };
     let state = web::Data::new(AppState::new(Arc::clone(&store), config));
+    coffer_server::idempotency::spawn_sweeper(Arc::clone(&store))
+        .map_err(|e| format!("cannot start the sweeper of kept answers: {e}"))?;
     let served = actix_web::rt::System::new().block_on(async move {
         let mut server = HttpServer::new(move || create_app(state.clone())).shutdown_timeout(30);
         if let Some(workers) = args.workers {

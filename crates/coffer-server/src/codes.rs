@@ -119,6 +119,10 @@ error_codes! {
     InvalidPermission = (BAD_REQUEST, "invalid_permission", "Invalid permission: '{}'. Must be one of ['create', 'delete', 'read', 'update'].");
     InvalidExpiry = (BAD_REQUEST, "invalid_expiry", "Invalid 'expiresAt': '{}'. Use an RFC 3339 time.");
     InvalidCidr = (BAD_REQUEST, "invalid_cidr", "Invalid IP or CIDR: '{}'");
+    // Idempotent retries.
+    InvalidIdempotencyKey = (BAD_REQUEST, "invalid_idempotency_key", "Invalid Idempotency-Key");
+    IdempotencyKeyReused = (UNPROCESSABLE_ENTITY, "idempotency_key_reused", "Idempotency-Key reused with a different request.");
+    IdempotencyInProgress = (CONFLICT, "idempotency_in_progress", "A request with this Idempotency-Key is in progress.");
     // Things that do not exist (or are out of reach).
     AppNotFound = (NOT_FOUND, "app_not_found", "App with ID {} not found");
     EnvironmentNotFound = (NOT_FOUND, "environment_not_found", "Environment '{}' not found in App {}");

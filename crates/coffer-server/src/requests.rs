@@ -499,6 +499,22 @@ fn override_change(given: Option<Option<OverrideEntry>>) -> OverrideChange {
     }
 }
 
+/// The `Idempotency-Key` header of the secret writes (its rules are
+/// `crate::idempotency`'s).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// A repeat with this key and the same request gets the first answer again (kept 24
+    /// hours, per token) with `Idempotent-Replayed: true`, and writes nothing.
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = "^[!-~]{1,255}$",
+        min_length = 1,
+        max_length = 255
+    )]
+    pub idempotency_key: Option<String>,
+}
+
 /// `upsert` of `POST /v1/secrets/`.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]

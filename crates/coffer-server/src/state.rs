@@ -8,6 +8,7 @@ use coffer_store::Store;
 use ipnet::IpNet;
 
 use crate::body::BodyLimits;
+use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
 use crate::network::NetworkPolicy;
 use crate::rate_limit::RateLimits;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Writes the audit entries of reads.
     pub read_audit: Arc<ReadAuditor>,
+    /// Requests with an `Idempotency-Key` that are running.
+    pub idempotency: Idempotency,
 }
 
 impl AppState {
@@ -90,6 +93,7 @@ impl AppState {
                 config.auth_failures_per_minute,
             ),
             metrics: Metrics::new(),
+            idempotency: Idempotency::new(),
         }
     }
 }

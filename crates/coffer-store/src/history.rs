@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::audit::{Actor, AuditAction};
 use crate::error::{InternalError, StoreError};
+use crate::idempotency::{trees_keeping, AnswerToKeep};
 use crate::keys;
 use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
 use crate::model::{
@@ -138,6 +139,17 @@ impl<B: KvBackend> Store<B> {
         env_id: Uuid,
         rollback: Rollback,
     ) -> Result<RolledBack, StoreError> {
+        self.rollback_secret_keeping(actor, env_id, rollback, None)
+    }
+
+    /// [`Store::rollback_secret`], keeping the answer to it in its transaction.
+    pub fn rollback_secret_keeping(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        rollback: Rollback,
+        keep: Option<&AnswerToKeep<'_, RolledBack>>,
+    ) -> Result<RolledBack, StoreError> {
         let Rollback {
             id,
             version: wanted,
@@ -146,10 +158,13 @@ impl<B: KvBackend> Store<B> {
         } = rollback;
         let now = Timestamp::now();
         let owner = actor.override_owner();
-        let trees = match owner {
-            Some(_) => CHANGE_OVERRIDE_TREES,
-            None => CHANGE_TREES,
-        };
+        let trees = trees_keeping(
+            match owner {
+                Some(_) => CHANGE_OVERRIDE_TREES,
+                None => CHANGE_TREES,
+            },
+            keep.is_some(),
+        );
         // The last version in the history tree: a deleted secret's deletion marker. Read
         // under the environment's lock, and checked inside the transaction (that it is a
         // deletion, and that nothing follows it).
@@ -162,7 +177,7 @@ impl<B: KvBackend> Store<B> {
                 Some(pair) => Some(version_of_key(&pair?.0)?),
                 None => None,
             };
-            Ok((last, trees))
+            Ok((last, trees.as_slice()))
         };
         self.write_env_after_scan(actor, env_id, scan, |tx, last_in_history| {
             let app_id = require_env(tx, env_id)?;
@@ -266,13 +281,12 @@ impl<B: KvBackend> Store<B> {
                     .map_err(TxAbort::Abort)?;
             }
             let event = secret_event(audited, app_id, env_id, std::slice::from_ref(&secret));
-            Ok((
-                RolledBack {
-                    secret,
-                    restored: deleted,
-                },
-                event,
-            ))
+            let rolled_back = RolledBack {
+                secret,
+                restored: deleted,
+            };
+            self.tx_keep(tx, keep, &rolled_back)?;
+            Ok((rolled_back, event))
         })
     }
 }

@@ -48,6 +48,7 @@ mod data_dir;
 mod envs;
 mod error;
 mod history;
+mod idempotency;
 mod keys;
 pub mod kv;
 mod migrate;
@@ -66,6 +67,7 @@ pub use audit::{
 };
 pub use crypto::MasterKey;
 pub use error::{InternalError, OpenError, StoreError};
+pub use idempotency::{AnswerToKeep, IdempotentRequest, KeptAnswer, KEPT_ANSWER_LIFETIME_MICROS};
 pub use kv::Durability;
 pub use model::{
     App, EnvType, Environment, ListPage, ListPosition, NewSecret, NewToken, OverrideChange,

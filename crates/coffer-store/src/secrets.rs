@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::codec;
 use crate::error::{InternalError, StoreError};
+use crate::idempotency::{trees_keeping, AnswerToKeep};
 use crate::keys;
 use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
 use crate::model::{
@@ -629,6 +630,17 @@ impl<B: KvBackend> Store<B> {
         env_id: Uuid,
         batch: Vec<NewSecret>,
     ) -> Result<Vec<Secret>, StoreError> {
+        self.create_secrets_keeping(actor, env_id, batch, None)
+    }
+
+    /// [`Store::create_secrets`], keeping the answer to it in its transaction.
+    pub fn create_secrets_keeping(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        batch: Vec<NewSecret>,
+        keep: Option<&AnswerToKeep<'_, Vec<Secret>>>,
+    ) -> Result<Vec<Secret>, StoreError> {
         check_batch_len(batch.len())?;
         let now = Timestamp::now();
         let prepared = batch
@@ -639,7 +651,8 @@ impl<B: KvBackend> Store<B> {
             true => CREATE_OVERRIDE_TREES,
             false => CREATE_TREES,
         };
-        self.write_env(actor, env_id, trees, |tx| {
+        let trees = trees_keeping(trees, keep.is_some());
+        self.write_env(actor, env_id, &trees, |tx| {
             let app_id = require_env(tx, env_id)?;
             for p in &prepared {
                 let s = &p.secret;
@@ -651,6 +664,7 @@ impl<B: KvBackend> Store<B> {
             }
             let secrets: Vec<Secret> = prepared.iter().map(|p| p.secret.clone()).collect();
             let event = secret_event(AuditAction::SecretCreate, app_id, env_id, &secrets);
+            self.tx_keep(tx, keep, &secrets)?;
             Ok((secrets, event))
         })
     }
@@ -733,6 +747,17 @@ impl<B: KvBackend> Store<B> {
         env_id: Uuid,
         batch: Vec<SecretUpdate>,
     ) -> Result<Vec<Secret>, StoreError> {
+        self.update_secrets_keeping(actor, env_id, batch, None)
+    }
+
+    /// [`Store::update_secrets`], keeping the answer to it in its transaction.
+    pub fn update_secrets_keeping(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        batch: Vec<SecretUpdate>,
+        keep: Option<&AnswerToKeep<'_, Vec<Secret>>>,
+    ) -> Result<Vec<Secret>, StoreError> {
         check_batch_len(batch.len())?;
         let now = Timestamp::now();
         let owner = actor.override_owner();
@@ -762,7 +787,8 @@ impl<B: KvBackend> Store<B> {
             Some(_) => CHANGE_OVERRIDE_TREES,
             None => CHANGE_TREES,
         };
-        self.write_env(actor, env_id, trees, |tx| {
+        let trees = trees_keeping(trees, keep.is_some());
+        self.write_env(actor, env_id, &trees, |tx| {
             let app_id = require_env(tx, env_id)?;
             let mut updated = Vec::with_capacity(prepared.len());
             for p in &prepared {
@@ -774,6 +800,7 @@ impl<B: KvBackend> Store<B> {
                 updated.push(secret);
             }
             let event = secret_event(AuditAction::SecretUpdate, app_id, env_id, &updated);
+            self.tx_keep(tx, keep, &updated)?;
             Ok((updated, event))
         })
     }
@@ -878,16 +905,31 @@ impl<B: KvBackend> Store<B> {
         env_id: Uuid,
         ids: &[Uuid],
     ) -> Result<usize, StoreError> {
+        self.delete_secrets_keeping(actor, env_id, ids, None)
+    }
+
+    /// [`Store::delete_secrets`], keeping the answer to it in its transaction.
+    pub fn delete_secrets_keeping(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        ids: &[Uuid],
+        keep: Option<&AnswerToKeep<'_, usize>>,
+    ) -> Result<usize, StoreError> {
         check_batch_len(ids.len())?;
         let mut seen = HashSet::new();
         let ids: Vec<Uuid> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
         let now = Timestamp::now();
         // Every token's overrides of these secrets go with them.
+        let (plain, with_overrides) = (
+            trees_keeping(CHANGE_TREES, keep.is_some()),
+            trees_keeping(CHANGE_OVERRIDE_TREES, keep.is_some()),
+        );
         let scan = || {
             let doomed = self.override_keys_of_secrets(env_id, &seen)?;
             let trees = match doomed.is_empty() {
-                true => CHANGE_TREES,
-                false => CHANGE_OVERRIDE_TREES,
+                true => plain.as_slice(),
+                false => with_overrides.as_slice(),
             };
             Ok((doomed, trees))
         };
@@ -924,6 +966,7 @@ impl<B: KvBackend> Store<B> {
                 version: None,
                 ..AuditEvent::new(AuditAction::SecretDelete)
             };
+            self.tx_keep(tx, keep, &found.len())?;
             Ok((found.len(), event))
         })
     }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::error::StoreError;
+use crate::idempotency::{trees_keeping, AnswerToKeep};
 use crate::keys;
 use crate::kv::{KvBackend, Tree, TxAbort};
 use crate::model::{NewSecret, OverrideChange, Secret, SecretUpdate, Timestamp, UpsertSecret};
@@ -38,6 +39,17 @@ impl<B: KvBackend> Store<B> {
         actor: &Actor,
         env_id: Uuid,
         batch: Vec<UpsertSecret>,
+    ) -> Result<Vec<Secret>, StoreError> {
+        self.upsert_secrets_keeping(actor, env_id, batch, None)
+    }
+
+    /// [`Store::upsert_secrets`], keeping the answer to it in its transaction.
+    pub fn upsert_secrets_keeping(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        batch: Vec<UpsertSecret>,
+        keep: Option<&AnswerToKeep<'_, Vec<Secret>>>,
     ) -> Result<Vec<Secret>, StoreError> {
         check_batch_len(batch.len())?;
         let now = Timestamp::now();
@@ -73,7 +85,8 @@ impl<B: KvBackend> Store<B> {
             Some(_) => CHANGE_OVERRIDE_TREES,
             None => CHANGE_TREES,
         };
-        self.write_env(actor, env_id, trees, |tx| {
+        let trees = trees_keeping(trees, keep.is_some());
+        self.write_env(actor, env_id, &trees, |tx| {
             let app_id = require_env(tx, env_id)?;
             let mut written = Vec::with_capacity(prepared.len());
             let (mut created, mut updated) = (Vec::new(), Vec::new());
@@ -142,6 +155,7 @@ impl<B: KvBackend> Store<B> {
                     &updated,
                 ));
             }
+            self.tx_keep(tx, keep, &written)?;
             Ok((written, events))
         })
     }

@@ -5,6 +5,7 @@ mod apps;
 mod conventions;
 mod environments;
 mod history;
+mod idempotency;
 mod ops;
 mod overrides;
 mod phase_words;

@@ -3,17 +3,17 @@
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
-use coffer_store::{Rollback, SecretAction, SecretRead, TokenKind};
+use actix_web::{web, HttpRequest, HttpResponse};
+use coffer_store::{IdempotentRequest, Rollback, RolledBack, SecretAction, SecretRead, TokenKind};
 use uuid::Uuid;
 
 use super::secrets::Target;
 use super::{blocking, ok_json, QueryMap};
 use crate::auth::Auth;
-use crate::body::read_body;
 use crate::codes::{quote, Code};
 use crate::error::{ApiError, ErrorBody};
-use crate::requests::{parse_rollback, RollbackRequest, SecretsQuery};
+use crate::idempotency::{self, answer_to_keep, rendered, Route, Start};
+use crate::requests::{parse_rollback, IdempotencyHeader, RollbackRequest, SecretsQuery};
 use crate::state::AppState;
 use crate::views::{SecretView, VersionList};
 
@@ -66,27 +66,52 @@ pub(crate) async fn secret_history(
 }
 
 #[utoipa::path(post, path = "/v1/secrets/{id}/rollback", tag = "secrets",
-    params(("id" = String, Path, description = "Secret id"), SecretsQuery),
+    params(("id" = String, Path, description = "Secret id"), SecretsQuery, IdempotencyHeader),
     request_body = RollbackRequest,
     responses((status = 200, description = "The secret at its new version", body = SecretView),
         (status = 404, description = "App, environment, secret or version not found", body = ErrorBody),
-        (status = 409, description = "Version conflict, or the key is taken at that path", body = ErrorBody)))]
+        (status = 409, description = "Version conflict, the key taken at that path, or a request with this Idempotency-Key in progress", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody)))]
 pub(crate) async fn rollback_secret(
     auth: Auth,
+    req: HttpRequest,
     state: web::Data<AppState>,
     query: QueryMap,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let target = Target::resolve(&auth, &state, &query, SecretAction::Read)?;
-    auth.environment_for(
-        &state,
-        target.app_id,
-        &target.env_name,
-        SecretAction::Update,
-    )?;
-    let id = secret_id(&path)?;
-    let to = parse_rollback(&read_body(payload, &state.body).await?)?;
+    let route = Route {
+        resource: "secrets/{id}/rollback",
+        id: Some(path.as_str()),
+    };
+    let begun = match idempotency::begin(&req, &auth, &state, &query, route, payload).await? {
+        Start::Replay(kept) => return Ok(kept),
+        Start::Run(begun) => begun,
+    };
+    let request = begun.keeping.request();
+    let answer = rollback(auth, &state, &query, &path, &begun.body, request).await;
+    begun.keeping.finish(answer).await
+}
+
+/// The answer of a rollback: the secret at its new version.
+fn render_rolled_back(rolled_back: &RolledBack) -> (u16, Vec<u8>) {
+    let body =
+        serde_json::to_vec(&SecretView::from(&rolled_back.secret)).expect("a secret encodes");
+    (200, body)
+}
+
+async fn rollback(
+    auth: Auth,
+    state: &web::Data<AppState>,
+    query: &QueryMap,
+    path: &str,
+    body: &[u8],
+    request: Option<IdempotentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let target = Target::resolve(&auth, state, query, SecretAction::Read)?;
+    auth.environment_for(state, target.app_id, &target.env_name, SecretAction::Update)?;
+    let id = secret_id(path)?;
+    let to = parse_rollback(body)?;
     let rollback = Rollback {
         id,
         version: to.version,
@@ -100,10 +125,11 @@ pub(crate) async fn rollback_secret(
     let (env, gone) = (target.env.id, target.gone());
     let store = Arc::clone(&state.store);
     let rolled_back = blocking(move || {
+        let keep = answer_to_keep(request.as_ref(), &render_rolled_back);
         store
-            .rollback_secret(&auth.actor, env, rollback)
+            .rollback_secret_keeping(&auth.actor, env, rollback, keep.as_ref())
             .map_err(gone)
     })
     .await?;
-    Ok(ok_json(&SecretView::from(&rolled_back.secret)))
+    Ok(rendered(render_rolled_back(&rolled_back)))
 }

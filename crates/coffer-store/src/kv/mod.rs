@@ -89,11 +89,14 @@ pub enum Tree {
     /// secret (the token before the secret: one prefix scan finds a token's overrides in
     /// an environment).
     Overrides,
+    /// Token id + SHA-256 of an `Idempotency-Key` → the answer kept for it, sealed, with
+    /// the time it was kept (swept 24 hours later).
+    IdempotentAnswers,
 }
 
 impl Tree {
     /// All trees, in a fixed order (backends index them by position).
-    pub const ALL: [Tree; 12] = [
+    pub const ALL: [Tree; 13] = [
         Tree::Meta,
         Tree::Apps,
         Tree::AppNames,
@@ -107,6 +110,7 @@ impl Tree {
         Tree::Audit,
         // Last: backends index trees by position, and earlier positions never move.
         Tree::Overrides,
+        Tree::IdempotentAnswers,
     ];
 
     /// The tree's stable on-disk name.
@@ -124,6 +128,7 @@ impl Tree {
             Tree::TokenHashes => "token_hashes",
             Tree::Audit => "audit",
             Tree::Overrides => "overrides",
+            Tree::IdempotentAnswers => "idempotent_answers",
         }
     }
 
