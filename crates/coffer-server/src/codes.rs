@@ -56,6 +56,7 @@ error_codes! {
     EnvironmentOutOfScope = (FORBIDDEN, "environment_out_of_scope", "Service token cannot access this environment");
     PermissionDenied = (FORBIDDEN, "permission_denied", "You don't have permission to {} secrets in this environment.");
     UserTokenRequired = (FORBIDDEN, "user_token_required", "This action requires a User token.");
+    EnvironmentContextRequired = (FORBIDDEN, "environment_context_required", "Environment context required.");
     TokenPredatesPhaseClients = (FORBIDDEN, "token_predates_phase_clients", "This token was created before Phase clients were supported; create a new one.");
     IpNotAllowed = (FORBIDDEN, "ip_not_allowed", "Access denied: a network access policy restricts access from your IP address.");
     Throttled = (TOO_MANY_REQUESTS, "throttled", "Request was throttled. Expected available in {} seconds.");
