@@ -163,6 +163,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         changes_max_wait: std::time::Duration::from_secs(args.changes_max_wait),
     };
     let state = web::Data::new(AppState::new(Arc::clone(&store), config));
+    coffer_server::idempotency::spawn_sweeper(Arc::clone(&store))
+        .map_err(|e| format!("cannot start the sweeper of kept answers: {e}"))?;
     let served = actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || create_app(app_state.clone()))

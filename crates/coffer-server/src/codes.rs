@@ -56,6 +56,7 @@ error_codes! {
     EnvironmentOutOfScope = (FORBIDDEN, "environment_out_of_scope", "Service token cannot access this environment");
     PermissionDenied = (FORBIDDEN, "permission_denied", "You don't have permission to {} secrets in this environment.");
     UserTokenRequired = (FORBIDDEN, "user_token_required", "This action requires a User token.");
+    EnvironmentContextRequired = (FORBIDDEN, "environment_context_required", "Environment context required.");
     TokenPredatesPhaseClients = (FORBIDDEN, "token_predates_phase_clients", "This token was created before Phase clients were supported; create a new one.");
     IpNotAllowed = (FORBIDDEN, "ip_not_allowed", "Access denied: a network access policy restricts access from your IP address.");
     Throttled = (TOO_MANY_REQUESTS, "throttled", "Request was throttled. Expected available in {} seconds.");
@@ -103,6 +104,11 @@ error_codes! {
     InvalidOverrideValue = (BAD_REQUEST, "invalid_override_value", "'override.value' must be a string.");
     InvalidOverrideActive = (BAD_REQUEST, "invalid_override_active", "'override.isActive' must be a boolean.");
     SealedSecret = (BAD_REQUEST, "sealed_secret", "Sealed secrets cannot be unsealed. Delete and recreate the secret instead.");
+    UpsertFieldNotAllowed = (BAD_REQUEST, "upsert_field_not_allowed", "'{}' cannot be given with upsert=true: an entry is matched by its path and key.");
+    InvalidUpsert = (BAD_REQUEST, "invalid_upsert", "Invalid 'upsert'");
+    // Rollback bodies.
+    InvalidRollbackVersion = (BAD_REQUEST, "invalid_rollback_version", "'version' must be a positive integer.");
+    InvalidExpectedVersion = (BAD_REQUEST, "invalid_expected_version", "'expectedVersion' must be a positive integer.");
     // Apps, environments, tokens bodies.
     InvalidAppName = (BAD_REQUEST, "invalid_app_name", "Invalid app name: '{}'");
     EnvironmentsNotList = (BAD_REQUEST, "environments_not_list", "'environments' must be a list of environment names.");
@@ -120,6 +126,10 @@ error_codes! {
     InvalidPermission = (BAD_REQUEST, "invalid_permission", "Invalid permission: '{}'. Must be one of ['create', 'delete', 'read', 'update'].");
     InvalidExpiry = (BAD_REQUEST, "invalid_expiry", "Invalid 'expiresAt': '{}'. Use an RFC 3339 time.");
     InvalidCidr = (BAD_REQUEST, "invalid_cidr", "Invalid IP or CIDR: '{}'");
+    // Idempotent retries.
+    InvalidIdempotencyKey = (BAD_REQUEST, "invalid_idempotency_key", "Invalid Idempotency-Key");
+    IdempotencyKeyReused = (UNPROCESSABLE_ENTITY, "idempotency_key_reused", "Idempotency-Key reused with a different request.");
+    IdempotencyInProgress = (CONFLICT, "idempotency_in_progress", "A request with this Idempotency-Key is in progress.");
     // Things that do not exist (or are out of reach).
     AppNotFound = (NOT_FOUND, "app_not_found", "App with ID {} not found");
     EnvironmentNotFound = (NOT_FOUND, "environment_not_found", "Environment '{}' not found in App {}");
@@ -127,6 +137,7 @@ error_codes! {
     SecretNotFound = (NOT_FOUND, "secret_not_found", "Secret not found: {}");
     SecretsNotFound = (NOT_FOUND, "secrets_not_found", "Secret(s) not found in this environment: {}");
     TokenNotFound = (NOT_FOUND, "token_not_found", "Token with ID {} not found");
+    VersionNotFound = (NOT_FOUND, "version_not_found", "Version {} of secret {} not found");
     // Conflicts.
     DuplicateSecret = (CONFLICT, "duplicate_secret", "Duplicate secret found");
     VersionConflict = (CONFLICT, "version_conflict", "Secret version conflict: expected {}, current {}");

@@ -129,6 +129,11 @@ impl From<StoreError> for ApiError {
             E::SecretNotFound(id) => Code::SecretNotFound.with(&[&id]),
             E::SecretsNotFound(ids) => ApiError::secrets_not_found(&ids),
             E::TokenNotFound(id) => Code::TokenNotFound.with(&[&id]),
+            E::VersionNotFound { id, version } => Code::VersionNotFound.with(&[&version, &id]),
+            // Bringing a deleted secret back is a create.
+            E::RestoreNotAllowed(_) => {
+                Code::PermissionDenied.with(&[&coffer_store::SecretAction::Create.as_str()])
+            }
             E::EmptyBatch => Code::SecretsRequired.into(),
             E::BatchTooLarge { max } => Code::BatchTooLarge.with(&[&max]),
             E::MissingKey => Code::KeyRequired.into(),

@@ -16,6 +16,7 @@ pub mod body;
 pub mod codes;
 mod cursor;
 pub mod error;
+pub mod idempotency;
 mod listing;
 pub mod metrics;
 pub mod network;

@@ -22,6 +22,8 @@ use crate::views::AuditEntryView;
         routes::secrets::create_secrets,
         routes::secrets::update_secrets,
         routes::secrets::delete_secrets,
+        routes::versions::secret_history,
+        routes::versions::rollback_secret,
         routes::apps::list_apps,
         routes::apps::create_app,
         routes::apps::get_app,

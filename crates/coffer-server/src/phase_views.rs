@@ -1,8 +1,8 @@
 //! The answers of the Phase clients' route (`PHASE-CLIENTS.md` §2): snake_case, with the
 //! fields the official CLI and SDKs read.
 
-use coffer_store::phase_crypto::{self, InvalidCiphertext};
-use coffer_store::{App, Environment, EnvironmentKeys, Token, TokenKeys, TokenKind};
+use coffer_store::phase_crypto::{self, InvalidCiphertext, KxKeyPair};
+use coffer_store::{App, Environment, EnvironmentKeys, Secret, Token, TokenKeys, TokenKind};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -124,5 +124,128 @@ impl EnvironmentKey {
             updated_at: format_timestamp(token.created_at),
             deleted_at: None,
         })
+    }
+}
+
+/// A secret as `GET /service/secrets/` answers it: key, value, comment and override
+/// sealed to the environment's public key, the key digest under its salt. Field names
+/// are snake_case ([`camel_case_keys`] makes the camelCase answer).
+#[derive(Serialize)]
+pub struct SealedSecret {
+    id: Uuid,
+    environment: Uuid,
+    folder: Option<()>,
+    path: String,
+    key: String,
+    key_digest: String,
+    value: String,
+    version: u64,
+    tags: Vec<String>,
+    comment: String,
+    #[serde(rename = "type")]
+    secret_type: &'static str,
+    #[serde(rename = "override")]
+    personal_override: Option<SealedOverride>,
+    lifecycle: &'static str,
+    created_at: String,
+    updated_at: String,
+}
+
+/// The calling User token's personal override, sealed like the value.
+#[derive(Serialize)]
+pub struct SealedOverride {
+    id: Uuid,
+    value: String,
+    is_active: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl SealedSecret {
+    /// Seals `secret` to its environment's public key. The comment stays `""` when
+    /// empty: the clients decrypt it only when it is not.
+    pub fn new(
+        secret: &Secret,
+        env: &KxKeyPair,
+        salt_hex: &str,
+    ) -> Result<Self, InvalidCiphertext> {
+        let seal = |text: &str| phase_crypto::seal_to(text, &env.public);
+        let personal_override = match &secret.personal_override {
+            Some(o) => Some(SealedOverride {
+                id: o.id,
+                value: seal(&o.value)?,
+                is_active: o.is_active,
+                created_at: format_timestamp(o.created_at),
+                updated_at: format_timestamp(o.updated_at),
+            }),
+            None => None,
+        };
+        Ok(SealedSecret {
+            id: secret.id,
+            environment: secret.env_id,
+            folder: None,
+            path: secret.path.clone(),
+            key: seal(&secret.key)?,
+            key_digest: phase_crypto::key_digest(&secret.key, salt_hex),
+            value: seal(&secret.value)?,
+            version: secret.version,
+            tags: secret.tags.clone(),
+            comment: match secret.comment.is_empty() {
+                true => String::new(),
+                false => seal(&secret.comment)?,
+            },
+            secret_type: secret.secret_type.as_str(),
+            personal_override,
+            lifecycle: "static",
+            created_at: format_timestamp(secret.created_at),
+            updated_at: format_timestamp(secret.updated_at),
+        })
+    }
+}
+
+/// Renames every object key of `value` from snake_case to camelCase, as Phase's content
+/// negotiation does for a request with `X-Use-Camel-Case: true`.
+pub fn camel_case_keys(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(name, field)| (camel_case(&name), camel_case_keys(field)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        match (c, upper) {
+            ('_', _) => upper = true,
+            (c, true) => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::camel_case_keys;
+    use serde_json::json;
+
+    #[test]
+    fn camel_case_renames_nested_keys_and_leaves_values() {
+        let snake = json!([{"key_digest": "a_b", "override": {"is_active": true}, "id": 1}]);
+        assert_eq!(
+            camel_case_keys(snake),
+            json!([{"keyDigest": "a_b", "override": {"isActive": true}, "id": 1}])
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use coffer_store::{
     limits, ListPage, NewSecret, OverrideChange, OverrideInput, SecretFilter, SecretType,
-    SecretUpdate,
+    SecretUpdate, UpsertSecret,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -345,6 +345,14 @@ pub struct NewSecretInput {
     #[serde(rename = "override", default, deserialize_with = "present")]
     #[schema(value_type = Option<OverrideEntry>, nullable)]
     personal_override: Option<Option<OverrideEntry>>,
+    /// Ignored on a create (as Phase ignores unknown fields), refused with `upsert=true`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(ignore)]
+    id: Option<Value>,
+    /// As `id`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(ignore)]
+    version: Option<Value>,
 }
 
 /// A personal override of a secret's value, kept for the calling User token alone.
@@ -507,6 +515,138 @@ pub fn parse_create_batch(bytes: &[u8]) -> Result<Vec<NewSecret>, ApiError> {
         .collect()
 }
 
+/// `POST /v1/secrets/?upsert=true` body: entries as a create's, matched by (path, key);
+/// what an entry leaves out keeps its stored value when the entry updates a secret.
+pub fn parse_upsert_batch(bytes: &[u8]) -> Result<Vec<UpsertSecret>, ApiError> {
+    let body: CreateSecretsRequest = decode(bytes, |err| entry_error(&err, true))?;
+    batch_len(body.secrets.len(), Code::SecretsRequired)?;
+    body.secrets
+        .into_iter()
+        .map(|entry| {
+            for (field, given) in [("id", &entry.id), ("version", &entry.version)] {
+                if given.is_some() {
+                    return Err(Code::UpsertFieldNotAllowed.with(&[&field]));
+                }
+            }
+            let key = entry
+                .key
+                .filter(|k| !k.trim().is_empty())
+                .ok_or_else(|| ApiError::from(Code::KeyRequired))?;
+            let value = entry
+                .value
+                .ok_or_else(|| ApiError::from(Code::ValueRequired))?;
+            Ok(UpsertSecret {
+                key,
+                value,
+                comment: entry.comment,
+                tags: entry.tags,
+                path: path_of(entry.path)?.unwrap_or_default(),
+                secret_type: type_of(entry.secret_type)?,
+                personal_override: override_change(entry.personal_override),
+            })
+        })
+        .collect()
+}
+
+/// Absent keeps the override, `null` removes it, an object sets it.
+fn override_change(given: Option<Option<OverrideEntry>>) -> OverrideChange {
+    match given {
+        None => OverrideChange::Keep,
+        Some(None) => OverrideChange::Remove,
+        Some(Some(given)) => OverrideChange::Set(given.into()),
+    }
+}
+
+/// The `Idempotency-Key` header of the secret writes (its rules are
+/// `crate::idempotency`'s).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// A repeat with this key and the same request gets the first answer again (kept 24
+    /// hours, per token) with `Idempotent-Replayed: true`, and writes nothing.
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = "^[!-~]{1,255}$",
+        min_length = 1,
+        max_length = 255
+    )]
+    pub idempotency_key: Option<String>,
+}
+
+/// `upsert` of `POST /v1/secrets/`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UpsertQuery {
+    /// `true`: an entry whose (path, key) holds a live secret updates it instead of
+    /// conflicting (needs both `create` and `update`).
+    pub upsert: Option<bool>,
+}
+
+impl UpsertQuery {
+    /// From the query string: absent, `true` or `false`.
+    pub fn from_query(query: &QueryMap) -> Result<Self, ApiError> {
+        let upsert = match query.get("upsert").map(String::as_str) {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => return Err(Code::InvalidUpsert.into()),
+        };
+        Ok(UpsertQuery { upsert })
+    }
+
+    /// Whether the batch is an upsert.
+    pub fn is_upsert(&self) -> bool {
+        self.upsert == Some(true)
+    }
+}
+
+/// `POST /v1/secrets/{id}/rollback` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackRequest {
+    /// The version whose content the new version takes.
+    #[schema(value_type = u64, minimum = 1)]
+    version: Option<Value>,
+    /// Check-and-set: the secret's current version (its deletion's, if deleted).
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    expected_version: Option<Value>,
+}
+
+/// A rollback's versions, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollbackTo {
+    /// The version rolled back to.
+    pub version: u64,
+    /// The version expected to be current.
+    pub expected_version: Option<u64>,
+}
+
+/// A positive integer given as JSON.
+fn positive(value: &Value) -> Option<u64> {
+    value.as_u64().filter(|n| *n > 0)
+}
+
+/// `POST /v1/secrets/{id}/rollback` body: `version` a positive integer, and
+/// `expectedVersion`, if given, too. Unknown fields are ignored.
+pub fn parse_rollback(bytes: &[u8]) -> Result<RollbackTo, ApiError> {
+    let body: RollbackRequest = decode(bytes, |_| Code::InvalidRollbackVersion.into())?;
+    let version = body
+        .version
+        .as_ref()
+        .and_then(positive)
+        .ok_or_else(|| ApiError::from(Code::InvalidRollbackVersion))?;
+    let expected_version = match &body.expected_version {
+        None => None,
+        Some(given) => {
+            Some(positive(given).ok_or_else(|| ApiError::from(Code::InvalidExpectedVersion))?)
+        }
+    };
+    Ok(RollbackTo {
+        version,
+        expected_version,
+    })
+}
+
 /// `PUT /v1/secrets/` body.
 pub fn parse_update_batch(bytes: &[u8]) -> Result<Vec<SecretUpdate>, ApiError> {
     let body: UpdateSecretsRequest = decode(bytes, |err| entry_error(&err, false))?;
@@ -533,11 +673,7 @@ pub fn parse_update_batch(bytes: &[u8]) -> Result<Vec<SecretUpdate>, ApiError> {
                 path: path_of(entry.path)?,
                 secret_type: type_of(entry.secret_type)?,
                 expected_version: entry.version,
-                personal_override: match entry.personal_override {
-                    None => OverrideChange::Keep,
-                    Some(None) => OverrideChange::Remove,
-                    Some(Some(given)) => OverrideChange::Set(given.into()),
-                },
+                personal_override: override_change(entry.personal_override),
             })
         })
         .collect()

@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use tokio::sync::watch;
 
 use crate::body::BodyLimits;
+use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
 use crate::network::NetworkPolicy;
 use crate::rate_limit::RateLimits;
@@ -83,6 +84,8 @@ pub struct AppState {
     pub changes_max_wait: Duration,
     /// Set once the server is stopping: held requests answer at once.
     stopping: watch::Sender<bool>,
+    /// Requests with an `Idempotency-Key` that are running.
+    pub idempotency: Idempotency,
 }
 
 impl AppState {
@@ -103,6 +106,7 @@ impl AppState {
             metrics: Metrics::new(),
             changes_max_wait: config.changes_max_wait,
             stopping: watch::Sender::new(false),
+            idempotency: Idempotency::new(),
         }
     }
 

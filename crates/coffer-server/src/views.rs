@@ -2,7 +2,8 @@
 //! microseconds).
 
 use coffer_store::{
-    App, AuditEntry, Change, Environment, IssuedToken, PersonalOverride, Secret, Timestamp, Token,
+    App, AuditEntry, Change, Environment, IssuedToken, PersonalOverride, Secret, SecretVersion,
+    Timestamp, Token, VersionActor,
 };
 use serde::{Serialize, Serializer};
 use time::format_description::FormatItem;
@@ -368,11 +369,22 @@ impl<'a> ChangesPageView<'a> {
     }
 }
 
+/// Who did something: a token (both `null` for a program embedding the store).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ActorView {
     token_id: Option<Uuid>,
+    #[schema(value_type = Option<String>, pattern = "^(user|service)$")]
     kind: Option<&'static str>,
+}
+
+impl From<VersionActor> for ActorView {
+    fn from(actor: VersionActor) -> Self {
+        ActorView {
+            token_id: actor.token_id,
+            kind: actor.kind.map(|k| k.as_str()),
+        }
+    }
 }
 
 impl<'a> From<&'a AuditEntry> for AuditEntryView<'a> {
@@ -436,6 +448,65 @@ mod tests {
         let at = Timestamp(1_795_604_241_812_009);
         assert_eq!(format_timestamp(at), "2026-11-25T10:57:21.812009Z");
         assert_eq!(parse_timestamp("2026-11-25T10:57:21.812009Z"), Some(at));
+    }
+}
+
+/// A version of a secret as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionView<'a> {
+    version: u64,
+    /// `create`, `update` or `delete` (a deletion carries the content it deleted).
+    #[schema(value_type = String, pattern = "^(create|update|delete)$")]
+    action: &'static str,
+    key: &'a str,
+    path: &'a str,
+    value: &'a str,
+    comment: &'a str,
+    tags: &'a [String],
+    #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^(secret|sealed|config)$")]
+    secret_type: &'static str,
+    /// The token that wrote the version; `null` for versions written before versions
+    /// named their writer.
+    #[schema(nullable)]
+    actor: Option<ActorView>,
+    /// When the version was written.
+    #[serde(serialize_with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: &'a Timestamp,
+}
+
+impl<'a> From<&'a SecretVersion> for VersionView<'a> {
+    fn from(v: &'a SecretVersion) -> Self {
+        VersionView {
+            version: v.version,
+            action: v.action.as_str(),
+            key: &v.secret.key,
+            path: &v.secret.path,
+            value: &v.secret.value,
+            comment: &v.secret.comment,
+            tags: &v.secret.tags,
+            secret_type: v.secret.secret_type.as_str(),
+            actor: v.actor.map(ActorView::from),
+            created_at: &v.at,
+        }
+    }
+}
+
+/// `{"data": [Version]}`, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct VersionList<'a> {
+    /// The versions, newest first.
+    pub data: Vec<VersionView<'a>>,
+}
+
+impl<'a> VersionList<'a> {
+    /// A history as the store gives it (oldest first), newest first.
+    pub fn newest_first(history: &'a [SecretVersion]) -> Self {
+        VersionList {
+            data: history.iter().rev().map(VersionView::from).collect(),
+        }
     }
 }
 

@@ -41,6 +41,15 @@ impl Actor {
     }
 }
 
+impl From<&Actor> for crate::model::VersionActor {
+    fn from(actor: &Actor) -> Self {
+        crate::model::VersionActor {
+            token_id: actor.token_id,
+            kind: actor.kind,
+        }
+    }
+}
+
 /// What was done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuditAction {
@@ -115,6 +124,33 @@ impl AuditEvent {
             secret_ids: Vec::new(),
             version: None,
         }
+    }
+}
+
+/// What one write records in the audit chain: one event, or several (a batch that both
+/// creates and updates records each action apart), all in the write's transaction.
+pub(crate) trait AuditEvents {
+    /// The events, in order; never none.
+    fn into_events(self) -> impl Iterator<Item = AuditEvent>;
+}
+
+impl AuditEvents for AuditEvent {
+    fn into_events(self) -> impl Iterator<Item = AuditEvent> {
+        std::iter::once(self)
+    }
+}
+
+/// A write's own event and those that follow from it (an environment's deleted secrets).
+impl AuditEvents for (AuditEvent, Vec<AuditEvent>) {
+    fn into_events(self) -> impl Iterator<Item = AuditEvent> {
+        std::iter::once(self.0).chain(self.1)
+    }
+}
+
+impl AuditEvents for Vec<AuditEvent> {
+    fn into_events(self) -> impl Iterator<Item = AuditEvent> {
+        debug_assert!(!self.is_empty(), "a write records at least one event");
+        self.into_iter()
     }
 }
 

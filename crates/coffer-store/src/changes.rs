@@ -312,26 +312,6 @@ impl<B: KvBackend> Store<B> {
     }
 }
 
-/// The entries one write records: its own, and those that follow from it (an
-/// environment's deleted secrets). Never none.
-pub(crate) trait WriteEvents {
-    /// The events, in the order they are chained.
-    fn into_events(self) -> Vec<AuditEvent>;
-}
-
-impl WriteEvents for AuditEvent {
-    fn into_events(self) -> Vec<AuditEvent> {
-        vec![self]
-    }
-}
-
-impl WriteEvents for (AuditEvent, Vec<AuditEvent>) {
-    fn into_events(self) -> Vec<AuditEvent> {
-        let (first, rest) = self;
-        std::iter::once(first).chain(rest).collect()
-    }
-}
-
 /// The `secret.delete` entry of an environment deleted with its secrets (by deleting it
 /// or its app): the feed names them, the way a delete of those secrets would.
 pub(crate) fn env_secrets_deleted(app_id: Uuid, env_id: Uuid, secret_ids: Vec<Uuid>) -> AuditEvent {

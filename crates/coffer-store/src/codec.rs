@@ -8,8 +8,11 @@ use crate::error::{InternalError, StoreError};
 /// The on-disk format of a store, kept in the meta tree and checked at open.
 /// 1: records in clear but for sealed fields. 2: every record authenticated with its
 /// tree and key; index entries name the current secret version and token revocation;
-/// audit records carry their own kind byte.
-pub const FORMAT_VERSION: u8 = 2;
+/// audit records carry their own kind byte. 3: secret and history records of a second
+/// layout name the writer and the action of each version (records of the first layout
+/// are still read, so the migration from 2 only rewrites the format byte; it keeps a
+/// release that cannot read the new layout from opening the store).
+pub const FORMAT_VERSION: u8 = 3;
 
 /// The layout byte every record starts with (the bincode layout of its body).
 pub const RECORD_LAYOUT: u8 = 1;

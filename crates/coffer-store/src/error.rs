@@ -30,6 +30,14 @@ pub enum StoreError {
     /// Secret ids of a delete are not in the environment (nothing was deleted).
     #[error("{} secret(s) not found", .0.len())]
     SecretsNotFound(Vec<Uuid>),
+    /// A secret has no such version.
+    #[error("version {version} of secret {id} not found")]
+    VersionNotFound {
+        /// The secret.
+        id: Uuid,
+        /// The version asked for.
+        version: u64,
+    },
     /// No token with this id.
     #[error("token {0} not found")]
     TokenNotFound(Uuid),
@@ -97,6 +105,11 @@ pub enum StoreError {
         /// The oldest entry kept.
         oldest: u64,
     },
+
+    /// A rollback would bring a deleted secret back, which is a create, and the caller
+    /// may not create (see [`crate::Rollback::may_restore`]).
+    #[error("restoring secret {0} needs the create permission")]
+    RestoreNotAllowed(Uuid),
 
     // --- conflicts -------------------------------------------------------------------
     /// A live secret with this (environment, path, key) exists, or the batch holds it twice.

@@ -49,6 +49,8 @@ mod crypto;
 mod data_dir;
 mod envs;
 mod error;
+mod history;
+mod idempotency;
 mod keys;
 pub mod kv;
 mod migrate;
@@ -59,6 +61,7 @@ pub mod references;
 mod secrets;
 mod store;
 mod tokens;
+mod upsert;
 mod validate;
 
 pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
@@ -71,11 +74,13 @@ pub use changes::{
 pub use client_keys::{EnvironmentKeys, IssuedToken, TokenKeys};
 pub use crypto::MasterKey;
 pub use error::{InternalError, OpenError, StoreError};
+pub use idempotency::{AnswerToKeep, IdempotentRequest, KeptAnswer, KEPT_ANSWER_LIFETIME_MICROS};
 pub use kv::Durability;
 pub use model::{
     App, EnvType, Environment, ListPage, ListPosition, NewSecret, NewToken, OverrideChange,
-    OverrideInput, Permissions, PersonalOverride, Secret, SecretAction, SecretFilter, SecretType,
-    SecretUpdate, SecretVersion, Timestamp, Token, TokenKind,
+    OverrideInput, Permissions, PersonalOverride, Rollback, RolledBack, Secret, SecretAction,
+    SecretFilter, SecretType, SecretUpdate, SecretVersion, Timestamp, Token, TokenKind,
+    UpsertSecret, VersionAction, VersionActor,
 };
 pub use references::{ReferencedReads, Resolver};
 pub use secrets::{ListedPage, ListedSecret};

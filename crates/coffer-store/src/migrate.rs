@@ -1,4 +1,5 @@
-//! Migration of a format-1 store to format 2, at open.
+//! Migrations of older stores, at open: format 1 to the current format, and format 2
+//! to 3.
 //!
 //! Format 1 stored records in clear but for sealed fields. Format 2 appends to every
 //! value a tag over its tree, key and value ([`crate::kv::Authenticated`]); index entries
@@ -16,7 +17,7 @@ use crate::audit;
 use crate::codec;
 use crate::crypto::{Keyring, RecordMac};
 use crate::error::{InternalError, OpenError, StoreError};
-use crate::kv::{tagged, verified, KvBackend, Tree, TxAbort};
+use crate::kv::{tagged, verified, Authenticated, KvBackend, Tree, TxAbort};
 use crate::secrets;
 use crate::store::{tx_error, CHECK_KEY, CHECK_PLAINTEXT, FORMAT_KEY};
 use crate::tokens;
@@ -50,6 +51,18 @@ pub(crate) fn from_v1<B: KvBackend>(
         for (tree, key, stored) in &rewritten {
             tx.insert(*tree, key, stored)?;
         }
+        Ok::<_, TxAbort<StoreError>>(())
+    })
+    .map_err(tx_error)?;
+    kv.flush().map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Moves a format-2 store to format 3: every format-2 record reads as it is (secret and
+/// history records of the first layout have no writer), so only the format byte changes.
+pub(crate) fn from_v2<B: KvBackend>(kv: &Authenticated<B>) -> Result<(), OpenError> {
+    kv.transaction(&[Tree::Meta], |tx| {
+        tx.insert(Tree::Meta, FORMAT_KEY, &[codec::FORMAT_VERSION])?;
         Ok::<_, TxAbort<StoreError>>(())
     })
     .map_err(tx_error)?;

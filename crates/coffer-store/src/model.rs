@@ -274,10 +274,92 @@ pub struct ListPage {
 pub struct SecretVersion {
     /// Version number.
     pub version: u64,
-    /// The secret as of this version; `None` for the deletion record.
-    pub secret: Option<Secret>,
+    /// What this version did.
+    pub action: VersionAction,
+    /// The secret as of this version; for the deletion, the content it deleted (its
+    /// `version` is that of the content, the one before the deletion).
+    pub secret: Secret,
+    /// Who wrote this version; `None` for versions written before versions named their
+    /// writer.
+    pub actor: Option<VersionActor>,
     /// When this version was written.
     pub at: Timestamp,
+}
+
+/// What a version of a secret did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionAction {
+    /// Made the secret (version 1, or a rollback that brought a deleted secret back).
+    Create,
+    /// Changed it.
+    Update,
+    /// Deleted it.
+    Delete,
+}
+
+impl VersionAction {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionAction::Create => "create",
+            VersionAction::Update => "update",
+            VersionAction::Delete => "delete",
+        }
+    }
+}
+
+/// The token that wrote a version of a secret (both `None` for an embedding program).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionActor {
+    /// The token's id.
+    pub token_id: Option<Uuid>,
+    /// The token's kind.
+    pub kind: Option<TokenKind>,
+}
+
+/// A rollback: write a new version of a secret with the content of an earlier one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rollback {
+    /// The secret (live, or deleted: a rollback brings it back).
+    pub id: Uuid,
+    /// The version whose key, path, value, comment, tags and type the new one takes.
+    pub version: u64,
+    /// Check-and-set: applies only if this is the current version (the deletion's, for a
+    /// deleted secret).
+    pub expected_version: Option<u64>,
+    /// Whether the caller may bring a deleted secret back (it is a create): when false,
+    /// rolling back a deleted secret fails with [`crate::StoreError::RestoreNotAllowed`].
+    pub may_restore: bool,
+}
+
+/// What a rollback wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolledBack {
+    /// The secret as it is now.
+    pub secret: Secret,
+    /// Whether it was deleted and is live again.
+    pub restored: bool,
+}
+
+/// An entry of an upsert: a secret matched by (path, key), created if no live secret
+/// holds that place, else updated; fields left `None` keep their stored values (or take
+/// their defaults on a create).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpsertSecret {
+    /// Key (any case; stored upper-cased).
+    pub key: String,
+    /// Path (normalised by the store); empty means `/`.
+    pub path: String,
+    /// Value.
+    pub value: String,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Tags.
+    pub tags: Option<Vec<String>>,
+    /// Type.
+    pub secret_type: Option<SecretType>,
+    /// The writing User token's personal override (on a create, `Remove` is as `Keep`).
+    pub personal_override: OverrideChange,
 }
 
 /// Kind of an API token.

@@ -9,11 +9,12 @@ use uuid::Uuid;
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::codec;
 use crate::error::{InternalError, StoreError};
+use crate::idempotency::{trees_keeping, AnswerToKeep};
 use crate::keys;
 use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
 use crate::model::{
     Environment, ListPage, ListPosition, NewSecret, OverrideChange, Secret, SecretFilter,
-    SecretType, SecretUpdate, SecretVersion, Timestamp,
+    SecretType, SecretUpdate, Timestamp, VersionAction, VersionActor,
 };
 use crate::overrides::{
     tx_override, tx_put_override, tx_remove_override, OverrideRecord, PreparedOverride,
@@ -25,19 +26,20 @@ use crate::validate::{
 
 /// The trees a create reads or changes (the audit tree is added by the write): a new
 /// secret has no older version to move to history.
-const CREATE_TREES: &[Tree] = &[Tree::Envs, Tree::Secrets, Tree::SecretIndex];
+pub(crate) const CREATE_TREES: &[Tree] = &[Tree::Envs, Tree::Secrets, Tree::SecretIndex];
 /// The trees an update or delete reads or changes.
-const CHANGE_TREES: &[Tree] = &[Tree::Envs, Tree::Secrets, Tree::SecretIndex, Tree::History];
+pub(crate) const CHANGE_TREES: &[Tree] =
+    &[Tree::Envs, Tree::Secrets, Tree::SecretIndex, Tree::History];
 /// [`CREATE_TREES`] for a batch that carries personal overrides (a transaction costs in
 /// proportion to the trees it spans: batches without any leave the overrides out).
-const CREATE_OVERRIDE_TREES: &[Tree] = &[
+pub(crate) const CREATE_OVERRIDE_TREES: &[Tree] = &[
     Tree::Envs,
     Tree::Secrets,
     Tree::SecretIndex,
     Tree::Overrides,
 ];
 /// [`CHANGE_TREES`] for a write that reads or changes personal overrides.
-const CHANGE_OVERRIDE_TREES: &[Tree] = &[
+pub(crate) const CHANGE_OVERRIDE_TREES: &[Tree] = &[
     Tree::Envs,
     Tree::Secrets,
     Tree::SecretIndex,
@@ -45,9 +47,33 @@ const CHANGE_OVERRIDE_TREES: &[Tree] = &[
     Tree::Overrides,
 ];
 
-/// The current record of a secret (also the body of each history entry).
+/// The current record of a secret (also the body of each history entry), in its
+/// layout since versions name their writer ([`SECRET_LAYOUT`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct SecretRecord {
+pub(crate) struct SecretRecord {
+    pub(crate) path: String,
+    pub(crate) key_digest: [u8; 32],
+    pub(crate) tags: Vec<String>,
+    pub(crate) secret_type: SecretType,
+    pub(crate) version: u64,
+    pub(crate) created_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
+    /// [`SealedFields`], encrypted and bound to (env, secret, version).
+    pub(crate) sealed: Vec<u8>,
+    /// What this version did.
+    pub(crate) action: VersionAction,
+    /// Who wrote it; `None` in records of the first layout.
+    pub(crate) actor: Option<VersionActor>,
+}
+
+/// The layout of secret and history records whose versions name their writer. Records
+/// of the first layout ([`codec::RECORD_LAYOUT`]) are still read: their actor is
+/// unknown, their action follows from the version number (no rollback existed then).
+const SECRET_LAYOUT: u8 = 2;
+
+/// A secret record of the first layout.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SecretRecordV1 {
     path: String,
     key_digest: [u8; 32],
     tags: Vec<String>,
@@ -55,51 +81,145 @@ struct SecretRecord {
     version: u64,
     created_at: Timestamp,
     updated_at: Timestamp,
-    /// [`SealedFields`], encrypted and bound to (env, secret, version).
     sealed: Vec<u8>,
+}
+
+impl From<SecretRecordV1> for SecretRecord {
+    fn from(old: SecretRecordV1) -> Self {
+        SecretRecord {
+            action: match old.version {
+                1 => VersionAction::Create,
+                _ => VersionAction::Update,
+            },
+            actor: None,
+            path: old.path,
+            key_digest: old.key_digest,
+            tags: old.tags,
+            secret_type: old.secret_type,
+            version: old.version,
+            created_at: old.created_at,
+            updated_at: old.updated_at,
+            sealed: old.sealed,
+        }
+    }
 }
 
 /// The fields that never leave the process in clear.
 #[derive(Serialize, Deserialize)]
-struct SealedFields {
-    key: String,
-    value: String,
-    comment: String,
+pub(crate) struct SealedFields {
+    pub(crate) key: String,
+    pub(crate) value: String,
+    pub(crate) comment: String,
 }
 
-/// One entry of the history tree; `None` marks the deletion.
+/// One entry of the history tree; `None` marks the deletion (whose content is that of
+/// the version before it: each version is stored once).
 #[derive(Serialize, Deserialize)]
-struct HistoryRecord {
-    record: Option<SecretRecord>,
-    at: Timestamp,
+pub(crate) struct HistoryRecord {
+    pub(crate) record: Option<SecretRecord>,
+    pub(crate) at: Timestamp,
+    /// Who deleted the secret, for a deletion of this layout.
+    pub(crate) deleted_by: Option<VersionActor>,
+}
+
+/// A history record of the first layout.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct HistoryRecordV1 {
+    pub(crate) record: Option<SecretRecordV1>,
+    pub(crate) at: Timestamp,
+}
+
+#[cfg(test)]
+impl From<SecretRecord> for SecretRecordV1 {
+    fn from(new: SecretRecord) -> Self {
+        SecretRecordV1 {
+            path: new.path,
+            key_digest: new.key_digest,
+            tags: new.tags,
+            secret_type: new.secret_type,
+            version: new.version,
+            created_at: new.created_at,
+            updated_at: new.updated_at,
+            sealed: new.sealed,
+        }
+    }
+}
+
+/// Encodes a secret record in the current layout.
+pub(crate) fn encode_secret(record: &SecretRecord) -> Vec<u8> {
+    codec::encode_as(SECRET_LAYOUT, record)
+}
+
+/// Decodes a secret record of either layout.
+pub(crate) fn decode_secret(bytes: &[u8]) -> Result<SecretRecord, StoreError> {
+    let tree = Tree::Secrets.name();
+    match bytes.first() {
+        Some(&codec::RECORD_LAYOUT) => {
+            codec::decode::<SecretRecordV1>(tree, bytes).map(SecretRecord::from)
+        }
+        _ => codec::decode_as(SECRET_LAYOUT, tree, bytes),
+    }
+}
+
+/// Decodes a history record of either layout.
+pub(crate) fn decode_history(bytes: &[u8]) -> Result<HistoryRecord, StoreError> {
+    let tree = Tree::History.name();
+    match bytes.first() {
+        Some(&codec::RECORD_LAYOUT) => {
+            let old: HistoryRecordV1 = codec::decode(tree, bytes)?;
+            Ok(HistoryRecord {
+                record: old.record.map(SecretRecord::from),
+                at: old.at,
+                deleted_by: None,
+            })
+        }
+        _ => codec::decode_as(SECRET_LAYOUT, tree, bytes),
+    }
+}
+
+/// Reads and decodes a secret record inside a transaction.
+fn tx_secret(
+    tx: &dyn KvTx,
+    env_id: Uuid,
+    id: Uuid,
+) -> Result<Option<SecretRecord>, TxAbort<StoreError>> {
+    match tx.get(Tree::Secrets, &keys::secret(env_id, id))? {
+        Some(bytes) => decode_secret(&bytes).map(Some).map_err(TxAbort::Abort),
+        None => Ok(None),
+    }
 }
 
 /// A validated create entry, sealed before the transaction so a retried closure
 /// writes the same bytes.
-struct PreparedSecret {
-    secret: Secret,
-    record: SecretRecord,
-    personal: Option<PreparedOverride>,
+pub(crate) struct PreparedSecret {
+    pub(crate) secret: Secret,
+    pub(crate) record: SecretRecord,
+    pub(crate) personal: Option<PreparedOverride>,
 }
 
 /// A validated update entry.
-struct PreparedUpdate {
-    update: SecretUpdate,
-    key: Option<String>,
-    path: Option<String>,
-    tags: Option<Vec<String>>,
-    personal: PreparedChange,
+pub(crate) struct PreparedUpdate {
+    pub(crate) update: SecretUpdate,
+    pub(crate) key: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) tags: Option<Vec<String>>,
+    pub(crate) personal: PreparedChange,
 }
 
 /// What an update does to the writer's personal override, checked and sealed.
-enum PreparedChange {
+pub(crate) enum PreparedChange {
     /// The writer is no User token, or leaves the override as it is.
     Keep,
     Remove,
     Set(PreparedOverride),
 }
 
-fn secret_event(action: AuditAction, app_id: Uuid, env_id: Uuid, secrets: &[Secret]) -> AuditEvent {
+pub(crate) fn secret_event(
+    action: AuditAction,
+    app_id: Uuid,
+    env_id: Uuid,
+    secrets: &[Secret],
+) -> AuditEvent {
     AuditEvent {
         app_id: Some(app_id),
         env_id: Some(env_id),
@@ -112,7 +232,7 @@ fn secret_event(action: AuditAction, app_id: Uuid, env_id: Uuid, secrets: &[Secr
     }
 }
 
-fn check_batch_len(len: usize) -> Result<(), StoreError> {
+pub(crate) fn check_batch_len(len: usize) -> Result<(), StoreError> {
     match len {
         0 => Err(StoreError::EmptyBatch),
         n if n > limits::MAX_BATCH => Err(StoreError::BatchTooLarge {
@@ -125,7 +245,7 @@ fn check_batch_len(len: usize) -> Result<(), StoreError> {
 /// Writes `record` as the current version of a secret. The version it replaces moves
 /// to the history tree: each version is stored once, and [`Store::secret_history`] reads
 /// the current one from the secrets tree.
-fn put_version(
+pub(crate) fn put_version(
     tx: &dyn KvTx,
     env_id: Uuid,
     id: Uuid,
@@ -138,13 +258,13 @@ fn put_version(
     tx.insert(
         Tree::Secrets,
         &keys::secret(env_id, id),
-        &codec::encode(record),
+        &encode_secret(record),
     )?;
     Ok(())
 }
 
 /// Moves a version that is no longer current to the history tree.
-fn retire_version(
+pub(crate) fn retire_version(
     tx: &dyn KvTx,
     env_id: Uuid,
     id: Uuid,
@@ -157,21 +277,30 @@ fn retire_version(
         old.version,
         Some(old.clone()),
         old.updated_at,
+        None,
     )
 }
 
-fn put_history(
+/// Writes a history entry: a retired version (`record`), or the deletion marker
+/// (`None`, with who deleted).
+pub(crate) fn put_history(
     tx: &dyn KvTx,
     env_id: Uuid,
     id: Uuid,
     version: u64,
     record: Option<SecretRecord>,
     at: Timestamp,
+    deleted_by: Option<VersionActor>,
 ) -> Result<(), TxAbort<StoreError>> {
+    let entry = HistoryRecord {
+        record,
+        at,
+        deleted_by,
+    };
     tx.insert(
         Tree::History,
         &keys::history(env_id, id, version),
-        &codec::encode(&HistoryRecord { record, at }),
+        &codec::encode_as(SECRET_LAYOUT, &entry),
     )?;
     Ok(())
 }
@@ -187,7 +316,7 @@ pub(crate) fn index_entry(id: Uuid, version: u64) -> [u8; 24] {
 }
 
 /// The (id, version) of a uniqueness-index entry.
-fn parse_index_entry(bytes: &[u8]) -> Result<(Uuid, u64), StoreError> {
+pub(crate) fn parse_index_entry(bytes: &[u8]) -> Result<(Uuid, u64), StoreError> {
     match <[u8; 24]>::try_from(bytes) {
         Ok(entry) => {
             let id = Uuid::from_slice(&entry[..16]).expect("16 bytes make a UUID");
@@ -203,11 +332,15 @@ fn parse_index_entry(bytes: &[u8]) -> Result<(Uuid, u64), StoreError> {
 
 /// The version of a stored secret record (format 1 → 2 migration fills the index with it).
 pub(crate) fn stored_version(bytes: &[u8]) -> Result<u64, StoreError> {
-    codec::decode::<SecretRecord>(Tree::Secrets.name(), bytes).map(|r| r.version)
+    decode_secret(bytes).map(|r| r.version)
 }
 
 /// Refuses a current record that its index entry does not name at its version.
-fn check_indexed(id: Uuid, record: &SecretRecord, entry: Option<&[u8]>) -> Result<(), StoreError> {
+pub(crate) fn check_indexed(
+    id: Uuid,
+    record: &SecretRecord,
+    entry: Option<&[u8]>,
+) -> Result<(), StoreError> {
     match entry.map(parse_index_entry).transpose()? {
         Some(named) if named == (id, record.version) => Ok(()),
         _ => Err(StoreError::unauthentic(Tree::Secrets)),
@@ -216,12 +349,12 @@ fn check_indexed(id: Uuid, record: &SecretRecord, entry: Option<&[u8]>) -> Resul
 
 /// The current record of a secret, read inside a transaction and checked against its
 /// index entry.
-fn tx_current(
+pub(crate) fn tx_current(
     tx: &dyn KvTx,
     env_id: Uuid,
     id: Uuid,
 ) -> Result<Option<SecretRecord>, TxAbort<StoreError>> {
-    let Some(record) = tx_get::<SecretRecord>(tx, Tree::Secrets, &keys::secret(env_id, id))? else {
+    let Some(record) = tx_secret(tx, env_id, id)? else {
         return Ok(None);
     };
     let slot = keys::secret_index(env_id, &record.path, &record.key_digest);
@@ -232,7 +365,7 @@ fn tx_current(
 
 /// Claims the index slot of (env, path, key) for version `version` of `id`; another live
 /// secret there is a duplicate, whether committed earlier or written earlier in this batch.
-fn claim_index(
+pub(crate) fn claim_index(
     tx: &dyn KvTx,
     env_id: Uuid,
     path: &str,
@@ -262,7 +395,7 @@ fn stored_uuid(tree: Tree, bytes: &[u8]) -> Result<Uuid, StoreError> {
 
 /// The environment, read inside the transaction: a batch never lands in an
 /// environment deleted meanwhile. Returns its app id.
-fn require_env(tx: &dyn KvTx, env_id: Uuid) -> Result<Uuid, TxAbort<StoreError>> {
+pub(crate) fn require_env(tx: &dyn KvTx, env_id: Uuid) -> Result<Uuid, TxAbort<StoreError>> {
     match tx_get::<Environment>(tx, Tree::Envs, &keys::env(env_id))? {
         Some(env) => Ok(env.app_id),
         None => abort(StoreError::EnvironmentIdNotFound(env_id)),
@@ -270,12 +403,18 @@ fn require_env(tx: &dyn KvTx, env_id: Uuid) -> Result<Uuid, TxAbort<StoreError>>
 }
 
 impl<B: KvBackend> Store<B> {
-    fn seal_fields(&self, env_id: Uuid, id: Uuid, version: u64, fields: &SealedFields) -> Vec<u8> {
+    pub(crate) fn seal_fields(
+        &self,
+        env_id: Uuid,
+        id: Uuid,
+        version: u64,
+        fields: &SealedFields,
+    ) -> Vec<u8> {
         let location = keys::sealed_location(env_id, id, version);
         self.keys.seal(&location, &codec::encode(fields))
     }
 
-    fn open_fields(
+    pub(crate) fn open_fields(
         &self,
         env_id: Uuid,
         id: Uuid,
@@ -289,7 +428,7 @@ impl<B: KvBackend> Store<B> {
         codec::decode(Tree::Secrets.name(), &plain)
     }
 
-    fn to_secret(
+    pub(crate) fn to_secret(
         &self,
         env_id: Uuid,
         id: Uuid,
@@ -314,7 +453,7 @@ impl<B: KvBackend> Store<B> {
     }
 
     /// [`Store::to_secret`] with `owner`'s override of it attached.
-    fn to_secret_with(
+    pub(crate) fn to_secret_with(
         &self,
         env_id: Uuid,
         id: Uuid,
@@ -413,9 +552,8 @@ impl<B: KvBackend> Store<B> {
                 for pair in self.kv.scan_prefix(Tree::SecretIndex, &prefix) {
                     let entry = pair?.1;
                     let (id, _) = parse_index_entry(&entry)?;
-                    if let Some(record) =
-                        self.get_record(Tree::Secrets, &keys::secret(env_id, id))?
-                    {
+                    let stored = self.kv.get(Tree::Secrets, &keys::secret(env_id, id))?;
+                    if let Some(record) = stored.as_deref().map(decode_secret).transpose()? {
                         check_indexed(id, &record, Some(&entry))?;
                         consider(id, record)?;
                     }
@@ -433,7 +571,7 @@ impl<B: KvBackend> Store<B> {
                 for pair in self.kv.scan_prefix(Tree::Secrets, env_id.as_bytes()) {
                     let (key, bytes) = pair?;
                     let id = stored_uuid(Tree::Secrets, &key[16..])?;
-                    let record: SecretRecord = codec::decode(Tree::Secrets.name(), &bytes)?;
+                    let record = decode_secret(&bytes)?;
                     if indexed.get(&id) != Some(&record.version) {
                         return Err(StoreError::unauthentic(Tree::Secrets));
                     }
@@ -470,10 +608,13 @@ impl<B: KvBackend> Store<B> {
     }
 
     /// The current record of a secret, checked against its index entry.
-    fn current_record(&self, env_id: Uuid, id: Uuid) -> Result<Option<SecretRecord>, StoreError> {
-        let Some(record) =
-            self.get_record::<SecretRecord>(Tree::Secrets, &keys::secret(env_id, id))?
-        else {
+    pub(crate) fn current_record(
+        &self,
+        env_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<SecretRecord>, StoreError> {
+        let stored = self.kv.get(Tree::Secrets, &keys::secret(env_id, id))?;
+        let Some(record) = stored.as_deref().map(decode_secret).transpose()? else {
             return Ok(None);
         };
         let slot = keys::secret_index(env_id, &record.path, &record.key_digest);
@@ -489,18 +630,29 @@ impl<B: KvBackend> Store<B> {
         env_id: Uuid,
         batch: Vec<NewSecret>,
     ) -> Result<Vec<Secret>, StoreError> {
+        self.create_secrets_keeping(actor, env_id, batch, None)
+    }
+
+    /// [`Store::create_secrets`], keeping the answer to it in its transaction.
+    pub fn create_secrets_keeping(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        batch: Vec<NewSecret>,
+        keep: Option<&AnswerToKeep<'_, Vec<Secret>>>,
+    ) -> Result<Vec<Secret>, StoreError> {
         check_batch_len(batch.len())?;
         let now = Timestamp::now();
-        let owner = actor.override_owner();
         let prepared = batch
             .into_iter()
-            .map(|new| self.prepare_create(env_id, new, owner, now))
+            .map(|new| self.prepare_create(actor, env_id, new, now))
             .collect::<Result<Vec<_>, _>>()?;
         let trees = match prepared.iter().any(|p| p.personal.is_some()) {
             true => CREATE_OVERRIDE_TREES,
             false => CREATE_TREES,
         };
-        self.write_env(actor, env_id, trees, |tx| {
+        let trees = trees_keeping(trees, keep.is_some());
+        self.write_env(actor, env_id, &trees, |tx| {
             let app_id = require_env(tx, env_id)?;
             for p in &prepared {
                 let s = &p.secret;
@@ -512,17 +664,18 @@ impl<B: KvBackend> Store<B> {
             }
             let secrets: Vec<Secret> = prepared.iter().map(|p| p.secret.clone()).collect();
             let event = secret_event(AuditAction::SecretCreate, app_id, env_id, &secrets);
+            self.tx_keep(tx, keep, &secrets)?;
             Ok((secrets, event))
         })
     }
 
     /// Checks and seals a create entry; its override is kept only for a User token
     /// (`owner`).
-    fn prepare_create(
+    pub(crate) fn prepare_create(
         &self,
+        actor: &Actor,
         env_id: Uuid,
         new: NewSecret,
-        owner: Option<Uuid>,
         now: Timestamp,
     ) -> Result<PreparedSecret, StoreError> {
         let key = normalize_key(&new.key)?;
@@ -530,7 +683,7 @@ impl<B: KvBackend> Store<B> {
         check_sizes(Some(&new.value), Some(&new.comment))?;
         let tags = normalize_tags(&new.tags)?;
         let id = Uuid::new_v4();
-        let personal = match (owner, &new.personal_override) {
+        let personal = match (actor.override_owner(), &new.personal_override) {
             (Some(owner), Some(input)) => {
                 Some(self.prepare_override(env_id, id, owner, input, now)?)
             }
@@ -552,7 +705,7 @@ impl<B: KvBackend> Store<B> {
             updated_at: now,
             personal_override: personal.as_ref().map(PreparedOverride::as_new),
         };
-        let record = self.record_of(&secret);
+        let record = self.record_of(&secret, VersionAction::Create, actor);
         Ok(PreparedSecret {
             secret,
             record,
@@ -560,7 +713,13 @@ impl<B: KvBackend> Store<B> {
         })
     }
 
-    fn record_of(&self, secret: &Secret) -> SecretRecord {
+    /// The record of `secret` as version `secret.version`, written by `actor`.
+    pub(crate) fn record_of(
+        &self,
+        secret: &Secret,
+        action: VersionAction,
+        actor: &Actor,
+    ) -> SecretRecord {
         let fields = SealedFields {
             key: secret.key.clone(),
             value: secret.value.clone(),
@@ -575,6 +734,8 @@ impl<B: KvBackend> Store<B> {
             created_at: secret.created_at,
             updated_at: secret.updated_at,
             sealed: self.seal_fields(secret.env_id, secret.id, secret.version, &fields),
+            action,
+            actor: Some(VersionActor::from(actor)),
         }
     }
 
@@ -585,6 +746,17 @@ impl<B: KvBackend> Store<B> {
         actor: &Actor,
         env_id: Uuid,
         batch: Vec<SecretUpdate>,
+    ) -> Result<Vec<Secret>, StoreError> {
+        self.update_secrets_keeping(actor, env_id, batch, None)
+    }
+
+    /// [`Store::update_secrets`], keeping the answer to it in its transaction.
+    pub fn update_secrets_keeping(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        batch: Vec<SecretUpdate>,
+        keep: Option<&AnswerToKeep<'_, Vec<Secret>>>,
     ) -> Result<Vec<Secret>, StoreError> {
         check_batch_len(batch.len())?;
         let now = Timestamp::now();
@@ -615,11 +787,12 @@ impl<B: KvBackend> Store<B> {
             Some(_) => CHANGE_OVERRIDE_TREES,
             None => CHANGE_TREES,
         };
-        self.write_env(actor, env_id, trees, |tx| {
+        let trees = trees_keeping(trees, keep.is_some());
+        self.write_env(actor, env_id, &trees, |tx| {
             let app_id = require_env(tx, env_id)?;
             let mut updated = Vec::with_capacity(prepared.len());
             for p in &prepared {
-                let mut secret = self.apply_update(tx, env_id, p, now)?;
+                let mut secret = self.apply_update(tx, actor, env_id, p, now)?;
                 if let Some(owner) = owner {
                     secret.personal_override =
                         self.apply_override_change(tx, env_id, secret.id, owner, &p.personal)?;
@@ -627,13 +800,14 @@ impl<B: KvBackend> Store<B> {
                 updated.push(secret);
             }
             let event = secret_event(AuditAction::SecretUpdate, app_id, env_id, &updated);
+            self.tx_keep(tx, keep, &updated)?;
             Ok((updated, event))
         })
     }
 
     /// Applies an update's change to `owner`'s override of a secret; returns the
     /// override as it is afterwards.
-    fn apply_override_change(
+    pub(crate) fn apply_override_change(
         &self,
         tx: &dyn KvTx,
         env_id: Uuid,
@@ -657,9 +831,10 @@ impl<B: KvBackend> Store<B> {
         }
     }
 
-    fn apply_update(
+    pub(crate) fn apply_update(
         &self,
         tx: &dyn KvTx,
+        actor: &Actor,
         env_id: Uuid,
         p: &PreparedUpdate,
         now: Timestamp,
@@ -717,7 +892,8 @@ impl<B: KvBackend> Store<B> {
         secret.secret_type = new_type;
         secret.version = record.version + 1;
         secret.updated_at = now;
-        put_version(tx, env_id, id, &self.record_of(&secret), Some(&record))?;
+        let written = self.record_of(&secret, VersionAction::Update, actor);
+        put_version(tx, env_id, id, &written, Some(&record))?;
         Ok(secret)
     }
 
@@ -729,16 +905,31 @@ impl<B: KvBackend> Store<B> {
         env_id: Uuid,
         ids: &[Uuid],
     ) -> Result<usize, StoreError> {
+        self.delete_secrets_keeping(actor, env_id, ids, None)
+    }
+
+    /// [`Store::delete_secrets`], keeping the answer to it in its transaction.
+    pub fn delete_secrets_keeping(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        ids: &[Uuid],
+        keep: Option<&AnswerToKeep<'_, usize>>,
+    ) -> Result<usize, StoreError> {
         check_batch_len(ids.len())?;
         let mut seen = HashSet::new();
         let ids: Vec<Uuid> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
         let now = Timestamp::now();
         // Every token's overrides of these secrets go with them.
+        let (plain, with_overrides) = (
+            trees_keeping(CHANGE_TREES, keep.is_some()),
+            trees_keeping(CHANGE_OVERRIDE_TREES, keep.is_some()),
+        );
         let scan = || {
             let doomed = self.override_keys_of_secrets(env_id, &seen)?;
             let trees = match doomed.is_empty() {
-                true => CHANGE_TREES,
-                false => CHANGE_OVERRIDE_TREES,
+                true => plain.as_slice(),
+                false => with_overrides.as_slice(),
             };
             Ok((doomed, trees))
         };
@@ -762,7 +953,8 @@ impl<B: KvBackend> Store<B> {
                     &keys::secret_index(env_id, &record.path, &record.key_digest),
                 )?;
                 retire_version(tx, env_id, *id, record)?;
-                put_history(tx, env_id, *id, record.version + 1, None, now)?;
+                let deleted_by = Some(VersionActor::from(actor));
+                put_history(tx, env_id, *id, record.version + 1, None, now, deleted_by)?;
             }
             for key in doomed_overrides {
                 tx.remove(Tree::Overrides, key)?;
@@ -774,50 +966,9 @@ impl<B: KvBackend> Store<B> {
                 version: None,
                 ..AuditEvent::new(AuditAction::SecretDelete)
             };
+            self.tx_keep(tx, keep, &found.len())?;
             Ok((found.len(), event))
         })
-    }
-
-    /// Every version of a secret, oldest first; the last is the deletion if it is gone.
-    pub fn secret_history(&self, env_id: Uuid, id: Uuid) -> Result<Vec<SecretVersion>, StoreError> {
-        // An update moves the current version to the history tree: hold the writers
-        // off so that the two reads below see the same state.
-        let _visible = self.read_env(env_id);
-        let mut versions = Vec::new();
-        for pair in self
-            .kv
-            .scan_prefix(Tree::History, &keys::secret(env_id, id))
-        {
-            let (key, bytes) = pair?;
-            let entry: HistoryRecord = codec::decode(Tree::History.name(), &bytes)?;
-            let version =
-                u64::from_be_bytes(key[32..40].try_into().expect("history keys are 40 bytes"));
-            let secret = entry
-                .record
-                .map(|record| self.to_secret(env_id, id, &record))
-                .transpose()?;
-            versions.push(SecretVersion {
-                version,
-                secret,
-                at: entry.at,
-            });
-        }
-        let current = self.current_record(env_id, id)?;
-        // Stores written before versions were kept once also hold the current one in
-        // the history tree.
-        if let Some(record) =
-            current.filter(|r| versions.last().is_none_or(|v| v.version < r.version))
-        {
-            versions.push(SecretVersion {
-                version: record.version,
-                secret: Some(self.to_secret(env_id, id, &record)?),
-                at: record.updated_at,
-            });
-        }
-        if versions.is_empty() {
-            return Err(StoreError::SecretNotFound(id));
-        }
-        Ok(versions)
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
-use crate::audit::{encode_record, Actor, AuditEvent, AuditHead};
-use crate::changes::{Feed, WriteEvents};
+use crate::audit::{encode_record, Actor, AuditEvent, AuditEvents, AuditHead};
+use crate::changes::Feed;
 use crate::codec;
 use crate::crypto::{Keyring, MasterKey, RecordMac, TAG_LEN};
 use crate::data_dir;
@@ -239,6 +239,7 @@ impl<B: KvBackend> Store<B> {
                 };
                 match format.as_deref() {
                     Some([codec::FORMAT_VERSION]) => {}
+                    Some([2]) => migrate::from_v2(&kv)?,
                     Some([other, ..]) => return Err(OpenError::UnsupportedFormat(*other)),
                     _ => return Err(OpenError::UnsupportedFormat(0)),
                 }
@@ -321,7 +322,7 @@ impl<B: KvBackend> Store<B> {
 
     /// Runs one write: `work` and its audit entry in one transaction, then waits until
     /// the commit is durable. The fsync is shared with concurrent writers.
-    pub(crate) fn write<T, E: WriteEvents>(
+    pub(crate) fn write<T, E: AuditEvents>(
         &self,
         actor: &Actor,
         trees: &[Tree],
@@ -341,12 +342,12 @@ impl<B: KvBackend> Store<B> {
     /// [`Store::write`] to one environment's secrets. The environment is held exclusively
     /// for the commit only, not while waiting for the disk: its other writers commit
     /// meanwhile and share the fsync, instead of queueing for one fsync each.
-    pub(crate) fn write_env<T>(
+    pub(crate) fn write_env<T, E: AuditEvents>(
         &self,
         actor: &Actor,
         env_id: Uuid,
         trees: &[Tree],
-        work: impl Fn(&dyn KvTx) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+        work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
         self.write_env_after_scan(actor, env_id, || Ok(((), trees)), |tx, _| work(tx))
     }
@@ -355,12 +356,12 @@ impl<B: KvBackend> Store<B> {
     /// held (so what it finds cannot change before the commit) and outside the
     /// transaction (a transaction has no scans, and a sled transaction holds a lock
     /// that reads outside it wait for). The scan also picks the trees the write spans.
-    pub(crate) fn write_env_after_scan<'t, S, T>(
+    pub(crate) fn write_env_after_scan<'t, S, T, E: AuditEvents>(
         &self,
         actor: &Actor,
         env_id: Uuid,
         scan: impl FnOnce() -> Result<(S, &'t [Tree]), StoreError>,
-        work: impl Fn(&dyn KvTx, &S) -> Result<(T, AuditEvent), TxAbort<StoreError>>,
+        work: impl Fn(&dyn KvTx, &S) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
         let (value, ticket) = {
             let _committing = self.group_commit.committing();
@@ -374,7 +375,7 @@ impl<B: KvBackend> Store<B> {
 
     /// The first half of a write: commits, and returns the ticket to wait on with
     /// [`Store::wait_durable`].
-    fn commit<T, E: WriteEvents>(
+    fn commit<T, E: AuditEvents>(
         &self,
         actor: &Actor,
         trees: &[Tree],
@@ -390,13 +391,14 @@ impl<B: KvBackend> Store<B> {
                 .kv
                 .transaction(&spanned, |tx| {
                     let (value, events) = work(tx)?;
-                    let events = events.into_events().into_iter();
-                    let entries = head.next_entries(events.map(|e| (actor.clone(), e)));
-                    tx.insert(Tree::Audit, &entries[0].key(), &encode_record(&entries))?;
+                    let events = events.into_events().map(|event| (actor.clone(), event));
+                    let entries = head.next_entries(events);
+                    let first = entries.first().expect("a write records at least one event");
+                    tx.insert(Tree::Audit, &first.key(), &encode_record(&entries))?;
                     Ok((value, entries))
                 })
                 .map_err(tx_error)?;
-            head.advance(entries.last().expect("a write records at least one entry"));
+            head.advance(entries.last().expect("a write records at least one event"));
             ticket = self.group_commit.ticket();
             value
         };

@@ -1,5 +1,6 @@
 //! Model-based test: random sequences of batch creates, updates (renames, moves, type
-//! changes, check-and-set) and deletes, with colliding keys and paths over two
+//! changes, check-and-set), upserts, rollbacks (of live and deleted secrets, to any
+//! version, with check-and-set) and deletes, with colliding keys and paths over two
 //! environments, and reopens of the store between steps. Each step runs against the
 //! real store and against a plain in-memory model of the rules in API.md; both must
 //! give the same outcome (which error, or the same records) and the same listings.
@@ -13,7 +14,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use coffer_store::{
-    NewSecret, Secret, SecretFilter, SecretType, SecretUpdate, Store, StoreConfig, StoreError,
+    NewSecret, OverrideChange, Rollback, Secret, SecretFilter, SecretType, SecretUpdate, Store,
+    StoreConfig, StoreError, UpsertSecret, VersionAction,
 };
 use common::me;
 use proptest::prelude::*;
@@ -88,6 +90,33 @@ struct UpdateSpec {
     cas: Option<CasSpec>,
 }
 
+/// An upsert entry: tags and type left out keep the stored ones.
+#[derive(Clone, Debug)]
+struct UpsertSpec {
+    key: KeySpec,
+    path: usize,
+    value: u8,
+    tags: Option<Vec<usize>>,
+    ty: Option<usize>,
+}
+
+/// The version a rollback asks for: one of the secret's (by position in its history,
+/// the deletion markers included), or one it does not have.
+#[derive(Clone, Debug)]
+enum VersionSpec {
+    Existing(Index),
+    Zero,
+    PastCurrent(u64),
+}
+
+#[derive(Clone, Debug)]
+struct RollbackSpec {
+    target: Target,
+    version: VersionSpec,
+    cas: Option<CasSpec>,
+    may_restore: bool,
+}
+
 #[derive(Clone, Debug)]
 struct FilterSpec {
     path: Option<usize>,
@@ -100,6 +129,8 @@ enum Op {
     Create(usize, Vec<NewSpec>),
     Update(usize, Vec<UpdateSpec>),
     Delete(usize, Vec<Target>),
+    Upsert(usize, Vec<UpsertSpec>),
+    Rollback(usize, RollbackSpec),
     List(usize, FilterSpec),
     Reopen,
 }
@@ -160,6 +191,45 @@ fn update_spec() -> impl Strategy<Value = UpdateSpec> {
         })
 }
 
+fn upsert_spec() -> impl Strategy<Value = UpsertSpec> {
+    (
+        key_spec(),
+        path_spec(),
+        any::<u8>(),
+        prop::option::weighted(0.3, prop::collection::vec(0..TAGS.len(), 0..3)),
+        prop::option::weighted(0.3, 0..TYPES.len()),
+    )
+        .prop_map(|(key, path, value, tags, ty)| UpsertSpec {
+            key,
+            path,
+            value,
+            tags,
+            ty,
+        })
+}
+
+fn rollback_spec() -> impl Strategy<Value = RollbackSpec> {
+    (
+        target(),
+        prop_oneof![
+            8 => any::<Index>().prop_map(VersionSpec::Existing),
+            1 => Just(VersionSpec::Zero),
+            1 => (1..3u64).prop_map(VersionSpec::PastCurrent),
+        ],
+        prop::option::weighted(
+            0.3,
+            prop_oneof![3 => Just(CasSpec::Current), 1 => (1..3u64).prop_map(CasSpec::Off)],
+        ),
+        prop::bool::weighted(0.8),
+    )
+        .prop_map(|(target, version, cas, may_restore)| RollbackSpec {
+            target,
+            version,
+            cas,
+            may_restore,
+        })
+}
+
 fn filter_spec() -> impl Strategy<Value = FilterSpec> {
     (
         prop::option::of(0..PATHS.len() - 1),
@@ -175,6 +245,8 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (env.clone(), prop::collection::vec(new_spec(), 0..5)).prop_map(|(e, b)| Op::Create(e, b)),
         5 => (env.clone(), prop::collection::vec(update_spec(), 0..4)).prop_map(|(e, b)| Op::Update(e, b)),
         2 => (env.clone(), prop::collection::vec(target(), 0..4)).prop_map(|(e, b)| Op::Delete(e, b)),
+        4 => (env.clone(), prop::collection::vec(upsert_spec(), 0..4)).prop_map(|(e, b)| Op::Upsert(e, b)),
+        4 => (env.clone(), rollback_spec()).prop_map(|(e, r)| Op::Rollback(e, r)),
         2 => (env, filter_spec()).prop_map(|(e, f)| Op::List(e, f)),
         1 => Just(Op::Reopen),
     ]
@@ -209,6 +281,11 @@ enum Outcome {
         current: u64,
     },
     SealedCannotBeUnsealed,
+    VersionNotFound {
+        id: Uuid,
+        version: u64,
+    },
+    RestoreNotAllowed(Uuid),
     /// Anything else the store said; the model never says this.
     Unexpected(String),
 }
@@ -227,6 +304,8 @@ impl From<StoreError> for Outcome {
                 Outcome::VersionConflict { expected, current }
             }
             StoreError::SealedCannotBeUnsealed => Outcome::SealedCannotBeUnsealed,
+            StoreError::VersionNotFound { id, version } => Outcome::VersionNotFound { id, version },
+            StoreError::RestoreNotAllowed(id) => Outcome::RestoreNotAllowed(id),
             other => Outcome::Unexpected(format!("{other:?}")),
         }
     }
@@ -235,8 +314,9 @@ impl From<StoreError> for Outcome {
 #[derive(Clone, Debug, Default)]
 struct Model {
     live: BTreeMap<Uuid, Rec>,
-    /// Every version of every secret ever created: `None` marks the deletion.
-    history: BTreeMap<Uuid, Vec<(u64, Option<String>)>>,
+    /// Every version of every secret ever created, with what it did and its content (a
+    /// deletion's is what it deleted).
+    history: BTreeMap<Uuid, Vec<(u64, VersionAction, Rec)>>,
     /// The environment of every secret ever created.
     env_of: BTreeMap<Uuid, usize>,
 }
@@ -329,7 +409,7 @@ impl Model {
             self.history
                 .entry(id)
                 .or_default()
-                .push((1, Some(rec.value.clone())));
+                .push((1, VersionAction::Create, rec.clone()));
             self.live.insert(id, rec);
         }
     }
@@ -380,14 +460,140 @@ impl Model {
             }
             rec.ty = ty;
             rec.version += 1;
-            next.history
-                .entry(id)
-                .or_default()
-                .push((rec.version, Some(rec.value.clone())));
+            next.history.entry(id).or_default().push((
+                rec.version,
+                VersionAction::Update,
+                rec.clone(),
+            ));
             next.live.insert(id, rec.clone());
             updated.push((id, rec));
         }
         Ok((next, updated))
+    }
+
+    /// Applies an upsert batch to a copy; returns the copy and, in batch order, the
+    /// records written with the id of each updated secret (creates get theirs from the
+    /// store).
+    #[allow(clippy::type_complexity)]
+    fn upsert(
+        &self,
+        env: usize,
+        batch: &[UpsertSpec],
+    ) -> Result<(Model, Vec<(Option<Uuid>, Rec)>), Outcome> {
+        if batch.is_empty() {
+            return Err(Outcome::EmptyBatch);
+        }
+        let mut places: Vec<(String, String)> = Vec::new();
+        for spec in batch {
+            // The store checks the key first.
+            let key = model_key(&spec.key)?;
+            let place = (model_path(spec.path)?, key);
+            if places.contains(&place) {
+                return Err(Outcome::Duplicate);
+            }
+            places.push(place);
+        }
+        let mut next = self.clone();
+        let mut written = Vec::new();
+        for (spec, (path, key)) in batch.iter().zip(places) {
+            let value = format!("p{}", spec.value);
+            match next.holder(env, &path, &key) {
+                None => written.push((
+                    None,
+                    Rec {
+                        env,
+                        path,
+                        key,
+                        value,
+                        tags: spec.tags.as_deref().map(model_tags).unwrap_or_default(),
+                        ty: spec.ty.map_or(SecretType::Secret, |t| TYPES[t]),
+                        version: 1,
+                    },
+                )),
+                Some(id) => {
+                    let old = next.live[&id].clone();
+                    let ty = spec.ty.map_or(old.ty, |t| TYPES[t]);
+                    if old.ty == SecretType::Sealed && ty != SecretType::Sealed {
+                        return Err(Outcome::SealedCannotBeUnsealed);
+                    }
+                    let rec = Rec {
+                        value,
+                        tags: spec.tags.as_deref().map_or(old.tags.clone(), model_tags),
+                        ty,
+                        version: old.version + 1,
+                        ..old
+                    };
+                    next.history.entry(id).or_default().push((
+                        rec.version,
+                        VersionAction::Update,
+                        rec.clone(),
+                    ));
+                    next.live.insert(id, rec.clone());
+                    written.push((Some(id), rec));
+                }
+            }
+        }
+        Ok((next, written))
+    }
+
+    /// Checks a rollback; on success returns the record written and whether it was a
+    /// restore.
+    fn rollback(
+        &self,
+        env: usize,
+        id: Uuid,
+        version: u64,
+        cas: Option<u64>,
+        may_restore: bool,
+    ) -> Result<(Rec, bool), Outcome> {
+        let Some(history) = self
+            .history
+            .get(&id)
+            .filter(|_| self.env_of.get(&id) == Some(&env))
+        else {
+            return Err(Outcome::NotFound(id));
+        };
+        let (current, action, latest) = history.last().cloned().expect("a version");
+        let deleted = action == VersionAction::Delete;
+        if deleted && !may_restore {
+            return Err(Outcome::RestoreNotAllowed(id));
+        }
+        if let Some(expected) = cas {
+            if expected != current {
+                return Err(Outcome::VersionConflict { expected, current });
+            }
+        }
+        let Some((_, _, content)) = history.iter().find(|(v, _, _)| *v == version) else {
+            return Err(Outcome::VersionNotFound { id, version });
+        };
+        let ty = match latest.ty {
+            SecretType::Sealed => SecretType::Sealed,
+            _ => content.ty,
+        };
+        let rec = Rec {
+            ty,
+            version: current + 1,
+            ..content.clone()
+        };
+        if self
+            .holder(env, &rec.path, &rec.key)
+            .is_some_and(|holder| holder != id)
+        {
+            return Err(Outcome::Duplicate);
+        }
+        Ok((rec, deleted))
+    }
+
+    fn commit_rollback(&mut self, id: Uuid, rec: Rec, restored: bool) {
+        let action = match restored {
+            true => VersionAction::Create,
+            false => VersionAction::Update,
+        };
+        self.history
+            .entry(id)
+            .or_default()
+            .push((rec.version, action, rec.clone()));
+        self.live.insert(id, rec);
     }
 
     fn delete(&mut self, env: usize, ids: &[Uuid]) -> Result<usize, Outcome> {
@@ -410,10 +616,11 @@ impl Model {
         }
         for id in &unique {
             let rec = self.live.remove(id).expect("checked live");
-            self.history
-                .entry(*id)
-                .or_default()
-                .push((rec.version + 1, None));
+            self.history.entry(*id).or_default().push((
+                rec.version + 1,
+                VersionAction::Delete,
+                rec,
+            ));
         }
         Ok(unique.len())
     }
@@ -560,6 +767,100 @@ impl Harness {
                 let got = self.store().delete_secrets(&me(), self.envs[*env], &ids);
                 prop_assert_eq!(got.map_err(Outcome::from), expected);
             }
+            Op::Upsert(env, batch) => {
+                let expected = self.model.upsert(*env, batch);
+                let entries = batch
+                    .iter()
+                    .map(|s| UpsertSecret {
+                        key: s.key.spelled().into(),
+                        path: PATHS[s.path].0.into(),
+                        value: format!("p{}", s.value),
+                        comment: None,
+                        tags: s
+                            .tags
+                            .as_ref()
+                            .map(|t| t.iter().map(|t| TAGS[*t].to_string()).collect()),
+                        secret_type: s.ty.map(|t| TYPES[t]),
+                        personal_override: OverrideChange::Keep,
+                    })
+                    .collect();
+                let got = self
+                    .store()
+                    .upsert_secrets(&me(), self.envs[*env], entries)
+                    .map(|secrets| {
+                        secrets
+                            .iter()
+                            .map(|s| rec_of(s, &self.envs))
+                            .collect::<Vec<_>>()
+                    });
+                match (expected, got) {
+                    (Ok((mut next, written)), Ok(got)) => {
+                        prop_assert_eq!(got.len(), written.len());
+                        for ((got_id, got_rec), (updated_id, rec)) in got.iter().zip(&written) {
+                            prop_assert_eq!(got_rec, rec);
+                            match updated_id {
+                                Some(id) => prop_assert_eq!(got_id, id),
+                                None => {
+                                    prop_assert!(!self.known.contains(got_id));
+                                    self.known.push(*got_id);
+                                    next.commit_create(vec![(*got_id, got_rec.clone())]);
+                                }
+                            }
+                        }
+                        self.model = next;
+                    }
+                    (expected, got) => prop_assert_eq!(
+                        got.map(|_| ()).map_err(Outcome::from),
+                        expected.map(|_| ())
+                    ),
+                }
+            }
+            Op::Rollback(env, spec) => {
+                let id = self.resolve(&spec.target);
+                let versions: Vec<u64> = self
+                    .model
+                    .history
+                    .get(&id)
+                    .map(|h| h.iter().map(|(v, _, _)| *v).collect())
+                    .unwrap_or_default();
+                let current = versions.last().copied().unwrap_or(1);
+                let version = match &spec.version {
+                    VersionSpec::Existing(i) if !versions.is_empty() => {
+                        versions[i.index(versions.len())]
+                    }
+                    VersionSpec::Existing(_) => 1,
+                    VersionSpec::Zero => 0,
+                    VersionSpec::PastCurrent(d) => current + d,
+                };
+                let cas = spec.cas.as_ref().map(|c| match c {
+                    CasSpec::Current => current,
+                    CasSpec::Off(d) => current + d,
+                });
+                let expected = self
+                    .model
+                    .rollback(*env, id, version, cas, spec.may_restore);
+                let got = self.store().rollback_secret(
+                    &me(),
+                    self.envs[*env],
+                    Rollback {
+                        id,
+                        version,
+                        expected_version: cas,
+                        may_restore: spec.may_restore,
+                    },
+                );
+                match (expected, got) {
+                    (Ok((rec, restored)), Ok(got)) => {
+                        prop_assert_eq!(got.restored, restored);
+                        prop_assert_eq!(rec_of(&got.secret, &self.envs), (id, rec.clone()));
+                        self.model.commit_rollback(id, rec, restored);
+                    }
+                    (expected, got) => prop_assert_eq!(
+                        got.map(|_| ()).map_err(Outcome::from),
+                        expected.map(|_| ())
+                    ),
+                }
+            }
             Op::List(env, filter) => {
                 let store_filter = SecretFilter {
                     path: filter.path.map(|p| PATHS[p].0.into()),
@@ -605,12 +906,12 @@ impl Harness {
     fn check_history(&self) -> Result<(), TestCaseError> {
         for (id, versions) in &self.model.history {
             let env = self.model.env_of[id];
-            let got: Vec<(u64, Option<String>)> = self
+            let got: Vec<(u64, VersionAction, Rec)> = self
                 .store()
                 .secret_history(self.envs[env], *id)
                 .unwrap()
                 .into_iter()
-                .map(|v| (v.version, v.secret.map(|s| s.value)))
+                .map(|v| (v.version, v.action, rec_of(&v.secret, &self.envs).1))
                 .collect();
             prop_assert_eq!(&got, versions, "history of {}", id);
         }

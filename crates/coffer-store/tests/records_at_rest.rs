@@ -415,12 +415,12 @@ fn a_format_1_store_is_migrated_at_open_and_serves_the_same() {
             "environments get key material"
         );
     }
-    // Migrated for good: format 2 on disk, with every record authenticated, and the
-    // store keeps working across a reopen.
+    // Migrated for good: the current format on disk, with every record authenticated,
+    // and the store keeps working across a reopen.
     let Fixture { store, .. } = f;
     let TestStore { store: open, dir } = store;
     drop(open);
-    assert_eq!(raw(dir.path(), "meta", b"format")[0], 2);
+    assert_eq!(raw(dir.path(), "meta", b"format")[0], 3);
     assert_eq!(raw(dir.path(), "meta", b"format").len(), 1 + TAG_LEN);
     let s = TestStore::open_in(dir);
     let f = Fixture { store: s, ..f };

@@ -4,7 +4,10 @@
 
 mod common;
 
-use coffer_store::{limits, NewSecret, SecretFilter, SecretType, SecretUpdate, StoreError};
+use coffer_store::{
+    limits, NewSecret, SecretFilter, SecretType, SecretUpdate, StoreError, VersionAction,
+    VersionActor,
+};
 use common::{me, secret, secret_at, update, TestStore};
 use uuid::Uuid;
 
@@ -859,31 +862,41 @@ fn history_keeps_every_version_and_the_deletion() {
     s.delete_secrets(&me(), env, &[id]).unwrap();
 
     let history = s.secret_history(env, id).unwrap();
-    /// (path, key, value) of one version.
-    type Fields = (String, String, String);
-    let seen: Vec<(u64, Option<Fields>)> = history
+    /// (version, action, path, key, value) of one version.
+    type Fields = (u64, VersionAction, String, String, String);
+    let seen: Vec<Fields> = history
         .iter()
         .map(|v| {
+            let s = &v.secret;
             (
                 v.version,
-                v.secret
-                    .as_ref()
-                    .map(|s| (s.path.clone(), s.key.clone(), s.value.clone())),
+                v.action,
+                s.path.clone(),
+                s.key.clone(),
+                s.value.clone(),
             )
         })
         .collect();
-    let version = |p: &str, k: &str, v: &str| Some((p.to_string(), k.to_string(), v.to_string()));
+    let version = |n: u64, a: VersionAction, p: &str, k: &str, v: &str| {
+        (n, a, p.to_string(), k.to_string(), v.to_string())
+    };
+    use VersionAction::{Create, Delete, Update};
     assert_eq!(
         seen,
         vec![
-            (1, version("/", "K", "one")),
-            (2, version("/", "K", "two")),
-            (3, version("/moved", "RENAMED", "two")),
-            (4, None),
+            version(1, Create, "/", "K", "one"),
+            version(2, Update, "/", "K", "two"),
+            version(3, Update, "/moved", "RENAMED", "two"),
+            // The deletion carries the content it deleted.
+            version(4, Delete, "/moved", "RENAMED", "two"),
         ]
     );
     assert!(history.windows(2).all(|w| w[0].at <= w[1].at));
-    for v in history.iter().filter_map(|v| v.secret.as_ref()) {
+    // An embedding program writes as no token.
+    assert!(history
+        .iter()
+        .all(|v| v.actor == Some(VersionActor::default())));
+    for v in history.iter().map(|v| &v.secret) {
         assert_eq!(v.id, id);
     }
 }
@@ -918,7 +931,7 @@ fn history_survives_a_reopen() {
         .secret_history(env, id)
         .unwrap()
         .into_iter()
-        .map(|v| v.secret.unwrap().value)
+        .map(|v| v.secret.value)
         .collect();
     assert_eq!(values, ["one", "two"]);
 }
@@ -1141,8 +1154,16 @@ fn a_store_that_kept_the_current_version_in_history_too_lists_it_once() {
         let first = history.get(version_key(1)).unwrap().unwrap();
         let current = db.open_tree("secrets").unwrap().get(&record_key).unwrap();
         let current = current.unwrap();
-        // The old layout of version 2: format byte, `Some`, the record, then a time.
-        let old_layout = [&[1u8, 1][..], &current[1..], &first[first.len() - 8..]].concat();
+        // The current record without what the second layout adds: the action (an
+        // update, bincode's variant 1 as a u32) and the writer (`Some` embedding
+        // program: no token id, no kind).
+        let suffix = [1u8, 0, 0, 0, 1, 0, 0];
+        let body = &current[1..];
+        let body = body
+            .strip_suffix(&suffix[..])
+            .expect("action and writer last");
+        // The old layout of version 2: layout byte, `Some`, the record, then a time.
+        let old_layout = [&[1u8, 1][..], body, &first[first.len() - 8..]].concat();
         history.insert(version_key(2), old_layout).unwrap();
         db.flush().unwrap();
     }
@@ -1151,7 +1172,7 @@ fn a_store_that_kept_the_current_version_in_history_too_lists_it_once() {
         .secret_history(env, id)
         .unwrap()
         .into_iter()
-        .map(|v| (v.version, v.secret.unwrap().value))
+        .map(|v| (v.version, v.secret.value))
         .collect();
     assert_eq!(versions, [(1, "one".to_string()), (2, "two".to_string())]);
 }

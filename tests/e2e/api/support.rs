@@ -20,7 +20,17 @@ pub struct Shop {
 impl Shop {
     /// Starts a server and creates the app.
     pub fn start() -> Shop {
-        let server = Server::start();
+        Self::start_with_env(&[], &[])
+    }
+
+    /// [`Shop::start`] with extra `serve` arguments.
+    pub fn start_with(args: &[&str]) -> Shop {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`Shop::start`] with extra `serve` arguments and environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Shop {
+        let server = Server::start_with_env(args, env);
         let admin = server.admin();
         let (app_id, app) = create_app(&admin, "shop");
         Shop {

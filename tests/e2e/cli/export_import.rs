@@ -137,7 +137,6 @@ fn an_import_that_meets_existing_keys_changes_nothing_and_names_them() {
 }
 
 #[test]
-#[ignore = "needs POST /v1/secrets/?upsert=true and the Idempotency-Key header on the server"]
 fn import_upsert_updates_existing_keys_and_a_rerun_writes_nothing_twice() {
     let workspace = Workspace::new();
     workspace.seed("Development", &[("TAKEN", "original")]);

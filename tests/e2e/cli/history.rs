@@ -5,7 +5,6 @@ use serde_json::Value;
 use super::support::*;
 
 #[test]
-#[ignore = "needs GET /v1/secrets/{id}/history/ and POST /v1/secrets/{id}/rollback/ on the server"]
 fn history_lists_versions_newest_first_and_rollback_brings_one_back() {
     let workspace = Workspace::new();
     workspace.seed("Development", &[("DB_PASSWORD", "first")]);

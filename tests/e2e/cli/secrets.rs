@@ -109,7 +109,6 @@ fn get_prints_the_value_or_json_and_resolves_references() {
 }
 
 #[test]
-#[ignore = "needs POST /v1/secrets/?upsert=true on the server"]
 fn set_creates_and_updates_all_given_keys_at_once() {
     let workspace = Workspace::new();
     workspace.seed("Development", &[("EXISTING", "old")]);

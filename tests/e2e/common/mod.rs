@@ -24,6 +24,7 @@ pub struct Server {
     /// The first admin (User) token of the data directory.
     pub admin_token: String,
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -39,6 +40,12 @@ impl Server {
 
     /// A server on a new temporary data directory, with extra `serve` arguments.
     pub fn start_with(args: &[&str]) -> Server {
+        Self::start_with_env(args, &[])
+    }
+
+    /// A server on a new temporary data directory, with extra `serve` arguments and
+    /// environment variables (kept for every start on this directory).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
         let mut server = Server {
@@ -48,6 +55,10 @@ impl Server {
             _dir: Some(dir),
             admin_token: String::new(),
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             logs: Arc::new(Mutex::new(Vec::new())),
         };
         server.launch();
@@ -67,6 +78,7 @@ impl Server {
             .arg(&self.data_dir)
             .args(["--bind", "127.0.0.1:0", "--log-level", "info"])
             .args(&self.extra_args)
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

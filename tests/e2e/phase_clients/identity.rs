@@ -1,89 +1,11 @@
 //! `POST /v1/tokens/` answers a `phaseToken`, and `GET /service/secrets/tokens/` gives
 //! the key material a Phase client rebuilds its keys from (PHASE-CLIENTS.md §1, §2.1, §3).
 
-use coffer_store::phase_crypto::{self, decode_key, KxKeyPair};
 use reqwest::Method;
-use serde_json::{json, Value};
-use zeroize::Zeroizing;
+use serde_json::json;
 
-use crate::common::{assert_error, create_app, Api, Server};
-
-/// A token as a Phase client holds it.
-struct PhaseToken {
-    header_type: &'static str,
-    bearer: String,
-    public: [u8; 32],
-    share0: [u8; 32],
-    wrap_key: [u8; 32],
-}
-
-impl PhaseToken {
-    /// Splits a token on `:` as the clients do, and picks the type word as the Python
-    /// clients do (`pss_service:v2` → `ServiceAccount`, `pss_user` → `User`).
-    fn parse(text: &str) -> PhaseToken {
-        let fields: Vec<&str> = text.split(':').collect();
-        assert_eq!(fields.len(), 6, "{text}");
-        let header_type = match (fields[0], fields[1]) {
-            ("pss_service", "v2") => "ServiceAccount",
-            ("pss_user", "v1") => "User",
-            other => panic!("unexpected token prefix {other:?}"),
-        };
-        PhaseToken {
-            header_type,
-            bearer: fields[2].to_owned(),
-            public: decode_key(fields[3]).unwrap(),
-            share0: decode_key(fields[4]).unwrap(),
-            wrap_key: decode_key(fields[5]).unwrap(),
-        }
-    }
-
-    fn client(&self, server: &Server) -> Api {
-        server.client(Some(format!("Bearer {} {}", self.header_type, self.bearer)))
-    }
-
-    /// Rebuilds the token's key pair from share0 and the wrapped share the server keeps.
-    fn key_pair(&self, wrapped_share: &str) -> KxKeyPair {
-        let share1 = phase_crypto::unwrap_share(wrapped_share, &self.wrap_key).unwrap();
-        let secret = phase_crypto::join_shares(&self.share0, &share1);
-        let pair = KxKeyPair::from_secret(Zeroizing::new(*secret));
-        assert_eq!(
-            pair.public, self.public,
-            "the shares join into field 4's key"
-        );
-        pair
-    }
-}
-
-fn issue(admin: &Api, body: Value) -> (Value, PhaseToken) {
-    let (status, created) = admin.post("/v1/tokens/", body);
-    assert_eq!(status.as_u16(), 201, "{created}");
-    let phase = PhaseToken::parse(created["phaseToken"].as_str().expect("phaseToken"));
-    assert_eq!(
-        phase.bearer,
-        created["token"].as_str().unwrap(),
-        "one secret, two forms"
-    );
-    (created, phase)
-}
-
-fn identity(api: &Api) -> Value {
-    let (status, body) = api.get("/service/secrets/tokens/");
-    assert_eq!(status.as_u16(), 200, "{body}");
-    body
-}
-
-/// Opens an environment key entry as a client does: unwraps seed and salt with the
-/// token's key pair and checks the seed's key pair against `identity_key`.
-fn open_environment_key(entry: &Value, token_keys: &KxKeyPair) -> (String, String) {
-    let seed = phase_crypto::open_envelope(entry["wrapped_seed"].as_str().unwrap(), token_keys)
-        .expect("the seed opens with the token's key");
-    let salt = phase_crypto::open_envelope(entry["wrapped_salt"].as_str().unwrap(), token_keys)
-        .expect("the salt opens with the token's key");
-    let pair = KxKeyPair::from_seed(&decode_key(&seed).unwrap());
-    assert_eq!(entry["identity_key"], hex::encode(pair.public));
-    assert_eq!(salt.len(), 64);
-    (seed.to_string(), salt.to_string())
-}
+use super::client::{identity, issue, open_environment_key, PhaseToken};
+use crate::common::{assert_error, create_app, Server};
 
 #[test]
 fn a_service_token_sees_the_keys_of_its_environments_only_in_index_order() {

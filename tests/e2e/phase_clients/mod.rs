@@ -2,4 +2,6 @@
 //! client written here from that description with the same primitives the official
 //! ones use.
 
+mod client;
 mod identity;
+mod secrets;

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod phase_clients;
 pub mod secrets;
 pub mod tokens;
+pub mod versions;
 
 /// The query string as a map. Strict where the usual decoders are lenient: a `%` not
 /// followed by two hex digits, or bytes that do not decode to UTF-8, are a 400 instead
@@ -74,6 +75,7 @@ fn strictly_encoded(raw: &str) -> bool {
 /// Registers every `/v1` resource (under whichever prefix the caller chose).
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
     secrets::configure(cfg);
+    versions::configure(cfg);
     apps::configure(cfg);
     environments::configure(cfg);
     tokens::configure(cfg);

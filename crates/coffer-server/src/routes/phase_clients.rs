@@ -3,14 +3,19 @@
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
-use coffer_store::{Store, Token, TokenKind};
+use actix_web::{web, HttpRequest, HttpResponse};
+use coffer_store::phase_crypto;
+use coffer_store::{
+    normalize_path, Environment, ListPage, SecretAction, SecretFilter, SecretRead, Store, Token,
+    TokenKind,
+};
+use uuid::Uuid;
 
 use super::{blocking, ok_json};
 use crate::auth::Auth;
-use crate::codes::Code;
+use crate::codes::{quote, Code};
 use crate::error::ApiError;
-use crate::phase_views::IdentityDocument;
+use crate::phase_views::{camel_case_keys, IdentityDocument, SealedSecret};
 use crate::state::AppState;
 
 /// Registers the routes (at the root: the clients hard-code the `/service/` prefix).
@@ -18,6 +23,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/service/secrets/tokens")
             .route(web::get().to(get_identity))
+            .default_service(super::ops::only("GET")),
+    );
+    cfg.service(
+        web::resource("/service/secrets")
+            .route(web::get().to(list_secrets))
             .default_service(super::ops::only("GET")),
     );
 }
@@ -54,4 +64,103 @@ fn identity(store: &Store, token: &Token) -> Result<IdentityDocument, ApiError> 
     }
     // Sealing fails only for a public key of small order, which no issued token has.
     IdentityDocument::new(token, &keys, scoped).map_err(|_| ApiError::internal())
+}
+
+/// `GET /service/secrets/`: the secrets of the `Environment` header's environment (at the
+/// `Path` header's path when given, the key of `KeyDigest` when given), sealed to the
+/// environment's key. Values are as stored: the clients resolve references themselves.
+async fn list_secrets(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let env = environment_of(&auth, &state, &req, SecretAction::Read)?;
+    let path = match header(&req, "path") {
+        Some("") | None => None,
+        Some(path) => {
+            Some(normalize_path(path).map_err(|_| Code::InvalidPath.with(&[&quote(path)]))?)
+        }
+    };
+    let digest = header(&req, "keydigest")
+        .filter(|d| !d.is_empty())
+        .map(str::to_ascii_lowercase);
+    let camel_case = header(&req, "x-use-camel-case") == Some("true");
+    let store = Arc::clone(&state.store);
+    let owner = auth.actor.override_owner();
+    let env_id = env.id;
+    let sealed = blocking(move || {
+        let keys = store.environment_keys(env_id)?;
+        let (pair, salt) = (keys.key_pair(), keys.salt_hex());
+        let filter = SecretFilter {
+            path,
+            ..Default::default()
+        };
+        let listed = store.list_page(env_id, &filter, &ListPage::default(), owner)?;
+        let mut sealed = Vec::new();
+        for entry in listed.entries {
+            let secret = store.open_listed(entry)?;
+            if let Some(digest) = &digest {
+                if phase_crypto::key_digest(&secret.key, &salt) != *digest {
+                    continue;
+                }
+            }
+            // Sealing fails only for a public key of small order, which no seed gives.
+            let view =
+                SealedSecret::new(&secret, &pair, &salt).map_err(|_| ApiError::internal())?;
+            sealed.push((secret.id, view));
+        }
+        Ok(sealed)
+    })
+    .await?;
+    let (secret_ids, views): (Vec<Uuid>, Vec<SealedSecret>) = sealed.into_iter().unzip();
+    state
+        .read_audit
+        .record(SecretRead {
+            actor: auth.actor,
+            app_id: env.app_id,
+            env_id: env.id,
+            secret_ids,
+        })
+        .await?;
+    let body = serde_json::to_value(&views).map_err(|_| ApiError::internal())?;
+    Ok(ok_json(&match camel_case {
+        true => camel_case_keys(body),
+        false => body,
+    }))
+}
+
+/// The environment the `Environment` header names, if this token may `action` in it.
+/// Malformed, unknown and out of scope all get the same answer: nothing tells which.
+fn environment_of(
+    auth: &Auth,
+    state: &AppState,
+    req: &HttpRequest,
+    action: SecretAction,
+) -> Result<Environment, ApiError> {
+    let named = header(req, "environment").ok_or(Code::EnvironmentContextRequired)?;
+    let out_of_scope = || ApiError::from(Code::EnvironmentOutOfScope);
+    let id = Uuid::parse_str(named).map_err(|_| out_of_scope())?;
+    let token = &auth.token;
+    if token.kind == TokenKind::Service && !token.env_ids.contains(&id) {
+        return Err(out_of_scope());
+    }
+    let env = state
+        .store
+        .get_environment(id)
+        .map_err(|_| out_of_scope())?;
+    if token.kind == TokenKind::Service {
+        if token.app_id != Some(env.app_id) {
+            return Err(out_of_scope());
+        }
+        if !token.permissions.allows(action) {
+            return Err(Code::PermissionDenied.with(&[&action.as_str()]));
+        }
+    }
+    Ok(env)
+}
+
+/// A request header as text (names are case-insensitive); `None` when absent or not
+/// visible ASCII.
+fn header<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    req.headers().get(name)?.to_str().ok()
 }

@@ -2,20 +2,24 @@
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
-use coffer_store::{Environment, Resolver, SecretAction, SecretRead, StoreError, TokenKind};
+use actix_web::{web, HttpRequest, HttpResponse};
+use coffer_store::{
+    Environment, IdempotentRequest, Resolver, Secret, SecretAction, SecretRead, StoreError,
+    TokenKind,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{blocking, ok_json, QueryMap};
+use super::{blocking, QueryMap};
 use crate::auth::Auth;
-use crate::body::read_body;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
+use crate::idempotency::{self, answer_to_keep, rendered, Route, Start};
 use crate::listing::{secrets_response, SecretsJson};
 use crate::requests::{
-    parse_create_batch, parse_delete_ids, parse_update_batch, CreateSecretsRequest,
-    DeleteSecretsRequest, ListFilter, SecretsQuery, UpdateSecretsRequest,
+    parse_create_batch, parse_delete_ids, parse_update_batch, parse_upsert_batch,
+    CreateSecretsRequest, DeleteSecretsRequest, IdempotencyHeader, ListFilter, SecretsQuery,
+    UpdateSecretsRequest, UpsertQuery,
 };
 use crate::state::AppState;
 use crate::views::{self, SecretView};
@@ -125,55 +129,133 @@ fn reference_resolver(auth: &Auth, state: &AppState) -> Resolver {
     )
 }
 
-#[utoipa::path(post, path = "/v1/secrets", tag = "secrets", params(SecretsQuery),
+#[utoipa::path(post, path = "/v1/secrets", tag = "secrets",
+    params(SecretsQuery, UpsertQuery, IdempotencyHeader),
     request_body = CreateSecretsRequest,
-    responses((status = 200, description = "The created secrets (all or none)", body = [SecretView]),
+    responses((status = 200, description = "The created secrets (all or none); with `upsert=true`, \
+        the created and updated secrets in batch order", body = [SecretView]),
         (status = 404, description = "App or environment not found", body = ErrorBody),
-        (status = 409, description = "Duplicate secret", body = ErrorBody)))]
+        (status = 409, description = "Duplicate secret, or a request with this Idempotency-Key in progress", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody)))]
 pub(crate) async fn create_secrets(
     auth: Auth,
+    req: HttpRequest,
     state: web::Data<AppState>,
     query: QueryMap,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let target = Target::resolve(&auth, &state, &query, SecretAction::Create)?;
-    let (env, gone) = (target.env.id, target.gone());
-    let batch = parse_create_batch(&read_body(payload, &state.body).await?)?;
-    let store = Arc::clone(&state.store);
-    let created =
-        blocking(move || store.create_secrets(&auth.actor, env, batch).map_err(gone)).await?;
-    Ok(ok_json(&views::secrets(&created)))
+    let route = Route {
+        resource: "secrets",
+        id: None,
+    };
+    let begun = match idempotency::begin(&req, &auth, &state, &query, route, payload).await? {
+        Start::Replay(kept) => return Ok(kept),
+        Start::Run(begun) => begun,
+    };
+    let request = begun.keeping.request();
+    let answer = create(auth, &state, &query, &begun.body, request).await;
+    begun.keeping.finish(answer).await
 }
 
-#[utoipa::path(put, path = "/v1/secrets", tag = "secrets", params(SecretsQuery),
+/// The answer of a batch write: the secrets written.
+#[allow(clippy::ptr_arg)] // The write's own result type: what a kept answer renders.
+fn render_secrets(secrets: &Vec<Secret>) -> (u16, Vec<u8>) {
+    let body = serde_json::to_vec(&views::secrets(secrets)).expect("secrets encode");
+    (200, body)
+}
+
+async fn create(
+    auth: Auth,
+    state: &web::Data<AppState>,
+    query: &QueryMap,
+    body: &[u8],
+    request: Option<IdempotentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let upsert = UpsertQuery::from_query(query)?.is_upsert();
+    let target = Target::resolve(&auth, state, query, SecretAction::Create)?;
+    if upsert {
+        auth.environment_for(state, target.app_id, &target.env_name, SecretAction::Update)?;
+    }
+    let (env, gone) = (target.env.id, target.gone());
+    let store = Arc::clone(&state.store);
+    let written = if upsert {
+        let batch = parse_upsert_batch(body)?;
+        blocking(move || {
+            let keep = answer_to_keep(request.as_ref(), &render_secrets);
+            store
+                .upsert_secrets_keeping(&auth.actor, env, batch, keep.as_ref())
+                .map_err(gone)
+        })
+        .await?
+    } else {
+        let batch = parse_create_batch(body)?;
+        blocking(move || {
+            let keep = answer_to_keep(request.as_ref(), &render_secrets);
+            store
+                .create_secrets_keeping(&auth.actor, env, batch, keep.as_ref())
+                .map_err(gone)
+        })
+        .await?
+    };
+    Ok(rendered(render_secrets(&written)))
+}
+
+#[utoipa::path(put, path = "/v1/secrets", tag = "secrets", params(SecretsQuery, IdempotencyHeader),
     request_body = UpdateSecretsRequest,
     responses((status = 200, description = "The updated secrets (all or none)", body = [SecretView]),
         (status = 404, description = "App, environment or secret not found", body = ErrorBody),
-        (status = 409, description = "Duplicate secret or version conflict", body = ErrorBody)))]
+        (status = 409, description = "Duplicate secret, version conflict, or a request with this Idempotency-Key in progress", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody)))]
 pub(crate) async fn update_secrets(
     auth: Auth,
+    req: HttpRequest,
     state: web::Data<AppState>,
     query: QueryMap,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let target = Target::resolve(&auth, &state, &query, SecretAction::Update)?;
+    let route = Route {
+        resource: "secrets",
+        id: None,
+    };
+    let begun = match idempotency::begin(&req, &auth, &state, &query, route, payload).await? {
+        Start::Replay(kept) => return Ok(kept),
+        Start::Run(begun) => begun,
+    };
+    let request = begun.keeping.request();
+    let answer = update(auth, &state, &query, &begun.body, request).await;
+    begun.keeping.finish(answer).await
+}
+
+async fn update(
+    auth: Auth,
+    state: &web::Data<AppState>,
+    query: &QueryMap,
+    body: &[u8],
+    request: Option<IdempotentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let target = Target::resolve(&auth, state, query, SecretAction::Update)?;
     let (env, gone) = (target.env.id, target.gone());
-    let batch = parse_update_batch(&read_body(payload, &state.body).await?)?;
+    let batch = parse_update_batch(body)?;
     let store = Arc::clone(&state.store);
-    let updated =
-        blocking(move || store.update_secrets(&auth.actor, env, batch).map_err(gone)).await?;
-    Ok(ok_json(&views::secrets(&updated)))
+    let updated = blocking(move || {
+        let keep = answer_to_keep(request.as_ref(), &render_secrets);
+        store
+            .update_secrets_keeping(&auth.actor, env, batch, keep.as_ref())
+            .map_err(gone)
+    })
+    .await?;
+    Ok(rendered(render_secrets(&updated)))
 }
 
 /// The environment a secrets request works on, checked for its action.
-struct Target {
-    app_id: Uuid,
-    env_name: String,
-    env: Environment,
+pub(crate) struct Target {
+    pub(crate) app_id: Uuid,
+    pub(crate) env_name: String,
+    pub(crate) env: Environment,
 }
 
 impl Target {
-    fn resolve(
+    pub(crate) fn resolve(
         auth: &Auth,
         state: &AppState,
         query: &QueryMap,
@@ -190,7 +272,7 @@ impl Target {
 
     /// Maps a store error of a write. An environment deleted after this request found
     /// it is reported the way API.md words a missing one, with the name as given.
-    fn gone(self) -> impl FnOnce(StoreError) -> ApiError + Send + 'static {
+    pub(crate) fn gone(self) -> impl FnOnce(StoreError) -> ApiError + Send + 'static {
         move |err| match err {
             StoreError::EnvironmentIdNotFound(_) => StoreError::EnvironmentNotFound {
                 app_id: self.app_id,
@@ -207,24 +289,58 @@ pub(crate) struct DeletedView {
     message: String,
 }
 
-#[utoipa::path(delete, path = "/v1/secrets", tag = "secrets", params(SecretsQuery),
+#[utoipa::path(delete, path = "/v1/secrets", tag = "secrets", params(SecretsQuery, IdempotencyHeader),
     request_body = DeleteSecretsRequest,
     responses((status = 200, description = "Deleted (all or none)", body = DeletedView),
-        (status = 404, description = "App, environment or secrets not found", body = ErrorBody)))]
+        (status = 404, description = "App, environment or secrets not found", body = ErrorBody),
+        (status = 409, description = "A request with this Idempotency-Key in progress", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody)))]
 pub(crate) async fn delete_secrets(
     auth: Auth,
+    req: HttpRequest,
     state: web::Data<AppState>,
     query: QueryMap,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let target = Target::resolve(&auth, &state, &query, SecretAction::Delete)?;
+    let route = Route {
+        resource: "secrets",
+        id: None,
+    };
+    let begun = match idempotency::begin(&req, &auth, &state, &query, route, payload).await? {
+        Start::Replay(kept) => return Ok(kept),
+        Start::Run(begun) => begun,
+    };
+    let request = begun.keeping.request();
+    let answer = delete(auth, &state, &query, &begun.body, request).await;
+    begun.keeping.finish(answer).await
+}
+
+/// The answer of a delete: Phase's words.
+fn render_deleted(deleted: &usize) -> (u16, Vec<u8>) {
+    let message = match deleted {
+        1 => "Deleted 1 secret".to_owned(),
+        n => format!("Deleted {n} secrets"),
+    };
+    let body = serde_json::to_vec(&DeletedView { message }).expect("a message encodes");
+    (200, body)
+}
+
+async fn delete(
+    auth: Auth,
+    state: &web::Data<AppState>,
+    query: &QueryMap,
+    body: &[u8],
+    request: Option<IdempotentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let target = Target::resolve(&auth, state, query, SecretAction::Delete)?;
     let (env, gone) = (target.env.id, target.gone());
-    let ids = parse_delete_ids(&read_body(payload, &state.body).await?)?;
+    let ids = parse_delete_ids(body)?;
     let store = Arc::clone(&state.store);
     let deleted = blocking(move || {
         if ids.malformed.is_empty() {
+            let keep = answer_to_keep(request.as_ref(), &render_deleted);
             return store
-                .delete_secrets(&auth.actor, env, &ids.valid)
+                .delete_secrets_keeping(&auth.actor, env, &ids.valid, keep.as_ref())
                 .map_err(gone);
         }
         // Ids that are not UUIDs name nothing; report them with whichever valid ids are
@@ -244,10 +360,5 @@ pub(crate) async fn delete_secrets(
         Err(ApiError::secrets_not_found(&missing))
     })
     .await?;
-    Ok(ok_json(&DeletedView {
-        message: match deleted {
-            1 => "Deleted 1 secret".to_owned(),
-            n => format!("Deleted {n} secrets"),
-        },
-    }))
+    Ok(rendered(render_deleted(&deleted)))
 }

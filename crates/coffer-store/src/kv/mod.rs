@@ -92,11 +92,14 @@ pub enum Tree {
     /// `e` + environment id → its sealed seed and salt; `t` + token id → the token's
     /// public key and wrapped key share (the Phase clients' key material).
     ClientKeys,
+    /// Token id + SHA-256 of an `Idempotency-Key` → the answer kept for it, sealed, with
+    /// the time it was kept (swept 24 hours later).
+    IdempotentAnswers,
 }
 
 impl Tree {
     /// All trees, in a fixed order (backends index them by position).
-    pub const ALL: [Tree; 13] = [
+    pub const ALL: [Tree; 14] = [
         Tree::Meta,
         Tree::Apps,
         Tree::AppNames,
@@ -111,6 +114,7 @@ impl Tree {
         // Last: backends index trees by position, and earlier positions never move.
         Tree::Overrides,
         Tree::ClientKeys,
+        Tree::IdempotentAnswers,
     ];
 
     /// The tree's stable on-disk name.
@@ -129,6 +133,7 @@ impl Tree {
             Tree::Audit => "audit",
             Tree::Overrides => "overrides",
             Tree::ClientKeys => "client_keys",
+            Tree::IdempotentAnswers => "idempotent_answers",
         }
     }
 
