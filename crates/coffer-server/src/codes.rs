@@ -93,6 +93,7 @@ error_codes! {
     InvalidField = (BAD_REQUEST, "invalid_field", "'{}' must be a string.");
     InvalidType = (BAD_REQUEST, "invalid_type", "Invalid 'type': '{}'. Must be one of ['config', 'sealed', 'secret'].");
     InvalidPath = (BAD_REQUEST, "invalid_path", "Invalid path: '{}'");
+    InvalidCiphertext = (BAD_REQUEST, "invalid_ciphertext", "Invalid ciphertext format");
     InvalidTags = (BAD_REQUEST, "invalid_tags", "'tags' must be a list of strings.");
     TagTooLong = (BAD_REQUEST, "tag_too_long", "Tag name exceeds {} characters: '{}'…");
     TooManyTags = (BAD_REQUEST, "too_many_tags", "'tags' may hold at most {} names.");

@@ -21,6 +21,7 @@ mod listing;
 pub mod metrics;
 pub mod network;
 pub mod openapi;
+mod phase_requests;
 mod phase_views;
 pub mod rate_limit;
 pub mod read_audit;

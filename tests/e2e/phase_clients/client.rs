@@ -131,6 +131,11 @@ impl EnvironmentSession {
             .to_string()
     }
 
+    /// Seals a text to this environment, as a client does before sending it.
+    pub fn seal(&self, text: &str) -> String {
+        phase_crypto::seal_to(text, &self.pair.public).unwrap()
+    }
+
     /// The digest a client sends as `KeyDigest` for `key`.
     pub fn digest(&self, key: &str) -> String {
         phase_crypto::key_digest(key, &self.salt)

@@ -5,3 +5,4 @@
 mod client;
 mod identity;
 mod secrets;
+mod writes;

@@ -13,8 +13,10 @@ use uuid::Uuid;
 
 use super::{blocking, ok_json};
 use crate::auth::Auth;
+use crate::body::{read_body, typed};
 use crate::codes::{quote, Code};
 use crate::error::ApiError;
+use crate::phase_requests::{SealedBatch, SealedCreate, SealedDelete, SealedUpdate};
 use crate::phase_views::{camel_case_keys, IdentityDocument, SealedSecret};
 use crate::state::AppState;
 
@@ -28,7 +30,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/service/secrets")
             .route(web::get().to(list_secrets))
-            .default_service(super::ops::only("GET")),
+            .route(web::post().to(create_secrets))
+            .route(web::put().to(update_secrets))
+            .route(web::delete().to(delete_secrets))
+            .default_service(super::ops::only("GET, POST, PUT, DELETE")),
     );
 }
 
@@ -127,6 +132,86 @@ async fn list_secrets(
         true => camel_case_keys(body),
         false => body,
     }))
+}
+
+/// `POST /service/secrets/`: creates a batch sealed to the environment's key, all of it
+/// or none, with the uniqueness rule of every write. Answers 200 with no body, as Phase.
+async fn create_secrets(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let env = environment_of(&auth, &state, &req, SecretAction::Create)?;
+    let body: SealedBatch<SealedCreate> = typed(&read_body(payload, &state.body).await?)?;
+    let store = Arc::clone(&state.store);
+    blocking(move || {
+        let env_key = store.environment_keys(env.id)?.key_pair();
+        let batch = body
+            .secrets
+            .into_iter()
+            .map(|entry| entry.open(&env_key))
+            .collect::<Result<Vec<_>, _>>()?;
+        store.create_secrets(&auth.actor, env.id, batch)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `PUT /service/secrets/`: updates a batch, all of it or none.
+async fn update_secrets(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let env = environment_of(&auth, &state, &req, SecretAction::Update)?;
+    let body: SealedBatch<SealedUpdate> = typed(&read_body(payload, &state.body).await?)?;
+    let store = Arc::clone(&state.store);
+    blocking(move || {
+        let env_key = store.environment_keys(env.id)?.key_pair();
+        let batch = body
+            .secrets
+            .into_iter()
+            .map(|entry| entry.open(&env_key))
+            .collect::<Result<Vec<_>, _>>()?;
+        store.update_secrets(&auth.actor, env.id, batch)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `DELETE /service/secrets/`: deletes the listed secrets of the environment at once;
+/// as Phase, ids that name none of its secrets are ignored and the answer is 200.
+async fn delete_secrets(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let env = environment_of(&auth, &state, &req, SecretAction::Delete)?;
+    let body: SealedDelete = typed(&read_body(payload, &state.body).await?)?;
+    let ids: Vec<Uuid> = body
+        .secrets
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
+    let store = Arc::clone(&state.store);
+    blocking(move || {
+        // Only the environment's own: a delete of the others would refuse the batch.
+        let present: Vec<Uuid> = ids
+            .into_iter()
+            .filter(|id| store.get_secret(env.id, *id).is_ok())
+            .collect();
+        if !present.is_empty() {
+            store.delete_secrets(&auth.actor, env.id, &present)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().finish())
 }
 
 /// The environment the `Environment` header names, if this token may `action` in it.
