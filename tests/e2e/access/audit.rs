@@ -503,7 +503,17 @@ fn verify(data_dir: &Path) -> Output {
 /// Opens the stopped server's sled database, lets `change` edit the audit tree, and
 /// flushes and closes it again.
 fn edit_audit_tree(data_dir: &Path, change: impl FnOnce(&sled::Tree)) {
-    let db = sled::open(data_dir.join("db")).expect("open the data directory with sled");
+    // sled releases its file lock a moment after the process exits (spacejam/sled#1289).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let db = loop {
+        match sled::open(data_dir.join("db")) {
+            Ok(db) => break db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("open the data directory with sled: {e}"),
+        }
+    };
     let tree = db.open_tree("audit").unwrap();
     change(&tree);
     tree.flush().unwrap();

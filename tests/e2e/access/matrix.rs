@@ -487,7 +487,7 @@ fn every_caller_against_every_route() {
 }
 
 #[test]
-fn malformed_authorization_headers_are_invalid_tokens() {
+fn malformed_authorization_headers_are_invalid_tokens_and_the_type_word_grants_nothing() {
     let server = Server::start();
     let admin = server.admin();
     let (app_id, _) = create_app(&admin, "shapes");
@@ -506,15 +506,33 @@ fn malformed_authorization_headers_are_invalid_tokens() {
         format!("Bearer User {}", &token[..63]),
         format!("Bearer User {token}0"),
         format!("Bearer User {}", "g".repeat(64)),
-        // A User token presented as a service token, and the other way round.
-        format!("Bearer Service {token}"),
-        format!("Bearer User {service}"),
     ];
     for header in invalid {
         let answer = server.client(Some(header.clone())).get(&path);
         assert_eq!(answer.1["error"], INVALID, "header {header:?}");
         assert_denied(&answer, INVALID);
     }
+    // The token alone decides what it may do, whichever of the three words comes with it.
+    for word in ["Service", "ServiceAccount", "user"] {
+        let (status, _) = server
+            .client(Some(format!("Bearer {word} {token}")))
+            .get("/v1/apps/");
+        assert_eq!(status, 200, "the admin token sent as {word}");
+    }
+    let (status, body) = server
+        .client(Some(format!("Bearer User {service}")))
+        .get("/v1/apps/");
+    assert_eq!(
+        (status.as_u16(), &body["error"]),
+        (403, &json!("This action requires a User token."))
+    );
+    assert_eq!(
+        server
+            .client(Some(format!("Bearer User {service}")))
+            .get(&path)
+            .0,
+        200
+    );
     // Well formed but unknown.
     let unknown = format!("Bearer User {}", "0".repeat(64));
     assert_denied(&server.client(Some(unknown)).get(&path), GONE);

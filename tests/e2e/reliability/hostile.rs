@@ -1068,11 +1068,6 @@ fn garbage_authorizations(admin_token: &str) -> Vec<(Vec<u8>, &'static str)> {
             format!("Bearer Service {}", hex(64, &mut rng)).into(),
             UNKNOWN,
         ),
-        (format!("Bearer Service {admin_token}").into(), INVALID),
-        (
-            format!("Bearer ServiceAccount {admin_token}").into(),
-            INVALID,
-        ),
         (format!("Bearer Root {admin_token}").into(), INVALID),
         (format!("Bearers User {admin_token}").into(), INVALID),
         (format!("Bearer Users {admin_token}").into(), INVALID),
