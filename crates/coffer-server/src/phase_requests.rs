@@ -18,6 +18,24 @@ pub struct SealedBatch<T> {
     pub secrets: Vec<T>,
 }
 
+/// An entry whose sealed fields open into a store input.
+pub trait SealedEntry {
+    /// What the store takes.
+    type Opened;
+    /// The entry with its fields opened under the environment's key.
+    fn open(self, env: &KxKeyPair) -> Result<Self::Opened, ApiError>;
+}
+
+impl<T: SealedEntry> SealedBatch<T> {
+    /// Every entry opened, or the first refusal.
+    pub fn open(self, env: &KxKeyPair) -> Result<Vec<T::Opened>, ApiError> {
+        self.secrets
+            .into_iter()
+            .map(|entry| entry.open(env))
+            .collect()
+    }
+}
+
 /// A secret to create.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -89,9 +107,10 @@ fn secret_type(name: Option<&str>) -> Result<Option<SecretType>, ApiError> {
         .transpose()
 }
 
-impl SealedCreate {
-    /// The entry with its fields opened under the environment's key.
-    pub fn open(self, env: &KxKeyPair) -> Result<NewSecret, ApiError> {
+impl SealedEntry for SealedCreate {
+    type Opened = NewSecret;
+
+    fn open(self, env: &KxKeyPair) -> Result<NewSecret, ApiError> {
         Ok(NewSecret {
             key: open(&self.key, env)?,
             value: open(&self.value, env)?,
@@ -111,9 +130,10 @@ impl SealedCreate {
     }
 }
 
-impl SealedUpdate {
-    /// The change with its fields opened under the environment's key.
-    pub fn open(self, env: &KxKeyPair) -> Result<SecretUpdate, ApiError> {
+impl SealedEntry for SealedUpdate {
+    type Opened = SecretUpdate;
+
+    fn open(self, env: &KxKeyPair) -> Result<SecretUpdate, ApiError> {
         Ok(SecretUpdate {
             id: self.id,
             key: open_optional(self.key.as_deref(), env)?,

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest, HttpResponse};
 use coffer_store::phase_crypto;
 use coffer_store::{
-    normalize_path, Environment, ListPage, SecretAction, SecretFilter, SecretRead, Store, Token,
-    TokenKind,
+    normalize_path, Actor, Environment, ListPage, SecretAction, SecretFilter, SecretRead, Store,
+    StoreError, Token, TokenKind,
 };
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::{blocking, ok_json};
@@ -16,7 +17,7 @@ use crate::auth::Auth;
 use crate::body::{read_body, typed};
 use crate::codes::{quote, Code};
 use crate::error::ApiError;
-use crate::phase_requests::{SealedBatch, SealedCreate, SealedDelete, SealedUpdate};
+use crate::phase_requests::{SealedBatch, SealedCreate, SealedDelete, SealedEntry, SealedUpdate};
 use crate::phase_views::{camel_case_keys, IdentityDocument, SealedSecret};
 use crate::state::AppState;
 
@@ -142,21 +143,15 @@ async fn create_secrets(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let env = environment_of(&auth, &state, &req, SecretAction::Create)?;
-    let body: SealedBatch<SealedCreate> = typed(&read_body(payload, &state.body).await?)?;
-    let store = Arc::clone(&state.store);
-    blocking(move || {
-        let env_key = store.environment_keys(env.id)?.key_pair();
-        let batch = body
-            .secrets
-            .into_iter()
-            .map(|entry| entry.open(&env_key))
-            .collect::<Result<Vec<_>, _>>()?;
-        store.create_secrets(&auth.actor, env.id, batch)?;
-        Ok(())
-    })
-    .await?;
-    Ok(HttpResponse::Ok().finish())
+    write_sealed::<SealedCreate>(
+        auth,
+        state,
+        req,
+        payload,
+        SecretAction::Create,
+        |s, a, e, b| s.create_secrets(a, e, b).map(drop),
+    )
+    .await
 }
 
 /// `PUT /service/secrets/`: updates a batch, all of it or none.
@@ -166,18 +161,39 @@ async fn update_secrets(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let env = environment_of(&auth, &state, &req, SecretAction::Update)?;
-    let body: SealedBatch<SealedUpdate> = typed(&read_body(payload, &state.body).await?)?;
+    write_sealed::<SealedUpdate>(
+        auth,
+        state,
+        req,
+        payload,
+        SecretAction::Update,
+        |s, a, e, b| s.update_secrets(a, e, b).map(drop),
+    )
+    .await
+}
+
+/// The store call of a sealed batch write.
+type SealedWrite<Opened> = fn(&Store, &Actor, Uuid, Vec<Opened>) -> Result<(), StoreError>;
+
+/// A sealed batch write: access checked, the body read and opened under the
+/// environment's key, then `write` with the store's rules. 200 with no body.
+async fn write_sealed<T>(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    action: SecretAction,
+    write: SealedWrite<T::Opened>,
+) -> Result<HttpResponse, ApiError>
+where
+    T: SealedEntry + DeserializeOwned + Send + 'static,
+{
+    let env = environment_of(&auth, &state, &req, action)?;
+    let body: SealedBatch<T> = typed(&read_body(payload, &state.body).await?)?;
     let store = Arc::clone(&state.store);
     blocking(move || {
-        let env_key = store.environment_keys(env.id)?.key_pair();
-        let batch = body
-            .secrets
-            .into_iter()
-            .map(|entry| entry.open(&env_key))
-            .collect::<Result<Vec<_>, _>>()?;
-        store.update_secrets(&auth.actor, env.id, batch)?;
-        Ok(())
+        let batch = body.open(&store.environment_keys(env.id)?.key_pair())?;
+        Ok(write(&store, &auth.actor, env.id, batch)?)
     })
     .await?;
     Ok(HttpResponse::Ok().finish())
