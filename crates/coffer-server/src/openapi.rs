@@ -35,6 +35,7 @@ use crate::views::AuditEntryView;
         routes::environments::rename_environment,
         routes::environments::delete_environment,
         routes::tokens::list_tokens,
+        routes::tokens::get_own_token,
         routes::tokens::create_token,
         routes::tokens::revoke_token,
         routes::audit::list_audit,

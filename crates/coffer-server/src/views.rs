@@ -298,6 +298,55 @@ impl<'a> TokenView<'a> {
     }
 }
 
+/// The calling token (`GET /v1/tokens/self/`): its record and, for a service token,
+/// the app and environments it reaches, by id and name; `scope` is null for a User
+/// token, which reaches everything.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnTokenView<'a> {
+    #[serde(flatten)]
+    token: TokenView<'a>,
+    scope: Option<TokenScopeView<'a>>,
+}
+
+/// The app and environments a service token reaches.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenScopeView<'a> {
+    app: NamedView<'a>,
+    environments: Vec<NamedView<'a>>,
+}
+
+/// `{"id": ..., "name": ...}`
+#[derive(Serialize, ToSchema)]
+pub struct NamedView<'a> {
+    id: Uuid,
+    name: &'a str,
+}
+
+impl<'a> OwnTokenView<'a> {
+    /// The token with its scope (`None` for a User token).
+    pub fn new(token: &'a Token, scope: Option<&'a (App, Vec<Environment>)>) -> Self {
+        let scope = scope.map(|(app, environments)| TokenScopeView {
+            app: NamedView {
+                id: app.id,
+                name: &app.name,
+            },
+            environments: environments
+                .iter()
+                .map(|env| NamedView {
+                    id: env.id,
+                    name: &env.name,
+                })
+                .collect(),
+        });
+        OwnTokenView {
+            token: TokenView::new(token),
+            scope,
+        }
+    }
+}
+
 /// An audit entry as the API shows it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

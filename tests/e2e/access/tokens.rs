@@ -184,3 +184,42 @@ fn bad_token_requests_are_refused() {
     let (_, listed) = admin.get("/v1/tokens/");
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
 }
+
+#[test]
+fn a_token_learns_its_own_scope_and_nothing_else() {
+    let server = Server::start();
+    let admin = server.admin();
+    let (app_id, app) = create_app(&admin, "shop");
+    let staging_id = app["environments"][1]["id"].as_str().unwrap();
+    let (token_id, token) = create_token(
+        &admin,
+        json!({"name": "ci", "type": "service", "appId": app_id,
+               "environments": ["staging"], "permissions": ["read"]}),
+    );
+    let ci = server.client(Some(format!("Bearer Service {token}")));
+
+    let (status, own) = ci.get("/v1/tokens/self/");
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["id"], token_id.as_str());
+    assert_eq!(own["type"], "service");
+    assert_eq!(own["permissions"], json!(["read"]));
+    assert_eq!(own["environments"], json!([staging_id]));
+    assert_eq!(
+        own["scope"],
+        json!({"app": {"id": app_id, "name": "shop"},
+               "environments": [{"id": staging_id, "name": "Staging"}]})
+    );
+    assert!(own.get("token").is_none() && own.get("phaseToken").is_none());
+    assert!(!own.to_string().contains(&token));
+
+    // A User token reaches everything: no scope.
+    let (status, own) = server.admin().get("/v1/tokens/self/");
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["type"], "user");
+    assert_eq!(own["scope"], Value::Null);
+
+    // A service token still may not list the others, and a revoked one learns nothing.
+    assert_eq!(ci.get("/v1/tokens/").0, 403);
+    assert_eq!(admin.delete(&format!("/v1/tokens/{token_id}/")).0, 204);
+    assert_eq!(ci.get("/v1/tokens/self/").0, 403);
+}

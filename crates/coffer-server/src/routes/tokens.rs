@@ -16,7 +16,7 @@ use crate::error::ErrorBody;
 use crate::network::parse_ip_or_cidr;
 use crate::requests::{DisplayName, EnvRef, PermissionName, TokenTypeName};
 use crate::state::AppState;
-use crate::views::{parse_timestamp, TokenList, TokenView};
+use crate::views::{parse_timestamp, OwnTokenView, TokenList, TokenView};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,6 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list_tokens))
             .route(web::post().to(create_token))
             .default_service(super::ops::only("GET, POST")),
+    )
+    .service(
+        web::resource("/tokens/self")
+            .route(web::get().to(get_own_token))
+            .default_service(super::ops::only("GET")),
     )
     .service(
         web::resource("/tokens/{id}")
@@ -117,6 +122,30 @@ pub(crate) async fn list_tokens(
     Ok(ok_json(&TokenList {
         data: tokens.iter().map(TokenView::new).collect(),
     }))
+}
+
+#[utoipa::path(get, path = "/v1/tokens/self", tag = "tokens",
+    responses((status = 200, description = "The calling token and what it may reach (any token)", body = OwnTokenView)))]
+pub(crate) async fn get_own_token(
+    auth: Auth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let store = Arc::clone(&state.store);
+    let token = Arc::clone(&auth.token);
+    let scope = blocking(move || {
+        let Some(app_id) = token.app_id else {
+            return Ok(None);
+        };
+        let app = store.get_app(app_id)?;
+        let environments = store
+            .list_environments(app_id)?
+            .into_iter()
+            .filter(|env| token.env_ids.contains(&env.id))
+            .collect();
+        Ok(Some((app, environments)))
+    })
+    .await?;
+    Ok(ok_json(&OwnTokenView::new(&auth.token, scope.as_ref())))
 }
 
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateTokenBody,
