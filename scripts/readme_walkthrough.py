@@ -73,7 +73,7 @@ def main():
     found, offset = blocks(readme)
     commands = [code for kind, code, _ in found if kind == "sh"]
     outputs = run(commands, args.binary)
-    failures, edits, n = [], [], -1
+    failures, edits, n, checked = [], [], -1, 0
     for i, (kind, code, span) in enumerate(found):
         if kind == "sh":
             n += 1
@@ -81,18 +81,20 @@ def main():
         if n < 0 or found[i - 1][0] != "sh":
             continue
         actual = outputs[n]
+        checked += 1
         if mask(actual) != mask(code):
             failures.append(f"--- block {n} printed:\n{actual}\n--- README says:\n{code}")
-        edits.append((offset + span[0], offset + span[1], f"```{kind}\n{actual.rstrip()}\n```\n"))
+            # Only what differs is rewritten, so a refresh touches nothing else.
+            edits.append((offset + span[0], offset + span[1], f"```{kind}\n{actual.rstrip()}\n```\n"))
     if args.write:
         for start, end, text in reversed(edits):
             readme = readme[:start] + text + readme[end:]
         open(args.readme, "w").write(readme)
-        print(f"wrote {len(edits)} outputs")
+        print(f"rewrote {len(edits)} outputs")
     elif failures:
         sys.exit("README walkthrough differs from what it prints:\n" + "\n".join(failures))
     else:
-        print(f"README walkthrough: {len(commands)} command blocks ran, {len(edits)} outputs match")
+        print(f"README walkthrough: {len(commands)} command blocks ran, {checked} outputs match")
 
 
 if __name__ == "__main__":
