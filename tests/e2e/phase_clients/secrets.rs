@@ -112,6 +112,13 @@ fn path_and_key_digest_headers_narrow_the_answer() {
     let digest = env.digest("DB_URL");
     let (_, one) = list(&api, &env.env_id, &[("keydigest", digest.as_str())]);
     assert_eq!(keys_of(&one), ["DB_URL"]);
+    // The digest of the key as typed in lower case finds it too; another key's does not.
+    let typed = env.digest("db_url");
+    let (_, typed_one) = list(&api, &env.env_id, &[("KeyDigest", typed.as_str())]);
+    assert_eq!(keys_of(&typed_one), ["DB_URL"]);
+    let other = env.digest("NO_SUCH_KEY");
+    let (_, none) = list(&api, &env.env_id, &[("KeyDigest", other.as_str())]);
+    assert_eq!(keys_of(&none), Vec::<String>::new());
     let (status, bad) = list(&api, &env.env_id, &[("Path", "/a/../b")]);
     assert_eq!(status, 400, "{bad}");
 }

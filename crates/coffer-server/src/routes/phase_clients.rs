@@ -106,7 +106,11 @@ async fn list_secrets(
         for entry in listed.entries {
             let secret = store.open_listed(entry)?;
             if let Some(digest) = &digest {
-                if phase_crypto::key_digest(&secret.key, &salt) != *digest {
+                // Clients digest the key upper-cased (the CLI, the Node SDK) or as typed
+                // (the Python SDK). Keys are stored upper-cased, so the forms this server
+                // can recognise are that one and the key typed in lower case.
+                let is_digest_of = |key: &str| phase_crypto::key_digest(key, &salt) == *digest;
+                if !is_digest_of(&secret.key) && !is_digest_of(&secret.key.to_lowercase()) {
                     continue;
                 }
             }
