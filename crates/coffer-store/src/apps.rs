@@ -6,11 +6,11 @@ use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::changes::env_secrets_deleted;
 use crate::client_keys::{env_keys_key, token_keys_key};
 use crate::codec;
-use crate::envs::live_secret_ids;
+use crate::envs::{envs_in, remove_env_contents};
 use crate::error::StoreError;
 use crate::keys;
 use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
-use crate::model::{App, EnvType, Environment, Timestamp};
+use crate::model::{App, EnvType, Environment, Timestamp, Token};
 use crate::store::{abort, tx_get, Store};
 use crate::validate::{check_app_description, check_app_name, check_env_name};
 
@@ -209,38 +209,38 @@ impl<B: KvBackend> Store<B> {
         })
     }
 
-    /// Deletes an app with its environments, secrets, their history and its tokens.
+    /// Deletes an app with its environments, secrets, their history and its tokens, all
+    /// as the transaction reads them.
     pub fn delete_app(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {
-        let _structure = self.structure.lock();
-        let app = self.get_app(id)?;
-        let envs = self.list_environments(id)?;
-        let env_ids: Vec<Uuid> = envs.iter().map(|e| e.id).collect();
-        let _envs = self.write_envs(&env_ids);
-        let mut doomed = Vec::new();
-        let mut secrets_deleted = Vec::new();
-        for env in &envs {
-            let contents = self.env_contents(env.id)?;
-            secrets_deleted.push(env_secrets_deleted(id, env.id, live_secret_ids(&contents)));
-            doomed.extend(contents);
-        }
-        let tokens = self.tokens_of_app(id)?;
+        // Listings hold their environment's stripe: none sees half of the delete.
+        let _every_env = self.write_all_envs();
+        // No token of the app authenticates from the cache once the delete commits.
         let mut cache = self.token_cache.write();
-        self.write(actor, APP_DELETE_TREES, |tx| {
+        let tokens = self.write(actor, APP_DELETE_TREES, |tx| {
+            let Some(app) = tx_get::<App>(tx, Tree::Apps, &keys::app(id))? else {
+                return abort(StoreError::AppNotFound(id));
+            };
             tx.remove(Tree::AppNames, &keys::app_name(&app.name))?;
             tx.remove(Tree::Apps, &keys::app(id))?;
-            for env in &envs {
-                remove_env(tx, env)?;
+            let mut secrets_deleted = Vec::new();
+            for env in envs_in(tx, id)? {
+                remove_env(tx, &env)?;
+                let live = remove_env_contents(tx, env.id)?;
+                secrets_deleted.push(env_secrets_deleted(id, env.id, live));
             }
-            for key in &doomed {
-                tx.remove(key.0, &key.1)?;
-            }
-            for token in &tokens {
-                tx.remove(Tree::Tokens, token.id.as_bytes())?;
-                tx.remove(Tree::TokenHashes, &token.hash)?;
-                tx.remove(Tree::ClientKeys, &token_keys_key(token.id))?;
+            let mut tokens = Vec::new();
+            for (_, record) in tx.scan_prefix(Tree::Tokens, &[])? {
+                let token: Token =
+                    codec::decode(Tree::Tokens.name(), &record).map_err(TxAbort::Abort)?;
+                if token.app_id == Some(id) {
+                    tx.remove(Tree::Tokens, token.id.as_bytes())?;
+                    tx.remove(Tree::TokenHashes, &token.hash)?;
+                    tx.remove(Tree::ClientKeys, &token_keys_key(token.id))?;
+                    tokens.push(token);
+                }
             }
             let event = app_event(AuditAction::AppDelete, id);
-            Ok(((), (event, secrets_deleted.clone())))
+            Ok((tokens, (event, secrets_deleted)))
         })?;
         for token in &tokens {
             cache.remove(&token.hash);

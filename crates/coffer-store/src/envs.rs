@@ -8,7 +8,7 @@ use crate::changes::env_secrets_deleted;
 use crate::codec;
 use crate::error::StoreError;
 use crate::keys;
-use crate::kv::{KvBackend, Tree};
+use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
 use crate::model::{EnvType, Environment, Timestamp};
 use crate::store::{abort, tx_get, Store};
 use crate::validate::check_env_name;
@@ -22,7 +22,8 @@ fn env_event(action: AuditAction, env: &Environment) -> AuditEvent {
 }
 
 impl<B: KvBackend> Store<B> {
-    /// Adds an environment at the end of the app's list.
+    /// Adds an environment at the end of the app's list. Its index is decided from the
+    /// app's environments as the transaction reads them.
     pub fn create_environment(
         &self,
         actor: &Actor,
@@ -30,29 +31,32 @@ impl<B: KvBackend> Store<B> {
         name: &str,
     ) -> Result<Environment, StoreError> {
         check_env_name(name)?;
-        let _structure = self.structure.lock();
-        let existing = self.list_environments(app_id)?;
+        let id = Uuid::new_v4();
         let now = Timestamp::now();
-        let env = Environment {
-            id: Uuid::new_v4(),
-            app_id,
-            name: name.to_owned(),
-            // As Phase: an environment added to an app is a custom one, whatever its name.
-            env_type: EnvType::Custom,
-            index: existing.last().map_or(0, |e| e.index + 1),
-            created_at: now,
-            updated_at: now,
-        };
-        let env_keys = self.new_environment_keys(env.id);
+        let env_keys = self.new_environment_keys(id);
         let trees = [Tree::Apps, Tree::EnvNames, Tree::Envs, Tree::ClientKeys];
         self.write(actor, &trees, |tx| {
             if tx.get(Tree::Apps, &keys::app(app_id))?.is_none() {
                 return abort(StoreError::AppNotFound(app_id));
             }
+            let mut next_index = 0;
+            for existing in envs_in(tx, app_id)? {
+                next_index = next_index.max(existing.index + 1);
+            }
+            let env = Environment {
+                id,
+                app_id,
+                name: name.to_owned(),
+                // As Phase: an environment added to an app is a custom one, whatever its name.
+                env_type: EnvType::Custom,
+                index: next_index,
+                created_at: now,
+                updated_at: now,
+            };
             put_env(tx, &env, &env_keys)?;
-            Ok(((), env_event(AuditAction::EnvCreate, &env)))
-        })?;
-        Ok(env)
+            let event = env_event(AuditAction::EnvCreate, &env);
+            Ok((env, event))
+        })
     }
 
     /// One environment by id.
@@ -147,13 +151,11 @@ impl<B: KvBackend> Store<B> {
         })
     }
 
-    /// Deletes an environment with its secrets, their history and overrides.
+    /// Deletes an environment with its secrets, their history and overrides, all as the
+    /// transaction reads them.
     pub fn delete_environment(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {
-        let _structure = self.structure.lock();
-        let env = self.get_environment(id)?;
+        // Listings of the environment hold its stripe: none sees half of the delete.
         let _env = self.write_envs(&[id]);
-        let doomed = self.env_contents(id)?;
-        let secrets_deleted = env_secrets_deleted(env.app_id, id, live_secret_ids(&doomed));
         self.write(
             actor,
             &[
@@ -166,40 +168,57 @@ impl<B: KvBackend> Store<B> {
                 Tree::ClientKeys,
             ],
             |tx| {
+                let Some(env) = tx_get::<Environment>(tx, Tree::Envs, &keys::env(id))? else {
+                    return abort(StoreError::EnvironmentIdNotFound(id));
+                };
                 remove_env(tx, &env)?;
-                for (tree, key) in &doomed {
-                    tx.remove(*tree, key)?;
-                }
-                let events = vec![secrets_deleted.clone()];
-                Ok(((), (env_event(AuditAction::EnvDelete, &env), events)))
+                let secrets_deleted =
+                    env_secrets_deleted(env.app_id, id, remove_env_contents(tx, id)?);
+                Ok((
+                    (),
+                    (
+                        env_event(AuditAction::EnvDelete, &env),
+                        vec![secrets_deleted],
+                    ),
+                ))
             },
         )
     }
-
-    /// Every key stored for an environment's secrets: records, index, history, personal
-    /// overrides.
-    /// Callers hold the environment's write lock, so the list cannot go stale.
-    pub(crate) fn env_contents(&self, env_id: Uuid) -> Result<Vec<(Tree, Vec<u8>)>, StoreError> {
-        let mut keys = Vec::new();
-        for tree in [
-            Tree::Secrets,
-            Tree::SecretIndex,
-            Tree::History,
-            Tree::Overrides,
-        ] {
-            for pair in self.kv.scan_prefix(tree, env_id.as_bytes()) {
-                keys.push((tree, pair?.0));
-            }
-        }
-        Ok(keys)
-    }
 }
 
-/// The ids of the live secrets among an environment's keys (from [`Store::env_contents`]).
-pub(crate) fn live_secret_ids(contents: &[(Tree, Vec<u8>)]) -> Vec<Uuid> {
-    contents
-        .iter()
-        .filter(|(tree, _)| *tree == Tree::Secrets)
-        .filter_map(|(_, key)| Uuid::from_slice(key.get(16..32)?).ok())
-        .collect()
+/// An app's environments as a transaction reads them, in index order.
+pub(crate) fn envs_in(
+    tx: &dyn KvTx,
+    app_id: Uuid,
+) -> Result<Vec<Environment>, TxAbort<StoreError>> {
+    let mut envs = Vec::new();
+    for (_, env_id) in tx.scan_prefix(Tree::EnvNames, app_id.as_bytes())? {
+        envs.extend(tx_get::<Environment>(tx, Tree::Envs, &env_id)?);
+    }
+    envs.sort_by_key(|env| env.index);
+    Ok(envs)
+}
+
+/// Removes every key stored for an environment's secrets (records, index, history,
+/// personal overrides) as the transaction reads them; returns the ids of the secrets
+/// that were live.
+pub(crate) fn remove_env_contents(
+    tx: &dyn KvTx,
+    env_id: Uuid,
+) -> Result<Vec<Uuid>, TxAbort<StoreError>> {
+    let mut live = Vec::new();
+    for tree in [
+        Tree::Secrets,
+        Tree::SecretIndex,
+        Tree::History,
+        Tree::Overrides,
+    ] {
+        for (key, _) in tx.scan_prefix(tree, env_id.as_bytes())? {
+            if tree == Tree::Secrets {
+                live.extend(key.get(16..32).and_then(|id| Uuid::from_slice(id).ok()));
+            }
+            tx.remove(tree, &key)?;
+        }
+    }
+    Ok(live)
 }

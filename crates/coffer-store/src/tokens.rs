@@ -233,14 +233,6 @@ impl<B: KvBackend> Store<B> {
         Ok(token)
     }
 
-    pub(crate) fn tokens_of_app(&self, app_id: Uuid) -> Result<Vec<Token>, StoreError> {
-        Ok(self
-            .list_tokens()?
-            .into_iter()
-            .filter(|t| t.app_id == Some(app_id))
-            .collect())
-    }
-
     /// Revokes a token: from the moment this returns, it no longer authenticates. Its
     /// personal overrides are deleted in the same transaction.
     pub fn revoke_token(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {

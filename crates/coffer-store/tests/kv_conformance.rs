@@ -331,6 +331,63 @@ pub fn concurrent_transactions_are_serialisable(kv: &impl KvBackend) {
     );
 }
 
+pub fn a_range_read_in_a_transaction_sees_its_own_writes(kv: &impl KvBackend) {
+    put(
+        kv,
+        Tree::Secrets,
+        &[(b"e1/a", b"1"), (b"e1/b", b"2"), (b"e2/a", b"3")],
+    );
+    let seen = kv
+        .transaction(&[Tree::Secrets], |tx| {
+            tx.remove(Tree::Secrets, b"e1/a")?;
+            tx.insert(Tree::Secrets, b"e1/b", b"2'")?;
+            tx.insert(Tree::Secrets, b"e1/c", b"new")?;
+            tx.insert(Tree::Secrets, b"e2/b", b"other prefix")?;
+            Ok::<_, TxAbort<()>>(tx.scan_prefix(Tree::Secrets, b"e1/")?)
+        })
+        .unwrap();
+    assert_eq!(seen, owned(&[(b"e1/b", b"2'"), (b"e1/c", b"new")]));
+    // An empty prefix is the whole tree; another tree is not part of the transaction.
+    let all = kv
+        .transaction(&[Tree::Secrets], |tx| {
+            Ok::<_, TxAbort<()>>(tx.scan_prefix(Tree::Secrets, b"")?)
+        })
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    let outside = kv.transaction(&[Tree::Secrets], |tx| {
+        tx.scan_prefix(Tree::Apps, b"")?;
+        Ok::<_, TxAbort<()>>(())
+    });
+    assert!(matches!(outside, Err(TxError::Storage(_))), "{outside:?}");
+}
+
+/// The write-skew a range read must prevent: each transaction adds a key under a prefix
+/// only if the range is empty; run at once, exactly one may succeed in adding.
+pub fn range_reads_in_transactions_are_serialisable(kv: &impl KvBackend) {
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 25;
+    for round in 0..ROUNDS {
+        let prefix = format!("round{round:02}/");
+        std::thread::scope(|scope| {
+            for thread in 0..THREADS {
+                let prefix = prefix.clone();
+                scope.spawn(move || {
+                    kv.transaction(&[Tree::Envs], |tx| {
+                        if tx.scan_prefix(Tree::Envs, prefix.as_bytes())?.is_empty() {
+                            let key = format!("{prefix}{thread}");
+                            tx.insert(Tree::Envs, key.as_bytes(), b"first")?;
+                        }
+                        Ok::<_, TxAbort<()>>(())
+                    })
+                    .unwrap();
+                });
+            }
+        });
+        let added = collect(kv.scan_prefix(Tree::Envs, prefix.as_bytes()));
+        assert_eq!(added.len(), 1, "round {round}: {added:?}");
+    }
+}
+
 pub fn len_counts_the_keys_of_one_tree(kv: &impl KvBackend) {
     assert_eq!(kv.len(Tree::Tokens), 0);
     put(kv, Tree::Tokens, &[(b"a", b""), (b"b", b""), (b"c", b"")]);
@@ -397,6 +454,8 @@ macro_rules! conformance {
                 a_storage_fault_fails_the_transaction_as_storage,
                 a_conflict_runs_the_transaction_again,
                 concurrent_transactions_are_serialisable,
+                a_range_read_in_a_transaction_sees_its_own_writes,
+                range_reads_in_transactions_are_serialisable,
                 len_counts_the_keys_of_one_tree,
             );
 

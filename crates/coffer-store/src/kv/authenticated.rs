@@ -101,6 +101,19 @@ impl KvTx for AuthenticatedTx<'_> {
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxFault> {
         self.inner.remove(tree, key)
     }
+
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, TxFault> {
+        self.inner
+            .scan_prefix(tree, prefix)?
+            .into_iter()
+            .map(
+                |(key, stored)| match verified(self.mac, tree, &key, stored) {
+                    Ok(value) => Ok((key, value)),
+                    Err(refused) => Err(TxFault::Storage(KvError::new(refused))),
+                },
+            )
+            .collect()
+    }
 }
 
 impl<B: KvBackend> KvBackend for Authenticated<B> {
@@ -212,6 +225,13 @@ mod tests {
         });
         assert!(
             matches!(in_tx, Err(TxError::Storage(e)) if e.0.downcast_ref::<RecordRefused>().is_some())
+        );
+        let scanned_in_tx = kv.transaction(&[Tree::Apps], |tx| {
+            tx.scan_prefix(Tree::Apps, b"")?;
+            Ok::<_, TxAbort<()>>(())
+        });
+        assert!(
+            matches!(scanned_in_tx, Err(TxError::Storage(e)) if e.0.downcast_ref::<RecordRefused>().is_some())
         );
     }
 

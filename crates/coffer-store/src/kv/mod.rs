@@ -198,6 +198,12 @@ pub trait KvTx {
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), TxFault>;
     /// Removes one key (absent keys are not an error).
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxFault>;
+    /// Every pair whose key starts with `prefix`, in key order, as this transaction sees
+    /// them (its own writes included). The whole range is read: a transaction that
+    /// commits a key in it (added, changed or removed) after the read and before this
+    /// transaction's commit makes this one conflict, so an invariant decided from a
+    /// range ("the last index", "everything to delete") holds when it commits.
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, TxFault>;
 }
 
 /// A `(key, value)` pair.

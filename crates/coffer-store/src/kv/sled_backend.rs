@@ -1,11 +1,13 @@
 //! [`KvBackend`] on sled 0.34.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sled::transaction::{
-    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
-};
+use parking_lot::Mutex;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
 use super::fsync::{create_dir_all_durably, sync_dir, LogSync};
@@ -43,6 +45,10 @@ pub struct SledBackend {
     /// What [`KvBackend::flush`] fsyncs after sled's own flush; `None` when relaxed
     /// (and for a temporary database).
     log_sync: Option<LogSync>,
+    /// Held by every transaction and every write: sled's transactions read single keys
+    /// only, so a range read inside one is made safe by letting no other write commit
+    /// meanwhile (sled is one process's: its file lock keeps others out).
+    writing: Mutex<()>,
 }
 
 impl SledBackend {
@@ -113,6 +119,7 @@ impl SledBackend {
             db,
             trees,
             log_sync: None,
+            writing: Mutex::new(()),
         })
     }
 
@@ -128,44 +135,105 @@ fn pairs(iter: sled::Iter) -> KvIter<'static> {
     }))
 }
 
-/// The view of a transaction over some trees: `trees[i]` is `view[i]`.
+/// Writes of a transaction, by position of the tree in its list and key (`None`:
+/// removed).
+type WriteSet = BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>;
+
+/// The view of a transaction over some trees: reads see what is committed (no other
+/// write commits while it runs: see [`SledBackend::writing`]) with this attempt's own
+/// writes laid over it; the writes are applied together at the end.
 struct SledTx<'a> {
     trees: &'a [Tree],
-    view: &'a [TransactionalTree],
+    backend: &'a SledBackend,
+    written: RefCell<WriteSet>,
 }
 
 impl SledTx<'_> {
-    fn tree(&self, tree: Tree) -> Result<&TransactionalTree, TxFault> {
-        match self.trees.iter().position(|t| *t == tree) {
-            Some(i) => Ok(&self.view[i]),
-            None => Err(TxFault::Storage(KvError::new(std::io::Error::other(
-                format!("tree '{}' is not part of this transaction", tree.name()),
-            )))),
-        }
+    fn position(&self, tree: Tree) -> Result<usize, TxFault> {
+        self.trees.iter().position(|t| *t == tree).ok_or_else(|| {
+            TxFault::Storage(KvError::new(std::io::Error::other(format!(
+                "tree '{}' is not part of this transaction",
+                tree.name()
+            ))))
+        })
+    }
+
+    fn write(&self, tree: Tree, key: &[u8], value: Option<&[u8]>) -> Result<(), TxFault> {
+        let position = self.position(tree)?;
+        self.written
+            .borrow_mut()
+            .insert((position, key.to_vec()), value.map(<[u8]>::to_vec));
+        Ok(())
     }
 }
 
-fn fault(err: UnabortableTransactionError) -> TxFault {
-    match err {
-        UnabortableTransactionError::Conflict => TxFault::Conflict,
-        UnabortableTransactionError::Storage(e) => TxFault::Storage(KvError::new(e)),
-    }
+fn storage(err: sled::Error) -> TxFault {
+    TxFault::Storage(KvError::new(err))
 }
 
 impl KvTx for SledTx<'_> {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxFault> {
-        self.tree(tree)?
-            .get(key)
-            .map(|v| v.map(|v| v.to_vec()))
-            .map_err(fault)
+        let position = self.position(tree)?;
+        if let Some(own) = self.written.borrow().get(&(position, key.to_vec())) {
+            return Ok(own.clone());
+        }
+        let committed = self.backend.tree(tree).get(key).map_err(storage)?;
+        Ok(committed.map(|v| v.to_vec()))
     }
 
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), TxFault> {
-        self.tree(tree)?.insert(key, value).map(drop).map_err(fault)
+        self.write(tree, key, Some(value))
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxFault> {
-        self.tree(tree)?.remove(key).map(drop).map_err(fault)
+        self.write(tree, key, None)
+    }
+
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, TxFault> {
+        let position = self.position(tree)?;
+        let mut range = BTreeMap::new();
+        for pair in self.backend.tree(tree).scan_prefix(prefix) {
+            let (key, value) = pair.map_err(storage)?;
+            range.insert(key.to_vec(), value.to_vec());
+        }
+        let written = self.written.borrow();
+        let own = written
+            .range((position, prefix.to_vec())..)
+            .take_while(|((p, key), _)| *p == position && key.starts_with(prefix));
+        for ((_, key), value) in own {
+            match value {
+                Some(value) => range.insert(key.clone(), value.clone()),
+                None => range.remove(key),
+            };
+        }
+        Ok(range.into_iter().collect())
+    }
+}
+
+impl SledBackend {
+    /// Applies a transaction's writes at once: one sled transaction over the trees
+    /// written (it only writes, so nothing can make it conflict).
+    fn apply(&self, trees: &[Tree], written: WriteSet) -> Result<(), KvError> {
+        if written.is_empty() {
+            return Ok(());
+        }
+        let spanned: Vec<sled::Tree> = trees.iter().map(|t| self.tree(*t).clone()).collect();
+        spanned
+            .as_slice()
+            .transaction(|view| {
+                for ((position, key), value) in &written {
+                    let tree: &TransactionalTree = &view[*position];
+                    match value {
+                        Some(value) => tree.insert(key.as_slice(), value.as_slice())?,
+                        None => tree.remove(key.as_slice())?,
+                    };
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|err| match err {
+                TransactionError::Storage(e) => KvError::new(e),
+                TransactionError::Abort(()) => unreachable!("the writes never abort"),
+            })
     }
 }
 
@@ -206,36 +274,28 @@ impl KvBackend for SledBackend {
         trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>> {
-        let spanned: Vec<sled::Tree> = trees.iter().map(|t| self.tree(*t).clone()).collect();
-        let result = spanned.as_slice().transaction(|view| {
-            match work(&SledTx { trees, view }) {
-                Ok(value) => Ok(value),
-                Err(TxAbort::Abort(e)) => {
-                    Err(ConflictableTransactionError::Abort(TxAbort::Abort(e)))
+        let _writing = self.writing.lock();
+        loop {
+            let tx = SledTx {
+                trees,
+                backend: self,
+                written: RefCell::default(),
+            };
+            match work(&tx) {
+                Ok(value) => {
+                    self.apply(trees, tx.written.into_inner())
+                        .map_err(TxError::Storage)?;
+                    return Ok(value);
                 }
-                Err(TxAbort::Fault(TxFault::Conflict)) => {
-                    Err(ConflictableTransactionError::Conflict)
-                }
-                // sled's error type cannot be rebuilt from ours; carry it out as an abort.
-                Err(TxAbort::Fault(storage)) => {
-                    Err(ConflictableTransactionError::Abort(TxAbort::Fault(storage)))
-                }
+                Err(TxAbort::Abort(e)) => return Err(TxError::Abort(e)),
+                Err(TxAbort::Fault(TxFault::Conflict)) => continue,
+                Err(TxAbort::Fault(TxFault::Storage(e))) => return Err(TxError::Storage(e)),
             }
-        });
-        match result {
-            Ok(value) => Ok(value),
-            Err(TransactionError::Abort(TxAbort::Abort(e))) => Err(TxError::Abort(e)),
-            Err(TransactionError::Abort(TxAbort::Fault(TxFault::Storage(e)))) => {
-                Err(TxError::Storage(e))
-            }
-            Err(TransactionError::Abort(TxAbort::Fault(TxFault::Conflict))) => {
-                unreachable!("conflicts are retried inside the transaction loop")
-            }
-            Err(TransactionError::Storage(e)) => Err(TxError::Storage(KvError::new(e))),
         }
     }
 
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError> {
+        let _writing = self.writing.lock();
         self.tree(tree)
             .insert(key, value)
             .map(drop)
