@@ -58,7 +58,8 @@ pub fn create_app(
         )
         .configure(routes::ops::configure)
         .configure(routes::phase_clients::configure)
-        .configure(openapi::configure);
+        .configure(openapi::configure)
+        .configure(routes::console::configure);
     for prefix in API_PREFIXES {
         app = app.service(web::scope(prefix).configure(routes::configure_api));
     }
