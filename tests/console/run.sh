@@ -25,6 +25,8 @@ token=$(sed -n 's/^Admin token: //p' "$log")
 [ -n "$token" ] || { cat "$log" >&2; echo "server did not start" >&2; exit 1; }
 
 cd "$here"
-# One browser at a time: each test file starts its own Chromium.
+# One browser at a time: each test file starts its own Chromium. CONSOLE_FLOWS picks
+# some of the files (e.g. CONSOLE_FLOWS=flows/secrets.test.mjs).
+# shellcheck disable=SC2086
 COFFER_URL="http://127.0.0.1:$port" COFFER_ADMIN_TOKEN="$token" \
-  node --test --test-concurrency=1 flows/*.test.mjs
+  node --test --test-concurrency=1 ${CONSOLE_FLOWS:-flows/*.test.mjs}

@@ -1,7 +1,7 @@
 // Apps and their environments: list, create, rename, delete.
 
 import * as api from './api.js';
-import { announce, confirmAction, crumbs, dialog, form, h, heading, table, when } from './dom.js';
+import { announce, confirmAction, crumbs, dialog, form, h, heading, table, when, fill } from './dom.js';
 
 const DEFAULT_ENVIRONMENTS = 'Development, Staging, Production';
 
@@ -89,7 +89,7 @@ export async function appList({ main, signal }) {
       location.hash = `#/apps/${app.id}`;
     },
   });
-  main.append(heading('Apps'), h('section', { class: 'card' }, h('h2', {}, 'New app'), create.form), list);
+  fill(main, heading('Apps'), h('section', { class: 'card' }, h('h2', {}, 'New app'), create.form), list);
   await refresh();
 }
 
@@ -167,7 +167,7 @@ export async function appPage({ main, params: [appId], signal }) {
       }
     },
   }, 'Rename app');
-  main.append(
+  fill(main, 
     crumbs(['Apps', '#/apps'], [app.name]),
     title,
     app.description ? h('p', {}, app.description) : null,

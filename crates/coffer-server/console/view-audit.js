@@ -1,7 +1,7 @@
 // The audit log, oldest first, filtered by app, environment, action and starting entry.
 
 import * as api from './api.js';
-import { field, h, heading, table, when } from './dom.js';
+import { field, h, heading, table, when, fill } from './dom.js';
 
 const ACTIONS = [
   'secret.read', 'secret.create', 'secret.update', 'secret.delete',
@@ -89,6 +89,6 @@ export async function auditPage({ main, signal }) {
   more.addEventListener('click', () => load(false));
   const wrap = table('Audit entries', ['#', 'When', 'Action', 'By', 'App', 'Environment', 'Secrets', 'IP'], []);
   wrap.querySelector('tbody').replaceWith(body);
-  main.append(heading('Audit log'), filters, filterError, status, wrap, more);
+  fill(main, heading('Audit log'), filters, filterError, status, wrap, more);
   await load(true);
 }

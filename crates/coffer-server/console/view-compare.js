@@ -4,7 +4,7 @@
 
 import * as api from './api.js';
 import { follow } from './live.js';
-import { crumbs, h, heading, table } from './dom.js';
+import { crumbs, h, heading, table, fill } from './dom.js';
 
 const MASK = '••••••••';
 
@@ -106,7 +106,7 @@ export async function comparePage({ main, params: [appId], signal }) {
   };
   for (const box of boxes) box.addEventListener('change', refresh);
   onlyDifferences.addEventListener('change', draw);
-  main.append(
+  fill(main, 
     crumbs(['Apps', '#/apps'], [app.name, `#/apps/${appId}`], ['Compare']),
     heading(`Compare environments of ${app.name}`),
     h('div', { class: 'filters' }, picker,

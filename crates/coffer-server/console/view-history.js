@@ -3,7 +3,7 @@
 import * as api from './api.js';
 import * as session from './session.js';
 import { environmentOf } from './view-secrets.js';
-import { announce, confirmAction, crumbs, h, heading, table, when } from './dom.js';
+import { announce, confirmAction, crumbs, h, heading, table, when, fill } from './dom.js';
 
 const MASK = '••••••••';
 
@@ -87,7 +87,7 @@ export async function historyPage({ main, params: [appId, envId, secretId], sign
     await refresh();
   };
 
-  main.append(
+  fill(main, 
     scoped
       ? crumbs([env.name, `#/apps/${appId}/envs/${envId}`], ['History'])
       : crumbs(['Apps', '#/apps'], [app.name, `#/apps/${appId}`], [env.name, `#/apps/${appId}/envs/${envId}`], ['History']),

@@ -7,7 +7,7 @@ import * as session from './session.js';
 import { parseDotenv, DotenvError } from './dotenv.js';
 import { follow } from './live.js';
 import {
-  announce, confirmAction, copy, crumbs, dialog, field, form, h, heading, table,
+  announce, confirmAction, copy, crumbs, dialog, field, fill, form, h, heading, table,
 } from './dom.js';
 
 const MASK = '••••••••';
@@ -182,7 +182,7 @@ export async function secretsPage({ main, params: [appId, envId], signal }) {
     const tags = [...new Set(secrets.flatMap((secret) => secret.tags))].sort();
     const chosen = tagFilter.input.value;
     tagFilter.input.replaceChildren(
-      h('option', { value: '' }, 'All tags'), tags.map((tag) => h('option', { value: tag }, tag)));
+      h('option', { value: '' }, 'All tags'), ...tags.map((tag) => h('option', { value: tag }, tag)));
     tagFilter.input.value = tags.includes(chosen) ? chosen : '';
     draw();
   };
@@ -208,7 +208,7 @@ export async function secretsPage({ main, params: [appId, envId], signal }) {
 
   search.input.addEventListener('input', draw);
   tagFilter.input.addEventListener('change', draw);
-  main.append(
+  fill(main, 
     scoped ? null : crumbs(['Apps', '#/apps'], [app.name, `#/apps/${appId}`], [env.name]),
     heading(`${env.name} secrets`),
     h('div', { class: 'toolbar' },

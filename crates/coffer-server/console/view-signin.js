@@ -3,7 +3,7 @@
 
 import * as api from './api.js';
 import * as session from './session.js';
-import { form, h, heading } from './dom.js';
+import { form, h, heading, fill } from './dom.js';
 
 /** What a Service token may open: its app and first environment, from `/v1/tokens/self/`. */
 async function serviceScope() {
@@ -48,7 +48,7 @@ export async function signIn({ main }) {
       location.hash = '#/apps';
     },
   });
-  main.append(
+  fill(main, 
     h('section', { class: 'signin' },
       heading('Sign in to Coffer'),
       notice ? h('p', { class: 'notice', role: 'alert' }, notice) : null,

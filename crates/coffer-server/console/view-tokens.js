@@ -1,7 +1,7 @@
 // Tokens: list, create (the secret shown once, with copy buttons), revoke.
 
 import * as api from './api.js';
-import { announce, confirmAction, copy, field, form, h, heading, table, when } from './dom.js';
+import { announce, confirmAction, copy, field, form, h, heading, table, when, fill } from './dom.js';
 
 const PERMISSIONS = ['read', 'create', 'update', 'delete'];
 
@@ -110,6 +110,6 @@ export async function tokensPage({ main, signal }) {
   built.fields.type.input.addEventListener('change', showScope);
   built.fields.appId.input.addEventListener('change', showScope);
   built.fields.permissions.row.after(envChoices);
-  main.append(heading('Tokens'), created, h('section', { class: 'card' }, h('h2', {}, 'New token'), built.form), list);
+  fill(main, heading('Tokens'), created, h('section', { class: 'card' }, h('h2', {}, 'New token'), built.form), list);
   await refresh();
 }
