@@ -85,5 +85,16 @@ document.getElementById('sign-out').addEventListener('click', () => {
   location.hash = '#/signin';
 });
 
-window.addEventListener('hashchange', render);
+// What a button's action could not do (its form shows its own errors): a refused
+// call is shown above the page; after a 403 the sign-in page says why.
+window.addEventListener('unhandledrejection', (event) => {
+  if (!(event.reason instanceof api.ApiError)) return;
+  event.preventDefault();
+  if (!event.reason.signedOut) document.getElementById('problem').textContent = event.reason.message;
+});
+
+window.addEventListener('hashchange', () => {
+  document.getElementById('problem').textContent = '';
+  render();
+});
 render();
