@@ -204,21 +204,44 @@ mod tests {
         }
     }
 
+    fn text_of(name: &str) -> &'static str {
+        let asset = ASSETS.iter().find(|asset| asset.name == name).unwrap();
+        std::str::from_utf8(asset.identity).unwrap()
+    }
+
     #[test]
     fn the_page_names_only_embedded_files() {
-        let index = std::str::from_utf8(
-            ASSETS
-                .iter()
-                .find(|asset| asset.name == "index.html")
-                .unwrap()
-                .identity,
-        )
-        .unwrap();
-        for reference in index.split("\"/console/").skip(1) {
+        for reference in text_of("index.html").split("\"/console/").skip(1) {
             let name = reference.split('"').next().unwrap();
             assert!(
                 ASSETS.iter().any(|asset| asset.name == name),
                 "index.html names {name}, which is not embedded"
+            );
+        }
+    }
+
+    #[test]
+    fn every_module_imported_is_embedded() {
+        for script in ASSETS.iter().filter(|asset| asset.name.ends_with(".js")) {
+            for import in text_of(script.name).split("from './").skip(1) {
+                let name = import.split('\'').next().unwrap();
+                assert!(
+                    ASSETS.iter().any(|asset| asset.name == name),
+                    "{} imports {name}, which is not embedded",
+                    script.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_file_of_the_console_folder_is_embedded() {
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/console");
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(
+                ASSETS.iter().any(|asset| asset.name == name),
+                "{name} is in console/ but not embedded"
             );
         }
     }
