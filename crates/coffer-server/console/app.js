@@ -56,7 +56,9 @@ async function render() {
   }
   const main = document.getElementById('main');
   const route = ROUTES.find(([pattern]) => pattern.test(location.hash));
-  if (!route) {
+  // A Service token reaches only its environment's pages (the rest are User routes).
+  const reachable = route && (!signedIn?.scope || route[1] === secretsPage || route[1] === historyPage);
+  if (!reachable) {
     location.replace(signedIn ? home() : '#/signin');
     return;
   }

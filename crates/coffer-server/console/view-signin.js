@@ -5,18 +5,44 @@ import * as api from './api.js';
 import * as session from './session.js';
 import { form, h, heading, fill } from './dom.js';
 
-/** What a Service token may open: its app and first environment, from `/v1/tokens/self/`. */
-async function serviceScope() {
-  const self = await api.call('GET', '/tokens/self/', { keepSession: true });
+/**
+ * What a Service token opens: its app and first environment, from `/v1/tokens/self/`
+ * where the server has it, else the app id and environment typed in.
+ */
+async function serviceScope(typed) {
+  let self = null;
+  try {
+    self = await api.call('GET', '/tokens/self/', { keepSession: true });
+  } catch (error) {
+    if (error.status === 403) throw error;
+  }
   const first = self?.environments?.[0];
-  const envId = first?.id ?? first;
-  if (!self?.appId || !envId) throw new api.ApiError(403, 'This token reaches no environment.');
-  return { appId: self.appId, envId };
+  const scope = self?.appId && first
+    ? { appId: self.appId, envId: first.id ?? first }
+    : { appId: typed.appId.trim(), envId: typed.env.trim() };
+  if (!scope.appId || !scope.envId) {
+    throw new api.ApiError(400, 'A Service token needs its app id and environment.', 'scope_required');
+  }
+  // Reading the environment proves the token may (and the scope is right).
+  await api.call('GET', '/secrets/', {
+    query: { app_id: scope.appId, env: scope.envId, resolve: 'false' }, keepSession: true,
+  });
+  return scope;
 }
+
+/** The sign-in field each scope error concerns (any other error: the token). */
+const SCOPE_FIELDS = {
+  scope_required: 'appId',
+  invalid_app_id: 'appId',
+  app_not_found: 'appId',
+  app_out_of_scope: 'appId',
+  environment_not_found: 'env',
+  environment_out_of_scope: 'env',
+};
 
 export async function signIn({ main }) {
   const notice = session.takeNotice();
-  const { form: element } = form({
+  const { form: element, fields } = form({
     label: 'Sign in',
     submit: 'Sign in',
     fields: [
@@ -28,9 +54,11 @@ export async function signIn({ main }) {
         name: 'token', label: 'Token', type: 'password', required: true,
         hint: 'Kept in this tab only, and forgotten when you sign out or close it.',
       },
+      { name: 'appId', label: 'App ID', hint: 'For a Service token: the app it belongs to.' },
+      { name: 'env', label: 'Environment', hint: 'For a Service token: an environment it may read.' },
     ],
-    fieldOf: () => 'token',
-    onSubmit: async ({ type, token }) => {
+    fieldOf: (error) => SCOPE_FIELDS[error.code] ?? 'token',
+    onSubmit: async ({ type, token, appId, env }) => {
       const typed = token.trim();
       if (!typed) throw new api.ApiError(400, 'Type a token.');
       session.start({ type, token: typed });
@@ -39,15 +67,23 @@ export async function signIn({ main }) {
           await api.call('GET', '/apps/', { keepSession: true });
         } catch (error) {
           if (error.code !== 'user_token_required') throw error;
-          session.start({ type, token: typed, scope: await serviceScope() });
+          session.start({ type, token: typed, scope: await serviceScope({ appId, env }) });
         }
       } catch (error) {
         session.end();
         throw error;
       }
-      location.hash = '#/apps';
+      const { scope } = session.current();
+      location.hash = scope ? `#/apps/${scope.appId}/envs/${scope.envId}` : '#/apps';
     },
   });
+  const showScope = () => {
+    const service = fields.type.input.value === 'Service';
+    fields.appId.row.hidden = !service;
+    fields.env.row.hidden = !service;
+  };
+  fields.type.input.addEventListener('change', showScope);
+  showScope();
   fill(main, 
     h('section', { class: 'signin' },
       heading('Sign in to Coffer'),

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  adminApi, assertNoConsoleProblems, eventually, launch, makeApp, openPage, screenshot, signIn,
+  BASE, adminApi, assertNoConsoleProblems, eventually, launch, makeApp, openPage, screenshot, signIn,
 } from './harness.mjs';
 
 let browser;
@@ -116,4 +116,38 @@ test('a token revoked in another tab sends its open table to sign-in', async () 
   await page.getByRole('alert').getByText('Token expired or deleted').waitFor();
   assertNoConsoleProblems(page);
   assertNoConsoleProblems(other);
+});
+
+test('a Service token opens its environment, and a 403 for a missing permission signs it out', async () => {
+  const { app } = await makeApp('scoped');
+  await adminApi('POST', '/secrets/', { query: { app_id: app.id, env: 'Staging' }, body: { secrets: [{ key: 'VISIBLE', value: 'v' }] } });
+  const made = await adminApi('POST', '/tokens/', {
+    body: { name: 'reader', type: 'service', appId: app.id, environments: ['Staging'], permissions: ['read'] },
+  });
+  const page = await openPage(browser);
+  await page.goto(`${BASE}/console/`);
+  await page.getByLabel('Token type').selectOption('Service');
+  await page.getByLabel('Token', { exact: true }).fill(made.token);
+  await page.getByLabel('App ID').fill(app.id);
+  await page.getByLabel('Environment').fill('Production');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const env = page.getByLabel('Environment');
+  await eventually(async () => (await env.getAttribute('aria-invalid')) === 'true', 'the environment refused');
+  assert.match(await env.evaluate((element) => document.getElementById(element.getAttribute('aria-describedby').split(' ').pop()).textContent),
+    /Service token cannot access this environment/);
+
+  await env.fill('Staging');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Staging secrets' }).waitFor();
+  await page.getByRole('rowheader', { name: 'VISIBLE' }).waitFor();
+  assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tokens' }).isVisible(), false);
+
+  await page.getByRole('button', { name: 'Add secret' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Add a secret to Staging' });
+  await dialog.getByLabel('Key').fill('NOT_ALLOWED');
+  await dialog.getByRole('button', { name: 'Add secret' }).click();
+  await page.getByRole('heading', { name: 'Sign in to Coffer' }).waitFor();
+  await page.getByRole('alert').getByText("You don't have permission to create secrets in this environment.").waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  await page.context().close();
 });
