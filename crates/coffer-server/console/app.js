@@ -4,7 +4,7 @@
 
 import * as api from './api.js';
 import * as session from './session.js';
-import { fill } from './dom.js';
+import { fill, h } from './dom.js';
 import { signIn } from './view-signin.js';
 import { appList, appPage } from './view-apps.js';
 import { secretsPage } from './view-secrets.js';
@@ -68,11 +68,7 @@ async function render() {
     await route[1]({ main, params, signal });
   } catch (error) {
     if (signal.aborted || error?.signedOut) return;
-    fill(main, Object.assign(document.createElement('p'), {
-      className: 'form-error',
-      textContent: error?.message ?? 'Something went wrong.',
-    }));
-    main.firstChild.setAttribute('role', 'alert');
+    fill(main, h('p', { class: 'form-error', role: 'alert' }, error?.message ?? 'Something went wrong.'));
   }
   if (!signal.aborted) main.querySelector('h1')?.focus();
 }

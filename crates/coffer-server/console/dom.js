@@ -233,3 +233,19 @@ export function crumbs(...links) {
     h('ol', {}, links.map(([label, href]) =>
       h('li', {}, href ? h('a', { href }, label) : h('span', { 'aria-current': 'page' }, label)))));
 }
+
+/**
+ * Runs `redraw` (which replaces what `container` holds) and puts the focus back on the
+ * control of the same accessible name, so a keyboard user keeps their place when a
+ * table is redrawn.
+ */
+export function keepFocus(container, redraw) {
+  const focused = document.activeElement;
+  const name = container.contains(focused) ? focused.getAttribute('aria-label') : null;
+  redraw();
+  if (!name) return;
+  const again = [...container.querySelectorAll('[aria-label]')]
+    .find((element) => element.getAttribute('aria-label') === name
+      || element.getAttribute('aria-label') === name.replace(/^(Reveal|Hide)/, (word) => (word === 'Reveal' ? 'Hide' : 'Reveal')));
+  again?.focus();
+}

@@ -1,7 +1,7 @@
 // Apps and their environments: list, create, rename, delete.
 
 import * as api from './api.js';
-import { announce, confirmAction, crumbs, dialog, form, h, heading, table, when, fill } from './dom.js';
+import { announce, confirmAction, crumbs, dialog, fill, form, h, heading, table, when } from './dom.js';
 
 const DEFAULT_ENVIRONMENTS = 'Development, Staging, Production';
 

@@ -1,7 +1,7 @@
 // The audit log, oldest first, filtered by app, environment, action and starting entry.
 
 import * as api from './api.js';
-import { field, h, heading, table, when, fill } from './dom.js';
+import { field, fill, h, heading, table, when } from './dom.js';
 
 const ACTIONS = [
   'secret.read', 'secret.create', 'secret.update', 'secret.delete',

@@ -4,7 +4,7 @@
 
 import * as api from './api.js';
 import { follow } from './live.js';
-import { crumbs, h, heading, table, fill } from './dom.js';
+import { announce, crumbs, fill, h, heading, keepFocus, table } from './dom.js';
 
 const MASK = '••••••••';
 
@@ -93,9 +93,9 @@ export async function comparePage({ main, params: [appId], signal }) {
     });
     const differing = shown.filter(({ status }) => !status.same).length;
     summary.textContent = `${rows.length} key${rows.length === 1 ? '' : 's'}, ${differing} with a difference.`;
-    list.replaceChildren(table('Keys across environments',
+    keepFocus(list, () => list.replaceChildren(table('Keys across environments',
       ['Key', ...chosenEnvs.map((env) => env.name), 'Status', 'Values'], rowNodes,
-      'No key in these environments.'));
+      'No key in these environments.')));
   };
 
   const refresh = async () => {
@@ -115,5 +115,12 @@ export async function comparePage({ main, params: [appId], signal }) {
     list,
   );
   await refresh();
-  follow({ appId, signal, onChange: refresh });
+  follow({
+    appId,
+    signal,
+    onChange: async () => {
+      await refresh();
+      announce('A secret changed; the comparison shows the latest.');
+    },
+  });
 }

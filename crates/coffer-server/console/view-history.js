@@ -3,7 +3,7 @@
 import * as api from './api.js';
 import * as session from './session.js';
 import { environmentOf } from './view-secrets.js';
-import { announce, confirmAction, crumbs, h, heading, table, when, fill } from './dom.js';
+import { announce, confirmAction, crumbs, fill, h, heading, keepFocus, table, when } from './dom.js';
 
 const MASK = '••••••••';
 
@@ -53,7 +53,7 @@ export async function historyPage({ main, params: [appId, envId, secretId], sign
           onclick: () => rollBack(version, latest),
         }, `Roll back to version ${version.version}`)));
     });
-    list.replaceChildren(table('Versions', ['Version', 'Change', 'Key', 'Path', 'Value', 'Tags', 'By', 'When', 'Rollback'], rows));
+    keepFocus(list, () => list.replaceChildren(table('Versions', ['Version', 'Change', 'Key', 'Path', 'Value', 'Tags', 'By', 'When', 'Rollback'], rows)));
   };
 
   const refresh = async () => {

@@ -7,7 +7,7 @@ import * as session from './session.js';
 import { parseDotenv, DotenvError } from './dotenv.js';
 import { follow } from './live.js';
 import {
-  announce, confirmAction, copy, crumbs, dialog, field, fill, form, h, heading, table,
+  announce, confirmAction, copy, crumbs, dialog, field, fill, form, h, heading, keepFocus, table,
 } from './dom.js';
 
 const MASK = '••••••••';
@@ -172,8 +172,8 @@ export async function secretsPage({ main, params: [appId, envId], signal }) {
           h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${secret.key}`, onclick: () => remove(secret) }, 'Delete')));
     });
     summary.textContent = `${shown.length} of ${secrets.length} secret${secrets.length === 1 ? '' : 's'} shown.`;
-    list.replaceChildren(table(`Secrets in ${env.name}`, ['Path', 'Key', 'Value', 'Tags', 'Version', 'Actions'], rows,
-      secrets.length ? 'No secret matches.' : 'No secret yet.'));
+    keepFocus(list, () => list.replaceChildren(table(`Secrets in ${env.name}`, ['Path', 'Key', 'Value', 'Tags', 'Version', 'Actions'], rows,
+      secrets.length ? 'No secret matches.' : 'No secret yet.')));
   };
 
   const refresh = async () => {
@@ -239,5 +239,13 @@ export async function secretsPage({ main, params: [appId, envId], signal }) {
     list,
   );
   await refresh();
-  follow({ appId, env: envId, signal, onChange: refresh });
+  follow({
+    appId,
+    env: envId,
+    signal,
+    onChange: async () => {
+      await refresh();
+      announce(`${env.name} changed; the table shows the latest.`);
+    },
+  });
 }

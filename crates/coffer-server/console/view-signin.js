@@ -3,7 +3,7 @@
 
 import * as api from './api.js';
 import * as session from './session.js';
-import { form, h, heading, fill } from './dom.js';
+import { fill, form, h, heading } from './dom.js';
 
 /**
  * What a Service token opens: its app and first environment, from `/v1/tokens/self/`

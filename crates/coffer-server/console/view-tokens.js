@@ -1,7 +1,7 @@
 // Tokens: list, create (the secret shown once, with copy buttons), revoke.
 
 import * as api from './api.js';
-import { announce, confirmAction, copy, field, form, h, heading, table, when, fill } from './dom.js';
+import { announce, confirmAction, copy, field, fill, form, h, heading, table, when } from './dom.js';
 
 const PERMISSIONS = ['read', 'create', 'update', 'delete'];
 

@@ -58,12 +58,13 @@ pub fn create_app(
         )
         .configure(routes::ops::configure)
         .configure(routes::phase_clients::configure)
-        .configure(openapi::configure)
-        .configure(routes::console::configure);
+        .configure(openapi::configure);
     for prefix in API_PREFIXES {
         app = app.service(web::scope(prefix).configure(routes::configure_api));
     }
-    app.default_service(web::to(routes::ops::not_found))
+    // After the API, so an API request is never matched against the console's routes.
+    app.configure(routes::console::configure)
+        .default_service(web::to(routes::ops::not_found))
         .wrap_fn(|req, srv| {
             let started = Instant::now();
             let response = srv.call(req);
