@@ -72,9 +72,12 @@ export async function adminApi(method, path, { query, body } = {}) {
   return data;
 }
 
-/** An app made through the API, with a unique name; `{app, envs}`. */
-export async function makeApp(prefix) {
-  const app = await adminApi('POST', '/apps/', { body: { name: `${prefix}-${Date.now() % 1_000_000}` } });
+/**
+ * An app made through the API; `{app, envs}`. Each run.sh starts on an empty data
+ * directory, so plain names are free (and the screenshots the same from run to run).
+ */
+export async function makeApp(name) {
+  const app = await adminApi('POST', '/apps/', { body: { name } });
   return { app, envs: Object.fromEntries(app.environments.map((env) => [env.name, env])) };
 }
 

@@ -9,15 +9,18 @@ import {
 
 let browser;
 let page;
+/** Every URL the page asked for. */
+const requested = [];
 before(async () => {
   browser = await launch();
   page = await openPage(browser);
+  page.on('request', (request) => requested.push(request.url()));
   await signIn(page);
   await page.getByRole('heading', { name: 'Apps', level: 1 }).waitFor();
 });
 after(() => browser?.close());
 
-const appName = `shop-${Date.now() % 1_000_000}`;
+const appName = 'shop';
 let appId;
 let devId;
 
@@ -181,6 +184,16 @@ test('a secret is deleted after a confirmation naming it', async () => {
   await eventually(async () => (await row('WRITTEN_ELSEWHERE').count()) === 0, 'the row gone');
   assert.equal(devId.length, 36);
   assertNoConsoleProblems(page);
+});
+
+test('no value ever appears in a URL the page asked for, nor in local storage', async () => {
+  assert.ok(requested.some((url) => url.includes('/v1/secrets/')), 'the flows above read secrets');
+  for (const value of ['postgres://db/shop', 'postgres://db/mine', 'k-123', 'redis://cache:6379']) {
+    for (const spelling of [value, encodeURIComponent(value)]) {
+      assert.ok(!requested.some((url) => url.includes(spelling)), `${value} in a URL`);
+    }
+  }
+  assert.equal(await page.evaluate(() => localStorage.length), 0);
 });
 
 test('environments are added, renamed and deleted; the app is deleted naming what goes with it', async () => {
