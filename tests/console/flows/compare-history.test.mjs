@@ -72,7 +72,7 @@ test('a secret is rolled back to an earlier version from its history', async () 
   await page.getByRole('link', { name: 'History of DB_URL' }).click();
   await page.getByRole('heading', { name: 'History of DB_URL' }).waitFor();
   const versions = page.getByRole('table', { name: 'Versions' });
-  await page.getByText('Now at version 3.').waitFor();
+  await page.getByText('Now at version 3.', { exact: true }).waitFor();
   assert.deepEqual(await versions.getByRole('rowheader').allInnerTexts(), ['3', '2', '1']);
   assert.ok(!(await versions.innerText()).includes('postgres://prod'), 'values hidden until asked');
   await page.getByRole('button', { name: 'Reveal value of version 1' }).click();
@@ -83,7 +83,7 @@ test('a secret is rolled back to an earlier version from its history', async () 
   const dialog = page.getByRole('dialog', { name: 'Roll back DB_URL?' });
   await dialog.getByText('This writes version 4').waitFor();
   await dialog.getByRole('button', { name: 'Roll back to version 1' }).click();
-  await page.getByText('Now at version 4.').waitFor();
+  await page.getByText('Now at version 4.', { exact: true }).waitFor();
   assert.deepEqual(await versions.getByRole('rowheader').allInnerTexts(), ['4', '3', '2', '1']);
   const [now] = await adminApi('GET', '/secrets/', { query: { app_id: app.id, env: 'Production', key: 'DB_URL' } });
   assert.equal(now.value, 'postgres://prod');
