@@ -12,7 +12,8 @@ export function uid(prefix = 'id') {
 
 /**
  * `h('button', {type: 'button', onclick}, 'Save')`. Props starting with `on` are
- * listeners; `value`, `checked` and `disabled` are set as properties; false or null
+ * listeners; `value`, `checked` and `disabled` are set as properties (with their
+ * defaults, for reset()); false or null
  * props are left out; children are nodes or strings (added as text).
  */
 export function h(tag, props = {}, ...children) {
@@ -23,8 +24,15 @@ export function h(tag, props = {}, ...children) {
       element.addEventListener(name.slice(2), value);
     } else if (name === 'class') {
       element.className = value;
-    } else if (name === 'value' || name === 'checked' || name === 'disabled') {
-      element[name] = value;
+    } else if (name === 'value') {
+      // The default too, so a form's reset() comes back to it.
+      if ('defaultValue' in element) element.defaultValue = value;
+      element.value = value;
+    } else if (name === 'checked') {
+      element.defaultChecked = Boolean(value);
+      element.checked = Boolean(value);
+    } else if (name === 'disabled') {
+      element.disabled = Boolean(value);
     } else {
       element.setAttribute(name, value === true ? '' : String(value));
     }

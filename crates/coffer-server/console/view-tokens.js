@@ -30,11 +30,18 @@ export async function tokensPage({ main, signal }) {
 
   const refresh = async () => {
     const { data: tokens } = await api.call('GET', '/tokens/', { signal });
+    const scopedApps = [...new Set(tokens.map((token) => token.appId).filter((id) => id && appNames.has(id)))];
+    const envNames = new Map();
+    await Promise.all(scopedApps.map(async (appId) => {
+      const { data: envs } = await api.call('GET', '/environments/', { query: { app_id: appId }, signal });
+      for (const env of envs) envNames.set(env.id, env.name);
+    }));
+    const envName = (env) => env.name ?? envNames.get(env) ?? env;
     const rows = tokens.filter((token) => !token.revoked).map((token) => h('tr', {},
       h('th', { scope: 'row' }, token.name),
       h('td', {}, token.type),
       h('td', {}, token.appId ? appNames.get(token.appId) ?? token.appId.slice(0, 8) : 'all'),
-      h('td', {}, token.environments.map((env) => env.name ?? env).join(', ') || '—'),
+      h('td', {}, token.environments.map(envName).join(', ') || '—'),
       h('td', {}, token.permissions.join(', ')),
       h('td', {}, when(token.expiresAt)),
       h('td', {}, when(token.lastUsedAt)),

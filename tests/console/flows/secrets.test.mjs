@@ -59,6 +59,8 @@ test('an app of the same name is refused at its name field', async () => {
   const name = create.getByLabel('Name');
   await eventually(async () => (await name.getAttribute('aria-invalid')) === 'true', 'the name marked invalid');
   assert.match(await description(name), new RegExp(`An app named '${appName.toUpperCase()}' already exists.`));
+  assert.equal(await create.getByLabel('Environments').inputValue(), 'Development, Staging, Production',
+    'the form keeps its default environments');
   await page.getByRole('table', { name: 'Apps' }).getByRole('link', { name: appName }).click();
   await page.getByRole('heading', { name: appName, level: 1 }).waitFor();
 });

@@ -55,12 +55,15 @@ test('a service token is created, shown once with copy buttons, and listed witho
   await row.waitFor();
   const text = await row.innerText();
   assert.match(text, /read, update/);
+  assert.match(text, /Development, Staging/);
   assert.ok(!text.includes(token));
   const { data } = await adminApi('GET', '/tokens/');
   const made = data.find((item) => item.name === 'ci-deploy');
   assert.deepEqual(made.permissions.sort(), ['read', 'update']);
   assert.equal(made.environments.length, 2);
 
+  const form = page.getByRole('form', { name: 'Create token' });
+  assert.equal(await form.getByRole('checkbox', { name: 'read' }).isChecked(), true, 'the form is back to its defaults');
   await shown.getByRole('button', { name: 'Done' }).click();
   await shown.waitFor({ state: 'detached' });
   assert.equal(await page.getByText(token).count(), 0, 'the token is gone from the page');
