@@ -5,6 +5,7 @@
 import * as api from './api.js';
 import * as session from './session.js';
 import { parseDotenv, DotenvError } from './dotenv.js';
+import { deletedSecrets } from './deleted.js';
 import { follow } from './live.js';
 import {
   announce, confirmAction, copy, crumbs, dialog, field, fill, form, h, heading, keepFocus, table,
@@ -197,7 +198,7 @@ export async function secretsPage({ main, params: [appId, envId], signal }) {
   const remove = async (secret) => {
     const confirmed = await confirmAction({
       title: `Delete ${secret.key}?`,
-      question: h('p', {}, `Delete ${secret.key} at ${secret.path} from ${env.name}? Its history stays, and it can be rolled back from there.`),
+      question: h('p', {}, `Delete ${secret.key} at ${secret.path} from ${env.name}? Its history stays: Deleted secrets, below the table, leads to it, and a rollback brings it back.`),
       confirm: `Delete ${secret.key}`,
     });
     if (!confirmed) return;
@@ -237,6 +238,13 @@ export async function secretsPage({ main, params: [appId, envId], signal }) {
     h('div', { class: 'filters', role: 'search' }, search.row, tagFilter.row),
     summary,
     list,
+    scoped ? null : deletedSecrets({
+      appId,
+      envId,
+      signal,
+      isLive: (id) => secrets.some((secret) => secret.id === id),
+      historyHref: (id) => historyHref(appId, envId, id),
+    }),
   );
   await refresh();
   follow({

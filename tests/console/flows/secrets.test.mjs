@@ -188,6 +188,20 @@ test('a secret is deleted after a confirmation naming it', async () => {
   assertNoConsoleProblems(page);
 });
 
+test('a deleted secret is found under Deleted secrets and brought back by a rollback', async () => {
+  await page.getByText('Deleted secrets', { exact: true }).click();
+  await page.getByRole('link', { name: 'History of deleted WRITTEN_ELSEWHERE' }).click();
+  await page.getByRole('heading', { name: 'History of WRITTEN_ELSEWHERE' }).waitFor();
+  await page.getByText('Deleted at version 2; roll back to bring it back.').waitFor();
+  await page.getByRole('button', { name: 'Roll back to version 1' }).click();
+  await page.getByRole('dialog', { name: 'Roll back WRITTEN_ELSEWHERE?' })
+    .getByRole('button', { name: 'Roll back to version 1' }).click();
+  await page.getByText('Now at version 3.', { exact: true }).waitFor();
+  await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: 'Development' }).click();
+  await row('WRITTEN_ELSEWHERE').waitFor();
+  assertNoConsoleProblems(page);
+});
+
 test('no value ever appears in a URL the page asked for, nor in local storage', async () => {
   assert.ok(requested.some((url) => url.includes('/v1/secrets/')), 'the flows above read secrets');
   for (const value of ['postgres://db/shop', 'postgres://db/mine', 'k-123', 'redis://cache:6379']) {

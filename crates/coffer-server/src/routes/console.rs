@@ -62,6 +62,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "session.js" => "text/javascript; charset=utf-8",
         "dotenv.js" => "text/javascript; charset=utf-8",
         "live.js" => "text/javascript; charset=utf-8",
+        "deleted.js" => "text/javascript; charset=utf-8",
         "view-signin.js" => "text/javascript; charset=utf-8",
         "view-apps.js" => "text/javascript; charset=utf-8",
         "view-secrets.js" => "text/javascript; charset=utf-8",
