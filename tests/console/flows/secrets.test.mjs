@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  adminApi, assertNoConsoleProblems, eventually, launch, openPage, screenshot, signIn,
+  BASE, adminApi, assertNoConsoleProblems, eventually, launch, openPage, screenshot, signIn,
 } from './harness.mjs';
 
 let browser;
@@ -202,7 +202,7 @@ test('a deleted secret is found under Deleted secrets and brought back by a roll
   assertNoConsoleProblems(page);
 });
 
-test('no value ever appears in a URL the page asked for, nor in local storage', async () => {
+test('no value ever appears in a URL the page asked for, nor in local storage; no other origin is asked', async () => {
   assert.ok(requested.some((url) => url.includes('/v1/secrets/')), 'the flows above read secrets');
   for (const value of ['postgres://db/shop', 'postgres://db/mine', 'k-123', 'redis://cache:6379']) {
     for (const spelling of [value, encodeURIComponent(value)]) {
@@ -210,6 +210,7 @@ test('no value ever appears in a URL the page asked for, nor in local storage', 
     }
   }
   assert.equal(await page.evaluate(() => localStorage.length), 0);
+  assert.deepEqual(requested.filter((url) => !url.startsWith(`${BASE}/`)), [], 'a request to another origin');
 });
 
 test('environments are added, renamed and deleted; the app is deleted naming what goes with it', async () => {
