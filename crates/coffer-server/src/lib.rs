@@ -62,7 +62,9 @@ pub fn create_app(
     for prefix in API_PREFIXES {
         app = app.service(web::scope(prefix).configure(routes::configure_api));
     }
-    app.default_service(web::to(routes::ops::not_found))
+    // After the API, so an API request is never matched against the console's routes.
+    app.configure(routes::console::configure)
+        .default_service(web::to(routes::ops::not_found))
         .wrap_fn(|req, srv| {
             let started = Instant::now();
             let response = srv.call(req);

@@ -3,6 +3,7 @@
 
 mod apps;
 mod changes;
+mod console;
 mod conventions;
 mod environments;
 mod history;

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 pub mod apps;
 pub mod audit;
 pub mod changes;
+pub mod console;
 pub mod environments;
 pub mod ops;
 pub mod phase_clients;
