@@ -534,3 +534,23 @@ fn sled_puts_large_pages_in_blob_files_and_a_strict_flush_keeps_them() {
         );
     }
 }
+
+// --- etcd ------------------------------------------------------------------------------
+
+/// The etcd cluster the suite runs against: `COFFER_TEST_ETCD_ENDPOINTS` (comma-separated
+/// URLs). Without it the suite fails: a missing cluster is never a pass.
+#[cfg(feature = "etcd")]
+fn etcd_endpoints() -> Vec<String> {
+    let endpoints = std::env::var("COFFER_TEST_ETCD_ENDPOINTS")
+        .expect("COFFER_TEST_ETCD_ENDPOINTS names the etcd cluster to test against");
+    endpoints.split(',').map(str::to_owned).collect()
+}
+
+// Each test directory is its own key prefix, so tests run side by side on one cluster
+// and a reopen finds what was written before.
+#[cfg(feature = "etcd")]
+conformance!(etcd, |dir: &Path| coffer_store::kv::EtcdBackend::connect(
+    &etcd_endpoints(),
+    &format!("coffer-test{}/", dir.display())
+)
+.unwrap());

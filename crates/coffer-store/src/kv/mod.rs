@@ -7,10 +7,14 @@
 //! second one (a distributed store shared by several nodes) can be checked the same way.
 
 mod authenticated;
+#[cfg(feature = "etcd")]
+mod etcd_backend;
 mod fsync;
 mod sled_backend;
 
 pub(crate) use authenticated::{tagged, verified, Authenticated, RecordRefused};
+#[cfg(feature = "etcd")]
+pub use etcd_backend::EtcdBackend;
 pub use fsync::{create_dir_all_durably, sync_dir, sync_with_parent};
 pub use sled_backend::{SledBackend, SledOpenError};
 

@@ -1,0 +1,435 @@
+//! [`KvBackend`] on an etcd cluster (v3 API), for several Coffer nodes sharing one state.
+//!
+//! Keys are `prefix ‖ tree name ‖ '/' ‖ key`. A transaction runs its closure against one
+//! revision of the cluster (every read of an attempt is made at the revision of its first
+//! read, so the attempt sees one consistent state), records what it read, and commits its
+//! writes in one etcd `Txn` guarded by compares on what it read:
+//! - a key read (present or absent): its `mod_revision` is still the one seen (0 for
+//!   absent);
+//! - a range read: no key in the range has a `mod_revision` above the attempt's revision
+//!   (nothing added or changed), and every key seen is still at its revision (nothing
+//!   removed).
+//!
+//! A failed compare means another node committed in between: the closure runs again on
+//! a newer revision, after a short randomised pause. Reads are linearizable. etcd makes a
+//! write durable on a quorum before it answers, so [`KvBackend::flush`] has nothing left
+//! to do.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, GetOptions, SortOrder, SortTarget, Txn, TxnOp};
+use parking_lot::Mutex;
+
+use super::{KvBackend, KvError, KvIter, KvPair, KvTx, Tree, TxAbort, TxError, TxFault};
+
+/// Keys fetched per request while scanning.
+const SCAN_PAGE: i64 = 512;
+/// Attempts of a transaction that keeps meeting concurrent commits before it fails.
+const MAX_ATTEMPTS: u32 = 64;
+
+/// `(key without the tree prefix, value, mod_revision)`.
+type Versioned = (Vec<u8>, Vec<u8>, i64);
+/// The pairs of a range and the revision they were read at.
+type Scanned = (Vec<Versioned>, i64);
+
+/// An etcd cluster as a [`KvBackend`].
+pub struct EtcdBackend {
+    runtime: tokio::runtime::Runtime,
+    client: Mutex<Client>,
+    prefix: Vec<u8>,
+}
+
+impl std::fmt::Debug for EtcdBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdBackend")
+            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .finish_non_exhaustive()
+    }
+}
+
+fn kv_error(err: etcd_client::Error) -> KvError {
+    KvError::new(err)
+}
+
+/// The first key after every key that starts with `prefix` (etcd's `range_end`).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // Every byte was 0xff: the range runs to the end of the key space.
+    vec![0]
+}
+
+impl EtcdBackend {
+    /// Connects to the cluster at `endpoints`; every key lives under `prefix`.
+    pub fn connect(endpoints: &[String], prefix: &str) -> Result<Self, KvError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(KvError::new)?;
+        let client = runtime
+            .block_on(Client::connect(endpoints, None))
+            .map_err(kv_error)?;
+        Ok(EtcdBackend {
+            runtime,
+            client: Mutex::new(client),
+            prefix: prefix.as_bytes().to_vec(),
+        })
+    }
+
+    fn tree_prefix(&self, tree: Tree) -> Vec<u8> {
+        let mut key = self.prefix.clone();
+        key.extend_from_slice(tree.name().as_bytes());
+        key.push(b'/');
+        key
+    }
+
+    fn full_key(&self, tree: Tree, key: &[u8]) -> Vec<u8> {
+        let mut full = self.tree_prefix(tree);
+        full.extend_from_slice(key);
+        full
+    }
+
+    /// Runs one request on the backend's runtime (store calls run on blocking threads,
+    /// never on an async worker).
+    fn call<T>(
+        &self,
+        request: impl AsyncFnOnce(&mut Client) -> Result<T, etcd_client::Error>,
+    ) -> Result<T, KvError> {
+        let mut client = self.client.lock().clone();
+        self.runtime
+            .block_on(request(&mut client))
+            .map_err(kv_error)
+    }
+
+    /// `(key without the tree prefix, value, mod_revision)` of `[start, end)` at
+    /// `revision` (0: the newest), at most `limit` (0: all), and the revision read at.
+    fn range(
+        &self,
+        tree: Tree,
+        start: Vec<u8>,
+        end: Vec<u8>,
+        revision: i64,
+        limit: i64,
+    ) -> Result<Scanned, KvError> {
+        let strip = self.tree_prefix(tree).len();
+        let answer = self.call(async |client| {
+            let options = GetOptions::new()
+                .with_range(end)
+                .with_revision(revision)
+                .with_limit(limit);
+            client.get(start, Some(options)).await
+        })?;
+        let read_at = answer.header().map_or(revision, |h| h.revision());
+        let pairs = answer
+            .kvs()
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key()[strip..].to_vec(),
+                    kv.value().to_vec(),
+                    kv.mod_revision(),
+                )
+            })
+            .collect();
+        Ok((pairs, read_at))
+    }
+
+    /// The whole of `[start, end)` of `tree`, page by page, at one revision.
+    fn range_all(
+        &self,
+        tree: Tree,
+        start: Vec<u8>,
+        end: Vec<u8>,
+        mut revision: i64,
+    ) -> Result<Scanned, KvError> {
+        let mut all = Vec::new();
+        let mut from = start;
+        loop {
+            let (page, read_at) =
+                self.range(tree, from.clone(), end.clone(), revision, SCAN_PAGE)?;
+            revision = read_at;
+            let full = page.len() as i64 == SCAN_PAGE;
+            if let Some((last, _, _)) = page.last() {
+                from = self.full_key(tree, last);
+                from.push(0);
+            }
+            all.extend(page);
+            if !full {
+                return Ok((all, revision));
+            }
+        }
+    }
+
+    fn one_sorted(
+        &self,
+        tree: Tree,
+        end: Vec<u8>,
+        order: SortOrder,
+    ) -> Result<Option<KvPair>, KvError> {
+        let strip = self.tree_prefix(tree).len();
+        let start = self.tree_prefix(tree);
+        let answer = self.call(async |client| {
+            let options = GetOptions::new()
+                .with_range(end)
+                .with_sort(SortTarget::Key, order)
+                .with_limit(1);
+            client.get(start, Some(options)).await
+        })?;
+        Ok(answer
+            .kvs()
+            .first()
+            .map(|kv| (kv.key()[strip..].to_vec(), kv.value().to_vec())))
+    }
+}
+
+/// What an attempt read, for the compares of its commit.
+#[derive(Default)]
+struct ReadSet {
+    /// The revision every read of the attempt is made at (0 until the first read).
+    revision: i64,
+    /// Full key → the `mod_revision` seen (0: absent).
+    keys: BTreeMap<Vec<u8>, i64>,
+    /// `[start, end)` of each range read.
+    ranges: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// One attempt of a transaction.
+struct EtcdTx<'a> {
+    backend: &'a EtcdBackend,
+    trees: &'a [Tree],
+    read: RefCell<ReadSet>,
+    /// Full key → the value written (`None`: removed).
+    written: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+fn storage(err: KvError) -> TxFault {
+    TxFault::Storage(err)
+}
+
+impl EtcdTx<'_> {
+    fn check(&self, tree: Tree) -> Result<(), TxFault> {
+        match self.trees.contains(&tree) {
+            true => Ok(()),
+            false => Err(storage(KvError::new(std::io::Error::other(format!(
+                "tree '{}' is not part of this transaction",
+                tree.name()
+            ))))),
+        }
+    }
+
+    /// Reads `[start, end)` at the attempt's revision.
+    fn read_range(
+        &self,
+        tree: Tree,
+        start: Vec<u8>,
+        end: Vec<u8>,
+    ) -> Result<Vec<Versioned>, TxFault> {
+        let revision = self.read.borrow().revision;
+        let (pairs, read_at) = self
+            .backend
+            .range_all(tree, start, end, revision)
+            .map_err(storage)?;
+        self.read.borrow_mut().revision = read_at;
+        Ok(pairs)
+    }
+
+    /// The compares that hold only if nothing this attempt read has changed.
+    fn compares(&self) -> Vec<Compare> {
+        let read = self.read.borrow();
+        let mut compares: Vec<Compare> = read
+            .keys
+            .iter()
+            .map(|(key, seen)| Compare::mod_revision(key.clone(), CompareOp::Equal, *seen))
+            .collect();
+        for (start, end) in &read.ranges {
+            compares.push(
+                Compare::mod_revision(start.clone(), CompareOp::Less, read.revision + 1)
+                    .with_range(end.clone()),
+            );
+        }
+        compares
+    }
+}
+
+impl KvTx for EtcdTx<'_> {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxFault> {
+        self.check(tree)?;
+        let full = self.backend.full_key(tree, key);
+        if let Some(own) = self.written.borrow().get(&full) {
+            return Ok(own.clone());
+        }
+        let mut end = full.clone();
+        end.push(0);
+        let found = self.read_range(tree, full.clone(), end)?.pop();
+        let seen = found.as_ref().map_or(0, |(_, _, revision)| *revision);
+        self.read.borrow_mut().keys.entry(full).or_insert(seen);
+        Ok(found.map(|(_, value, _)| value))
+    }
+
+    fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), TxFault> {
+        self.check(tree)?;
+        let full = self.backend.full_key(tree, key);
+        self.written.borrow_mut().insert(full, Some(value.to_vec()));
+        Ok(())
+    }
+
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxFault> {
+        self.check(tree)?;
+        let full = self.backend.full_key(tree, key);
+        self.written.borrow_mut().insert(full, None);
+        Ok(())
+    }
+
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, TxFault> {
+        self.check(tree)?;
+        let start = self.backend.full_key(tree, prefix);
+        let end = prefix_end(&start);
+        let pairs = self.read_range(tree, start.clone(), end.clone())?;
+        let mut range = BTreeMap::new();
+        {
+            let mut read = self.read.borrow_mut();
+            read.ranges.push((start.clone(), end));
+            for (key, value, revision) in pairs {
+                read.keys
+                    .entry(self.backend.full_key(tree, &key))
+                    .or_insert(revision);
+                range.insert(key, value);
+            }
+        }
+        let strip = self.backend.tree_prefix(tree).len();
+        let written = self.written.borrow();
+        for (full, value) in written.range(start.clone()..) {
+            if !full.starts_with(&start) {
+                break;
+            }
+            let key = full[strip..].to_vec();
+            match value {
+                Some(value) => range.insert(key, value.clone()),
+                None => range.remove(&key),
+            };
+        }
+        Ok(range.into_iter().collect())
+    }
+}
+
+impl KvBackend for EtcdBackend {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        let full = self.full_key(tree, key);
+        let answer = self.call(async |client| client.get(full, None).await)?;
+        Ok(answer.kvs().first().map(|kv| kv.value().to_vec()))
+    }
+
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> KvIter<'_> {
+        let start = self.full_key(tree, prefix);
+        let end = prefix_end(&start);
+        pairs(self.range_all(tree, start, end, 0))
+    }
+
+    fn scan_from(&self, tree: Tree, start: &[u8]) -> KvIter<'_> {
+        let end = prefix_end(&self.tree_prefix(tree));
+        pairs(self.range_all(tree, self.full_key(tree, start), end, 0))
+    }
+
+    fn last(&self, tree: Tree) -> Result<Option<KvPair>, KvError> {
+        self.one_sorted(
+            tree,
+            prefix_end(&self.tree_prefix(tree)),
+            SortOrder::Descend,
+        )
+    }
+
+    fn floor(&self, tree: Tree, key: &[u8]) -> Result<Option<KvPair>, KvError> {
+        let mut end = self.full_key(tree, key);
+        end.push(0);
+        self.one_sorted(tree, end, SortOrder::Descend)
+    }
+
+    fn transaction<T, E>(
+        &self,
+        trees: &[Tree],
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+    ) -> Result<T, TxError<E>> {
+        let mut pause = Duration::from_millis(1);
+        for _ in 0..MAX_ATTEMPTS {
+            let tx = EtcdTx {
+                backend: self,
+                trees,
+                read: RefCell::default(),
+                written: RefCell::default(),
+            };
+            let value = match work(&tx) {
+                Ok(value) => value,
+                Err(TxAbort::Abort(e)) => return Err(TxError::Abort(e)),
+                Err(TxAbort::Fault(TxFault::Storage(e))) => return Err(TxError::Storage(e)),
+                Err(TxAbort::Fault(TxFault::Conflict)) => continue,
+            };
+            let operations: Vec<TxnOp> = tx
+                .written
+                .borrow()
+                .iter()
+                .map(|(key, value)| match value {
+                    Some(value) => TxnOp::put(key.clone(), value.clone(), None),
+                    None => TxnOp::delete(key.clone(), None),
+                })
+                .collect();
+            if operations.is_empty() {
+                return Ok(value);
+            }
+            let txn = Txn::new().when(tx.compares()).and_then(operations);
+            let answer = self
+                .call(async |client| client.txn(txn).await)
+                .map_err(TxError::Storage)?;
+            if answer.succeeded() {
+                return Ok(value);
+            }
+            // Another node committed over what this attempt read: wait a little (longer
+            // each time, randomised so that two nodes do not collide again) and rerun.
+            let jitter = rand::random::<u32>() % (pause.as_micros() as u32 + 1);
+            std::thread::sleep(pause + Duration::from_micros(u64::from(jitter)));
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+        Err(TxError::Storage(KvError::new(std::io::Error::other(
+            "transaction kept conflicting with concurrent commits",
+        ))))
+    }
+
+    fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError> {
+        let (full, value) = (self.full_key(tree, key), value.to_vec());
+        self.call(async |client| client.put(full, value, None).await)
+            .map(drop)
+    }
+
+    /// etcd answers a write once a quorum has it on disk.
+    fn flush(&self) -> Result<(), KvError> {
+        Ok(())
+    }
+
+    fn len(&self, tree: Tree) -> usize {
+        let start = self.tree_prefix(tree);
+        let end = prefix_end(&start);
+        self.call(async |client| {
+            let options = GetOptions::new().with_range(end).with_count_only();
+            client.get(start, Some(options)).await
+        })
+        .map_or(0, |answer| answer.count() as usize)
+    }
+
+    fn size_on_disk(&self) -> Result<u64, KvError> {
+        let status = self.call(async |client| client.status().await)?;
+        Ok(status.db_size().max(0) as u64)
+    }
+}
+
+fn pairs(scanned: Result<Scanned, KvError>) -> KvIter<'static> {
+    match scanned {
+        Ok((pairs, _)) => Box::new(pairs.into_iter().map(|(k, v, _)| Ok((k, v)))),
+        Err(e) => Box::new(std::iter::once(Err(e))),
+    }
+}
