@@ -7,10 +7,12 @@
 //! second one (a distributed store shared by several nodes) can be checked the same way.
 
 mod authenticated;
+mod cut;
 mod fsync;
 mod sled_backend;
 
 pub(crate) use authenticated::{tagged, verified, Authenticated, RecordRefused};
+pub(crate) use cut::Cut;
 pub use fsync::{create_dir_all_durably, sync_dir, sync_with_parent};
 pub use sled_backend::{SledBackend, SledOpenError};
 
