@@ -72,7 +72,10 @@ pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
 pub use audit::{
     Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, SecretRead,
 };
-pub use backup::{BackupError, BackupStats, BackupStream, Manifest as BackupManifest};
+pub use backup::{
+    BackupError, BackupStats, BackupStream, Manifest as BackupManifest,
+    HEADER_LEN as BACKUP_HEADER_LEN,
+};
 pub use changes::{
     Change, ChangeAction, ChangeScope, ChangesPage, ChangesQuery, MAX_CHANGES, MAX_SCANNED,
 };
