@@ -114,7 +114,7 @@ pub fn restore(args: RestoreArgs) -> Result<(), String> {
     let report = coffer_store::restore::restore(file, &args.master_key_file, &args.data_dir)
         .map_err(|e| format!("{}: {e}; nothing was restored", args.backup.display()))?;
     println!(
-        "restored {} records into {}: {} secrets, {} tokens, audit chain intact ({} entries)",
+        "restored {} records into {} (secrets: {}, tokens: {}); audit chain intact: {} entries",
         report.records,
         args.data_dir.display(),
         report.secrets,
