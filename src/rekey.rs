@@ -45,9 +45,9 @@ pub fn rekey(args: RekeyArgs) -> Result<(), String> {
             args.new_master_key_file.display()
         ),
         RekeyOutcome::AlreadyDone => println!(
-            "nothing to do: {} already opens {} (and the old key does not)",
-            args.new_master_key_file.display(),
-            args.data_dir.display()
+            "nothing to do: {} is under the master key of {} already",
+            args.data_dir.display(),
+            args.new_master_key_file.display()
         ),
     }
     Ok(())

@@ -156,7 +156,7 @@ impl<B: KvBackend> Store<B> {
     /// returns the stream that seals the copy.
     pub fn backup(&self, actor: &Actor) -> Result<(BackupStream, BackupStats), StoreError> {
         self.write(actor, &[], |_| {
-            Ok(((), AuditEvent::of_store(AuditAction::StoreBackup)))
+            Ok(((), AuditEvent::new(AuditAction::StoreBackup)))
         })?;
         let started = Instant::now();
         let copied = {
@@ -463,17 +463,4 @@ impl<R: Read> BackupReader<R> {
 /// Constant-time equality of two tags.
 fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-impl AuditEvent {
-    /// An event about the whole store (no app, environment or secret).
-    pub(crate) fn of_store(action: AuditAction) -> Self {
-        AuditEvent {
-            action,
-            app_id: None,
-            env_id: None,
-            secret_ids: Vec::new(),
-            version: None,
-        }
-    }
 }

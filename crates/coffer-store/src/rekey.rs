@@ -212,7 +212,7 @@ impl<B: KvBackend> Store<B> {
         self.write(&actor, &[Tree::Meta], |tx| {
             tx.insert(Tree::Meta, DATA_KEY, &wrapped)?;
             tx.remove(Tree::Meta, NEXT_DATA_KEY)?;
-            Ok(((), AuditEvent::of_store(AuditAction::StoreRekey)))
+            Ok(((), AuditEvent::new(AuditAction::StoreRekey)))
         })
     }
 }
