@@ -146,6 +146,7 @@ fn rekey_killed_at_each_step_and_run_again_ends_with_the_new_key_only() {
                 "{}",
                 meanwhile.logs()
             );
+            assert_eq!(meanwhile.client(None).get("/health").0, 200);
             assert!(meanwhile.stop().success());
         }
 
