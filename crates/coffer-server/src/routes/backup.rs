@@ -36,7 +36,7 @@ impl futures_core::Stream for Chunks {
 
 #[utoipa::path(get, path = "/v1/backup", tag = "operations",
     responses((status = 200, description = "The sealed snapshot (see `coffer restore`)",
-        body = Vec<u8>, content_type = "application/octet-stream")))]
+        body = String, content_type = "application/octet-stream")))]
 pub(crate) async fn take_backup(
     auth: Auth,
     state: web::Data<AppState>,
