@@ -89,6 +89,29 @@ pub enum TokenCommand {
 }
 
 impl Connection {
+    /// GETs `path` for the caller to read the body of (a download of any size: no
+    /// overall timeout); an error answer becomes its status and message.
+    pub fn download(&self, path: &str) -> Result<reqwest::blocking::Response, String> {
+        let url = format!("{}{path}", self.addr.trim_end_matches('/'));
+        let client = Client::builder()
+            .timeout(None)
+            .build()
+            .map_err(|e| format!("{url}: {e}"))?;
+        let response = client
+            .get(&url)
+            .header("Authorization", format!("Bearer User {}", self.token))
+            .send()
+            .map_err(|e| format!("{url}: {e}"))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().unwrap_or_default();
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let message = value["error"].as_str().unwrap_or("request failed");
+        Err(format!("{} {message}", status.as_u16()))
+    }
+
     fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, String> {
         let url = format!("{}{path}", self.addr.trim_end_matches('/'));
         let mut request = Client::new()

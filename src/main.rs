@@ -2,7 +2,9 @@
 //! a running server over its HTTP API, and the client (`login`, `secrets`, `run`, ...).
 
 mod admin;
+mod backup;
 mod cli;
+mod rekey;
 mod serve;
 
 #[global_allocator]
@@ -48,6 +50,13 @@ enum Command {
         #[command(subcommand)]
         command: admin::TokenCommand,
     },
+    /// Take a consistent, encrypted backup of a running server (uses COFFER_ADDR and
+    /// COFFER_TOKEN); it opens only with the server's master key.
+    Backup(backup::BackupArgs),
+    /// Restore a backup as a new data directory (the server need not run).
+    Restore(backup::RestoreArgs),
+    /// Rotate the master key of a stopped server's data directory.
+    Rekey(rekey::RekeyArgs),
     #[command(flatten)]
     Client(cli::ClientCommand),
     /// Print a shell completion script: `coffer completions bash > /etc/bash_completion.d/coffer`.
@@ -141,6 +150,9 @@ fn main() -> ExitCode {
         Command::App { command } => admin::app(command),
         Command::Env { command } => admin::env(command),
         Command::Token { command } => admin::token(command),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
+        Command::Rekey(args) => rekey::rekey(args),
         Command::Client(command) => {
             return cli::dispatch(command).unwrap_or_else(|error| {
                 eprintln!("error: {error}");

@@ -148,6 +148,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     };
     let store = Arc::new(args.store.open()?);
     announce_durability(args.store.durability);
+    if store.rotation_pending().map_err(|e| e.to_string())? {
+        let warning = "a master key rotation did not finish: stop the server and run \
+                       `coffer rekey` again with the same new key";
+        eprintln!("WARNING: {warning}");
+        tracing::warn!("{warning}");
+    }
     if let Some(token) = store.initialize().map_err(|e| e.to_string())? {
         eprintln!("Admin token: {}", &*token.token);
         eprintln!("Admin phaseToken: {}", &*token.phase_token);

@@ -40,6 +40,7 @@ use crate::views::AuditEntryView;
         routes::tokens::revoke_token,
         routes::audit::list_audit,
         routes::changes::list_changes,
+        routes::backup::take_backup,
         routes::ops::health,
         routes::ops::metrics,
     ),

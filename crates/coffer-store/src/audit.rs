@@ -77,6 +77,11 @@ pub enum AuditAction {
     TokenCreate,
     /// `token.revoke`
     TokenRevoke,
+    // Last: audit records store the variant's position.
+    /// `store.rekey`: the master key was rotated.
+    StoreRekey,
+    /// `store.backup`: a snapshot of the store was taken.
+    StoreBackup,
 }
 
 impl AuditAction {
@@ -95,6 +100,8 @@ impl AuditAction {
             AuditAction::EnvDelete => "env.delete",
             AuditAction::TokenCreate => "token.create",
             AuditAction::TokenRevoke => "token.revoke",
+            AuditAction::StoreRekey => "store.rekey",
+            AuditAction::StoreBackup => "store.backup",
         }
     }
 }

@@ -11,8 +11,11 @@ use crate::error::{InternalError, StoreError};
 /// audit records carry their own kind byte. 3: secret and history records of a second
 /// layout name the writer and the action of each version (records of the first layout
 /// are still read, so the migration from 2 only rewrites the format byte; it keeps a
-/// release that cannot read the new layout from opening the store).
-pub const FORMAT_VERSION: u8 = 3;
+/// release that cannot read the new layout from opening the store). 4: the meta tree may
+/// hold a data key wrapped by the master key, from which the subkeys derive (a release
+/// that derives them from the master key must not open such a store; stores of format 3
+/// and before hold none, so the migration only rewrites the format byte).
+pub const FORMAT_VERSION: u8 = 4;
 
 /// The layout byte every record starts with (the bincode layout of its body).
 pub const RECORD_LAYOUT: u8 = 1;

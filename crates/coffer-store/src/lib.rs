@@ -42,11 +42,13 @@
 
 mod apps;
 mod audit;
+mod backup;
 mod changes;
 mod client_keys;
 mod codec;
 mod crypto;
 mod data_dir;
+mod data_key;
 mod envs;
 mod error;
 mod history;
@@ -58,6 +60,8 @@ mod model;
 mod overrides;
 pub mod phase_crypto;
 pub mod references;
+pub mod rekey;
+pub mod restore;
 mod secrets;
 mod store;
 mod tokens;
@@ -67,6 +71,10 @@ mod validate;
 pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
 pub use audit::{
     Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, SecretRead,
+};
+pub use backup::{
+    BackupError, BackupStats, BackupStream, Manifest as BackupManifest,
+    HEADER_LEN as BACKUP_HEADER_LEN,
 };
 pub use changes::{
     Change, ChangeAction, ChangeScope, ChangesPage, ChangesQuery, MAX_CHANGES, MAX_SCANNED,

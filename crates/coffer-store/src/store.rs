@@ -11,13 +11,17 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
 use crate::audit::{encode_record, Actor, AuditEvent, AuditEvents, AuditHead};
+use crate::backup::BackupKey;
 use crate::changes::Feed;
 use crate::codec;
-use crate::crypto::{Keyring, MasterKey, RecordMac, TAG_LEN};
+use crate::crypto::{DataKey, Keyring, MasterKey, RecordMac, TAG_LEN};
 use crate::data_dir;
+use crate::data_key::{self, Unlocked, DATA_KEY};
 use crate::error::{OpenError, StoreError};
 use crate::kv::{self, Durability, SledOpenError};
-use crate::kv::{verified, Authenticated, KvBackend, KvTx, SledBackend, Tree, TxAbort, TxError};
+use crate::kv::{
+    verified, Authenticated, Cut, KvBackend, KvTx, SledBackend, Tree, TxAbort, TxError,
+};
 use crate::migrate;
 use crate::model::{Environment, Token};
 
@@ -64,9 +68,16 @@ impl StoreConfig {
 
 /// The secrets store. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Store<B: KvBackend = SledBackend> {
-    /// Every record read or written passes through the authentication layer.
-    pub(crate) kv: Authenticated<B>,
+    /// Every record read or written passes through the authentication layer; every
+    /// write, through the gate that backups close for a consistent cut.
+    pub(crate) kv: Authenticated<Cut<B>>,
     pub(crate) keys: Keyring,
+    /// Seals backups; derived from the master key the store was opened with.
+    pub(crate) backup_key: BackupKey,
+    /// How the master key opened the store (the next key of an unfinished rotation?).
+    pub(crate) unlocked: Unlocked,
+    /// Whether the master key is the data directory's own `master.key`.
+    pub(crate) key_in_data_dir: bool,
     /// Writers of an environment hold its stripe exclusively; listings share it, so a
     /// listing never sees part of a batch (sled scans are not snapshots).
     env_locks: Vec<RwLock<()>>,
@@ -98,6 +109,11 @@ impl Store<SledBackend> {
     /// everything in it are made private to the owner (0700 directories, 0600 files),
     /// whatever the umask.
     pub fn open(config: &StoreConfig) -> Result<Self, OpenError> {
+        Self::open_unlocked(config).map(|(store, _)| store)
+    }
+
+    /// [`Store::open`], and the data key the master key opened.
+    pub(crate) fn open_unlocked(config: &StoreConfig) -> Result<(Self, DataKey), OpenError> {
         let dir = &config.data_dir;
         let shown = dir.display().to_string();
         let dir_error = |source| OpenError::DataDir {
@@ -133,11 +149,12 @@ impl Store<SledBackend> {
                 kv::sync_dir(key_dir).map_err(dir_error)?;
             }
         }
-        let store = Store::with_backend(kv, &master)?;
+        let (mut store, data_key) = Store::assemble(kv, &master)?;
+        store.key_in_data_dir = config.master_key_file.is_none();
         // sled creates its files under the umask; files it creates later (snapshots,
         // blobs) land in directories only the owner can enter.
         data_dir::restrict(dir).map_err(dir_error)?;
-        Ok(store)
+        Ok((store, data_key))
     }
 
     /// A store in a temporary directory with a random master key, gone when dropped.
@@ -212,9 +229,19 @@ impl<B: KvBackend> Store<B> {
     /// initialised; an existing one must have been written under the same key. A store of
     /// format 1 is migrated first, in one transaction.
     pub fn with_backend(kv: B, master: &MasterKey) -> Result<Self, OpenError> {
-        let keys = Keyring::derive(master);
-        let mac = RecordMac::derive(master);
+        Self::assemble(kv, master).map(|(store, _)| store)
+    }
+
+    /// [`Store::with_backend`], and the data key the master key opened.
+    pub(crate) fn assemble(kv: B, master: &MasterKey) -> Result<(Self, DataKey), OpenError> {
+        let kv = Cut::new(kv);
         let stored_check = kv.get(Tree::Meta, CHECK_KEY).map_err(StoreError::from)?;
+        let (data_key, unlocked) = match stored_check {
+            Some(_) => data_key::unlock(&kv, master)?.ok_or(OpenError::WrongMasterKey)?,
+            None => (DataKey::generate(), Unlocked::Current),
+        };
+        let keys = Keyring::derive(&data_key);
+        let mac = RecordMac::derive(&data_key);
         let kv = match stored_check {
             Some(stored) => {
                 let format = kv.get(Tree::Meta, FORMAT_KEY).map_err(StoreError::from)?;
@@ -237,9 +264,15 @@ impl<B: KvBackend> Store<B> {
                         _ => return Err(StoreError::unauthentic(Tree::Meta).into()),
                     },
                 };
+                if unlocked != Unlocked::Unwrapped {
+                    // Through the authentication layer: the wrapped keys carry tags too.
+                    kv.get(Tree::Meta, DATA_KEY).map_err(StoreError::from)?;
+                    kv.get(Tree::Meta, data_key::NEXT_DATA_KEY)
+                        .map_err(StoreError::from)?;
+                }
                 match format.as_deref() {
                     Some([codec::FORMAT_VERSION]) => {}
-                    Some([2]) => migrate::from_v2(&kv)?,
+                    Some([2 | 3]) => migrate::format_byte(&kv)?,
                     Some([other, ..]) => return Err(OpenError::UnsupportedFormat(*other)),
                     _ => return Err(OpenError::UnsupportedFormat(0)),
                 }
@@ -248,8 +281,10 @@ impl<B: KvBackend> Store<B> {
             None => {
                 let kv = Authenticated::new(kv, mac);
                 let check = keys.seal(CHECK_KEY, CHECK_PLAINTEXT);
+                let wrapped = master.wrap(DATA_KEY, &data_key);
                 kv.transaction(&[Tree::Meta], |tx| {
                     tx.insert(Tree::Meta, FORMAT_KEY, &[codec::FORMAT_VERSION])?;
+                    tx.insert(Tree::Meta, DATA_KEY, &wrapped)?;
                     tx.insert(Tree::Meta, CHECK_KEY, &check)?;
                     Ok::<_, TxAbort<StoreError>>(())
                 })
@@ -263,6 +298,9 @@ impl<B: KvBackend> Store<B> {
         let store = Store {
             kv,
             keys,
+            backup_key: BackupKey::derive(master),
+            unlocked,
+            key_in_data_dir: false,
             env_locks: (0..ENV_LOCK_STRIPES).map(|_| RwLock::new(())).collect(),
             structure: Mutex::new(()),
             audit_head: Mutex::new(audit_head),
@@ -272,7 +310,14 @@ impl<B: KvBackend> Store<B> {
             feed,
         };
         store.backfill_environment_keys()?;
-        Ok(store)
+        Ok((store, data_key))
+    }
+
+    /// Whether the store was opened with the next master key of a rotation that has not
+    /// finished (`coffer rekey` run again finishes it).
+    pub fn rotation_pending(&self) -> Result<bool, StoreError> {
+        Ok(self.unlocked == Unlocked::Next
+            || self.kv.get(Tree::Meta, data_key::NEXT_DATA_KEY)?.is_some())
     }
 
     /// Makes everything acknowledged so far durable (also done by every write).

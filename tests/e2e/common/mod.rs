@@ -70,6 +70,24 @@ impl Server {
         server
     }
 
+    /// A server on an existing data directory that the caller keeps (a restored one,
+    /// say), with extra `serve` arguments. `admin_token` is empty: it was printed when
+    /// the directory was made.
+    pub fn start_on(data_dir: &Path, args: &[&str]) -> Server {
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            data_dir: data_dir.to_path_buf(),
+            _dir: None,
+            admin_token: String::new(),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: Vec::new(),
+            logs: Arc::new(Mutex::new(Vec::new())),
+        };
+        server.launch();
+        server
+    }
+
     /// Starts the process on `self.data_dir` and waits until it listens.
     fn launch(&mut self) {
         let mut child = Command::new(binary())

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 
 pub mod apps;
 pub mod audit;
+pub mod backup;
 pub mod changes;
 pub mod console;
 pub mod environments;
@@ -82,6 +83,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     tokens::configure(cfg);
     audit::configure(cfg);
     changes::configure(cfg);
+    backup::configure(cfg);
 }
 
 /// 200 with a JSON body.

@@ -188,13 +188,13 @@ impl<B: KvBackend> KvBackend for Authenticated<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::MasterKey;
+    use crate::crypto::DataKey;
     use crate::kv::SledBackend;
 
     fn store() -> Authenticated<SledBackend> {
         Authenticated::new(
             SledBackend::temporary().unwrap(),
-            RecordMac::derive(&MasterKey::generate()),
+            RecordMac::derive(&DataKey::generate()),
         )
     }
 

@@ -7,6 +7,7 @@
 //! second one (a distributed store shared by several nodes) can be checked the same way.
 
 mod authenticated;
+mod cut;
 #[cfg(feature = "etcd")]
 mod etcd_backend;
 mod fsync;
@@ -15,6 +16,7 @@ mod sled_backend;
 pub(crate) use authenticated::{tagged, verified, Authenticated, RecordRefused};
 #[cfg(feature = "etcd")]
 pub use etcd_backend::EtcdBackend;
+pub(crate) use cut::Cut;
 pub use fsync::{create_dir_all_durably, sync_dir, sync_with_parent};
 pub use sled_backend::{SledBackend, SledOpenError};
 

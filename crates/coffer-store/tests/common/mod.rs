@@ -111,12 +111,20 @@ pub fn open_raw_sled(data_dir: &std::path::Path) -> sled::Db {
 /// Length of the tag format 2 appends to every stored value.
 pub const TAG_LEN: usize = 32;
 
-/// Rewrites a closed format-2 store, byte by byte, as the format-1 layout that earlier
-/// releases wrote: values without tags, index entries holding only the id, audit records
-/// whose first byte told one entry (1) from a run (2), a check record sealing the
-/// format-1 plaintext, format byte 1. The master key is read from `master.key`.
+/// Rewrites a closed store, byte by byte, as the format-1 layout that earlier releases
+/// wrote: values without tags, index entries holding only the id, audit records whose
+/// first byte told one entry (1) from a run (2), a check record sealing the format-1
+/// plaintext, format byte 1, and no wrapped data key: `master.key` is made to hold the
+/// data key itself, as the master key of a store of that time did.
 pub fn rewrite_as_format_1(data_dir: &std::path::Path) {
     let db = open_raw_sled(data_dir);
+    let meta = db.open_tree("meta").unwrap();
+    let wrapped = meta
+        .remove(b"data key")
+        .unwrap()
+        .expect("a wrapped data key");
+    let data_key = unwrap_data_key(data_dir, &wrapped[..wrapped.len() - TAG_LEN]);
+    std::fs::write(data_dir.join("master.key"), hex::encode(data_key)).unwrap();
     // Format 1 kept no key material for the Phase clients.
     db.drop_tree("client_keys").unwrap();
     for name in [
@@ -155,6 +163,29 @@ pub fn rewrite_as_format_1(data_dir: &std::path::Path) {
         }
     }
     db.flush().unwrap();
+}
+
+/// The data key in a `data key` record (witness ‖ nonce ‖ sealed key), unwrapped with
+/// the master key in `master.key`.
+fn unwrap_data_key(data_dir: &std::path::Path, wrapped: &[u8]) -> Vec<u8> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    let text = std::fs::read_to_string(data_dir.join("master.key")).unwrap();
+    let master = hex::decode(text.trim()).unwrap();
+    let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"coffer"), &master);
+    let mut wrapping_key = [0u8; 32];
+    hkdf.expand(b"coffer data key wrapping v1", &mut wrapping_key)
+        .unwrap();
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new(&wrapping_key.into());
+    let (nonce, sealed) = wrapped[32..].split_at(24);
+    cipher
+        .decrypt(
+            nonce.into(),
+            Payload {
+                msg: sealed,
+                aad: b"data key",
+            },
+        )
+        .unwrap()
 }
 
 /// The format-1 check record: `coffer master key check v1` sealed with
