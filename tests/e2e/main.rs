@@ -8,6 +8,7 @@ mod common;
 
 mod access;
 mod api;
+mod audit_ops;
 mod cli;
 mod phase_clients;
 mod reliability;

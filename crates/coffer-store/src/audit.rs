@@ -80,6 +80,27 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action, in declaration order.
+    pub const ALL: [AuditAction; 12] = [
+        AuditAction::SecretRead,
+        AuditAction::SecretCreate,
+        AuditAction::SecretUpdate,
+        AuditAction::SecretDelete,
+        AuditAction::AppCreate,
+        AuditAction::AppUpdate,
+        AuditAction::AppDelete,
+        AuditAction::EnvCreate,
+        AuditAction::EnvUpdate,
+        AuditAction::EnvDelete,
+        AuditAction::TokenCreate,
+        AuditAction::TokenRevoke,
+    ];
+
+    /// The action the API spells `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == name)
+    }
+
     /// The API spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -352,6 +373,8 @@ pub struct AuditQuery {
     pub env_id: Option<Uuid>,
     /// Only entries naming this secret.
     pub secret_id: Option<Uuid>,
+    /// Only entries of this action.
+    pub action: Option<AuditAction>,
     /// First sequence number to consider.
     pub since: u64,
     /// At most this many entries.
@@ -419,7 +442,8 @@ impl<B: KvBackend> Store<B> {
                 && query.env_id.is_none_or(|id| entry.env_id == Some(id))
                 && query
                     .secret_id
-                    .is_none_or(|id| entry.secret_ids.contains(&id));
+                    .is_none_or(|id| entry.secret_ids.contains(&id))
+                && query.action.is_none_or(|action| entry.action == action);
             if !wanted {
                 continue;
             }

@@ -1,7 +1,7 @@
 //! `/audit`: the audit log, User tokens only.
 
 use actix_web::{web, HttpResponse};
-use coffer_store::AuditQuery;
+use coffer_store::{AuditAction, AuditQuery};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -35,6 +35,9 @@ pub(crate) struct AuditParams {
     env: Option<String>,
     /// Only entries naming this secret.
     secret_id: Option<Uuid>,
+    /// Only entries of this action (`secret.read`, `token.create`, ...).
+    #[param(value_type = Option<String>, example = "secret.update")]
+    action: Option<AuditAction>,
     /// First sequence number (a `next` cursor).
     #[param(minimum = 0)]
     since: Option<u64>,
@@ -49,6 +52,7 @@ impl AuditParams {
             app_id: uuid_param(query, "app_id")?,
             env: query.get("env").cloned(),
             secret_id: uuid_param(query, "secret_id")?,
+            action: action_param(query)?,
             since: number_param(query, "since")?,
             limit: number_param(query, "limit")?,
         })
@@ -65,6 +69,15 @@ fn uuid_param(query: &QueryMap, name: &str) -> Result<Option<Uuid>, ApiError> {
     query
         .get(name)
         .map(|raw| Uuid::parse_str(raw).map_err(|_| Code::InvalidParameter.with(&[&name])))
+        .transpose()
+}
+
+fn action_param(query: &QueryMap) -> Result<Option<AuditAction>, ApiError> {
+    query
+        .get("action")
+        .map(|raw| {
+            AuditAction::from_name(raw).ok_or_else(|| Code::InvalidParameter.with(&[&"action"]))
+        })
         .transpose()
 }
 
@@ -108,6 +121,7 @@ pub(crate) async fn list_audit(
         app_id,
         env_id,
         secret_id: params.secret_id,
+        action: params.action,
         since: params.since.unwrap_or(1),
         limit,
     })?;
