@@ -66,6 +66,11 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_CHANGES_MAX_WAIT", default_value_t = coffer_server::requests::MAX_WAIT_SECONDS,
           value_parser = clap::value_parser!(u64).range(0..=coffer_server::requests::MAX_WAIT_SECONDS))]
     changes_max_wait: u64,
+    /// Keep audit entries this long (`30d`, `12h`, ...) and trim older ones in the
+    /// background; the chain then verifies from the checkpoint where trimming stopped.
+    /// Default: keep every entry.
+    #[arg(long, env = "COFFER_AUDIT_RETENTION", value_parser = humantime::parse_duration)]
+    audit_retention: Option<std::time::Duration>,
 }
 
 fn parse_net(text: &str) -> Result<IpNet, String> {
@@ -165,6 +170,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let state = web::Data::new(AppState::new(Arc::clone(&store), config));
     coffer_server::idempotency::spawn_sweeper(Arc::clone(&store))
         .map_err(|e| format!("cannot start the sweeper of kept answers: {e}"))?;
+    if let Some(retention) = args.audit_retention {
+        coffer_server::audit_retention::spawn_trimmer(Arc::clone(&store), retention)
+            .map_err(|e| format!("cannot start the audit trimmer: {e}"))?;
+    }
     let served = actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || create_app(app_state.clone()))

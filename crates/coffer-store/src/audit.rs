@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::audit_retention::{AuditCheckpoint, CHECKPOINT_KEY};
 use crate::codec;
 use crate::error::{InternalError, StoreError};
 use crate::keys;
@@ -249,7 +250,7 @@ pub(crate) fn encode_record(entries: &[AuditEntry]) -> Vec<u8> {
 }
 
 /// Decodes a record of either kind into its entries (never none).
-fn decode_record(bytes: &[u8]) -> Result<Vec<AuditEntry>, StoreError> {
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<Vec<AuditEntry>, StoreError> {
     let tree = Tree::Audit.name();
     let broken = |reason: String| StoreError::Internal(InternalError::Codec { tree, reason });
     match bytes.split_first() {
@@ -298,14 +299,26 @@ impl AuditHead {
             Some((_, bytes)) => decode_record(&bytes)?.pop(),
             None => None,
         };
+        // A chain trimmed to nothing goes on from its checkpoint, never from 1 again.
+        let checkpoint = || -> Result<Option<AuditCheckpoint>, StoreError> {
+            kv.get(Tree::Meta, CHECKPOINT_KEY)?
+                .map(|bytes| codec::decode(Tree::Meta.name(), &bytes))
+                .transpose()
+        };
         Ok(match last {
             Some(last) => AuditHead {
                 next_seq: last.seq + 1,
                 last_hash: last.hash,
             },
-            None => AuditHead {
-                next_seq: 1,
-                last_hash: [0; 32],
+            None => match checkpoint()? {
+                Some(cp) => AuditHead {
+                    next_seq: cp.seq + 1,
+                    last_hash: cp.hash,
+                },
+                None => AuditHead {
+                    next_seq: 1,
+                    last_hash: [0; 32],
+                },
             },
         })
     }
@@ -396,8 +409,13 @@ pub struct AuditVerification {
     /// Entries checked.
     pub checked: u64,
     /// The first entry that does not decode, does not match its hash, or does not
-    /// follow the one before.
+    /// follow the one before (the checkpoint, when there is one).
     pub first_broken: Option<u64>,
+    /// The checkpoint the check started from (the last entry trimmed), if the chain was
+    /// trimmed.
+    pub from_checkpoint: Option<u64>,
+    /// The checkpoint record itself failed authentication: nothing after it was checked.
+    pub broken_checkpoint: bool,
 }
 
 impl<B: KvBackend> Store<B> {
@@ -493,13 +511,32 @@ impl<B: KvBackend> Store<B> {
         }
     }
 
-    /// Walks the whole chain and reports the first broken link.
+    /// Walks the whole chain, from the checkpoint if it was trimmed, and reports the
+    /// first broken link.
     pub fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
-        let mut prev_hash = [0u8; 32];
-        let mut expected_seq = 1;
-        let broken_at = |seq| AuditVerification {
-            checked: seq - 1,
+        let checkpoint = match self.audit_checkpoint() {
+            Ok(checkpoint) => checkpoint,
+            Err(StoreError::Internal(InternalError::Unauthentic { .. })) => {
+                return Ok(AuditVerification {
+                    checked: 0,
+                    first_broken: None,
+                    from_checkpoint: None,
+                    broken_checkpoint: true,
+                });
+            }
+            Err(other) => return Err(other),
+        };
+        let from_checkpoint = checkpoint.map(|cp| cp.seq);
+        let (mut expected_seq, mut prev_hash) = match checkpoint {
+            Some(cp) => (cp.seq + 1, cp.hash),
+            None => (1, [0u8; 32]),
+        };
+        let first_seq = expected_seq;
+        let broken_at = |seq: u64| AuditVerification {
+            checked: seq - first_seq,
             first_broken: Some(seq),
+            from_checkpoint,
+            broken_checkpoint: false,
         };
         for pair in self.kv.scan_from(Tree::Audit, &[]) {
             let (key, bytes) = match pair.map_err(StoreError::from) {
@@ -528,8 +565,10 @@ impl<B: KvBackend> Store<B> {
             }
         }
         Ok(AuditVerification {
-            checked: expected_seq - 1,
+            checked: expected_seq - first_seq,
             first_broken: None,
+            from_checkpoint,
+            broken_checkpoint: false,
         })
     }
 }

@@ -11,8 +11,11 @@ use crate::error::{InternalError, StoreError};
 /// audit records carry their own kind byte. 3: secret and history records of a second
 /// layout name the writer and the action of each version (records of the first layout
 /// are still read, so the migration from 2 only rewrites the format byte; it keeps a
-/// release that cannot read the new layout from opening the store).
-pub const FORMAT_VERSION: u8 = 3;
+/// release that cannot read the new layout from opening the store). 4: the audit chain
+/// may start after a checkpoint (retention trimmed what came before), and reads may be
+/// stored as compact runs; a release that knows neither would restart a trimmed chain at
+/// 1, so the migration from 2 or 3 only rewrites the format byte.
+pub const FORMAT_VERSION: u8 = 4;
 
 /// The layout byte every record starts with (the bincode layout of its body).
 pub const RECORD_LAYOUT: u8 = 1;

@@ -42,6 +42,7 @@
 
 mod apps;
 mod audit;
+mod audit_retention;
 mod changes;
 mod client_keys;
 mod codec;
@@ -68,6 +69,7 @@ pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
 pub use audit::{
     Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, SecretRead,
 };
+pub use audit_retention::{AuditCheckpoint, AuditTrim};
 pub use changes::{
     Change, ChangeAction, ChangeScope, ChangesPage, ChangesQuery, MAX_CHANGES, MAX_SCANNED,
 };

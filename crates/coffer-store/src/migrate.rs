@@ -1,5 +1,5 @@
-//! Migrations of older stores, at open: format 1 to the current format, and format 2
-//! to 3.
+//! Migrations of older stores, at open: format 1 to the current format, and formats 2
+//! and 3 to 4.
 //!
 //! Format 1 stored records in clear but for sealed fields. Format 2 appends to every
 //! value a tag over its tree, key and value ([`crate::kv::Authenticated`]); index entries
@@ -58,9 +58,11 @@ pub(crate) fn from_v1<B: KvBackend>(
     Ok(())
 }
 
-/// Moves a format-2 store to format 3: every format-2 record reads as it is (secret and
-/// history records of the first layout have no writer), so only the format byte changes.
-pub(crate) fn from_v2<B: KvBackend>(kv: &Authenticated<B>) -> Result<(), OpenError> {
+/// Moves a format-2 or format-3 store to the current format: every record of theirs reads
+/// as it is (secret and history records of the first layout have no writer; an audit
+/// chain without a checkpoint starts at 1; audit records of the older kinds are still
+/// read), so only the format byte changes.
+pub(crate) fn format_byte_only<B: KvBackend>(kv: &Authenticated<B>) -> Result<(), OpenError> {
     kv.transaction(&[Tree::Meta], |tx| {
         tx.insert(Tree::Meta, FORMAT_KEY, &[codec::FORMAT_VERSION])?;
         Ok::<_, TxAbort<StoreError>>(())

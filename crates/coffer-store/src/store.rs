@@ -239,7 +239,7 @@ impl<B: KvBackend> Store<B> {
                 };
                 match format.as_deref() {
                     Some([codec::FORMAT_VERSION]) => {}
-                    Some([2]) => migrate::from_v2(&kv)?,
+                    Some([2] | [3]) => migrate::format_byte_only(&kv)?,
                     Some([other, ..]) => return Err(OpenError::UnsupportedFormat(*other)),
                     _ => return Err(OpenError::UnsupportedFormat(0)),
                 }

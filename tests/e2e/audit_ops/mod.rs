@@ -2,3 +2,5 @@
 //! the JSON-lines audit file, and a full disk.
 
 mod action_filter;
+mod retention;
+mod support;

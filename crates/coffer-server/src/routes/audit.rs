@@ -96,7 +96,8 @@ fn number_param(query: &QueryMap, name: &str) -> Result<Option<u64>, ApiError> {
 
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditParams),
     responses((status = 200, description = "Audit entries, oldest first", body = AuditPageView),
-        (status = 404, description = "Environment not found", body = ErrorBody)))]
+        (status = 404, description = "Environment not found", body = ErrorBody),
+        (status = 410, description = "The cursor points before the oldest retained entry", body = ErrorBody)))]
 pub(crate) async fn list_audit(
     auth: Auth,
     state: web::Data<AppState>,
@@ -116,6 +117,15 @@ pub(crate) async fn list_audit(
     let limit = params.limit.map_or(DEFAULT_LIMIT, |n| n as usize);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(Code::LimitOutOfRange.with(&[&MAX_LIMIT]));
+    }
+    // Without `since`, the listing starts at the oldest entry kept; a cursor before it
+    // points at entries retention removed.
+    let trimmed_to = state.store.audit_checkpoint()?.map_or(0, |cp| cp.seq);
+    if params
+        .since
+        .is_some_and(|since| since <= trimmed_to && trimmed_to > 0)
+    {
+        return Err(Code::CursorExpired.into());
     }
     let page = state.store.list_audit(&AuditQuery {
         app_id,
