@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpServer};
 use clap::Args;
+use coffer_server::audit_file::AuditFile;
 use coffer_server::network::parse_ip_or_cidr;
 use coffer_server::{create_app, AppState, ServerConfig};
 use ipnet::IpNet;
@@ -71,6 +72,10 @@ pub struct ServeArgs {
     /// Default: keep every entry.
     #[arg(long, env = "COFFER_AUDIT_RETENTION", value_parser = humantime::parse_duration)]
     audit_retention: Option<std::time::Duration>,
+    /// Also append every audit entry to this file, one JSON line each (the fields of a
+    /// `GET /v1/audit/` entry), fsynced with the writes; reopened on SIGHUP for logrotate.
+    #[arg(long, env = "COFFER_AUDIT_FILE")]
+    audit_file: Option<PathBuf>,
 }
 
 fn parse_net(text: &str) -> Result<IpNet, String> {
@@ -142,6 +147,23 @@ async fn stop_on_signal(server: actix_web::dev::ServerHandle, state: web::Data<A
     stopped.await;
 }
 
+/// On SIGHUP: reopen the audit file by its path (after logrotate renamed it).
+async fn reopen_on_hangup(file: Arc<AuditFile>) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot listen for SIGHUP: the audit file is never reopened");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match file.reopen() {
+            Ok(()) => tracing::info!(path = %file.path().display(), "audit file reopened"),
+            Err(err) => {
+                tracing::error!(error = %err, path = %file.path().display(), "reopening the audit file failed")
+            }
+        }
+    }
+}
+
 /// Runs the server until a shutdown signal.
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let _log_writer = init_logging(&args.log_level)?;
@@ -153,6 +175,20 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     };
     let store = Arc::new(args.store.open()?);
     announce_durability(args.store.durability);
+    let audit_file = match &args.audit_file {
+        Some(path) => {
+            let strict = args.store.durability == coffer_store::Durability::Strict;
+            let file = Arc::new(
+                AuditFile::open(path, strict)
+                    .map_err(|e| format!("audit file {}: {e}", path.display()))?,
+            );
+            if store.set_audit_sink(Box::new(Arc::clone(&file))).is_err() {
+                return Err("the store already copies its audit entries elsewhere".into());
+            }
+            Some(file)
+        }
+        None => None,
+    };
     if let Some(token) = store.initialize().map_err(|e| e.to_string())? {
         eprintln!("Admin token: {}", &*token.token);
         eprintln!("Admin phaseToken: {}", &*token.phase_token);
@@ -196,6 +232,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         }
         let server = server.run();
         actix_web::rt::spawn(stop_on_signal(server.handle(), state));
+        if let Some(file) = audit_file {
+            actix_web::rt::spawn(reopen_on_hangup(file));
+        }
         server.await.map_err(|e| format!("server failed: {e}"))
     });
     let flushed = store

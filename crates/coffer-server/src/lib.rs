@@ -11,6 +11,7 @@ use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App};
 
+pub mod audit_file;
 pub mod audit_retention;
 pub mod auth;
 pub mod body;

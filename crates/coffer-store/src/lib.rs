@@ -43,6 +43,7 @@
 mod apps;
 mod audit;
 mod audit_retention;
+mod audit_sink;
 mod changes;
 mod client_keys;
 mod codec;
@@ -70,6 +71,7 @@ pub use audit::{
     Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, SecretRead,
 };
 pub use audit_retention::{AuditCheckpoint, AuditTrim};
+pub use audit_sink::AuditSink;
 pub use changes::{
     Change, ChangeAction, ChangeScope, ChangesPage, ChangesQuery, MAX_CHANGES, MAX_SCANNED,
 };

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
-use crate::audit::{encode_record, Actor, AuditEvent, AuditEvents, AuditHead};
+use crate::audit::{encode_record, Actor, AuditEntry, AuditEvent, AuditEvents, AuditHead};
+use crate::audit_sink::AuditSink;
 use crate::changes::Feed;
 use crate::codec;
 use crate::crypto::{Keyring, MasterKey, RecordMac, TAG_LEN};
@@ -85,6 +86,8 @@ pub struct Store<B: KvBackend = SledBackend> {
     pub(crate) env_cache: RwLock<HashMap<(Uuid, String), Environment>>,
     /// The changes feed: how far the chain is durable, and who awaits it.
     pub(crate) feed: Feed,
+    /// Where stored audit entries are copied, if anywhere.
+    audit_sink: std::sync::OnceLock<Box<dyn AuditSink>>,
 }
 
 impl<B: KvBackend> std::fmt::Debug for Store<B> {
@@ -270,6 +273,7 @@ impl<B: KvBackend> Store<B> {
             token_cache: RwLock::new(HashMap::new()),
             env_cache: RwLock::new(HashMap::new()),
             feed,
+            audit_sink: std::sync::OnceLock::new(),
         };
         store.backfill_environment_keys()?;
         Ok(store)
@@ -277,7 +281,30 @@ impl<B: KvBackend> Store<B> {
 
     /// Makes everything acknowledged so far durable (also done by every write).
     pub fn flush(&self) -> Result<(), StoreError> {
-        Ok(self.kv.flush()?)
+        self.kv.flush()?;
+        self.sync_audit_sink()
+    }
+
+    /// Copies every audit entry stored from now on to `sink` (once per store: a second
+    /// sink is refused and handed back).
+    pub fn set_audit_sink(&self, sink: Box<dyn AuditSink>) -> Result<(), Box<dyn AuditSink>> {
+        self.audit_sink.set(sink)
+    }
+
+    /// Hands entries just stored to the sink. Called with the audit head held.
+    fn copy_to_sink(&self, entries: &[AuditEntry]) {
+        if let Some(sink) = self.audit_sink.get() {
+            sink.append(entries);
+        }
+    }
+
+    fn sync_audit_sink(&self) -> Result<(), StoreError> {
+        match self.audit_sink.get() {
+            Some(sink) => sink
+                .sync()
+                .map_err(|e| StoreError::from(kv::KvError::new(e))),
+            None => Ok(()),
+        }
     }
 
     /// Bytes the store uses on disk.
@@ -399,6 +426,7 @@ impl<B: KvBackend> Store<B> {
                 })
                 .map_err(tx_error)?;
             head.advance(entries.last().expect("a write records at least one event"));
+            self.copy_to_sink(&entries);
             ticket = self.group_commit.ticket();
             value
         };
@@ -410,8 +438,9 @@ impl<B: KvBackend> Store<B> {
     fn wait_durable(&self, ticket: u64) -> Result<(), StoreError> {
         let position = || self.audit_head.lock().len() + 1;
         let durable_to = |position| self.feed_durable_to(position);
+        let flush = || self.flush();
         self.group_commit
-            .wait_durable(ticket, &self.kv, position, durable_to)
+            .wait_durable(ticket, flush, position, durable_to)
     }
 
     /// Appends audit entries on their own (reads) as one record. Not waited for on
@@ -430,6 +459,7 @@ impl<B: KvBackend> Store<B> {
         self.kv
             .insert(Tree::Audit, &first.key(), &encode_record(&entries))?;
         head.advance(last);
+        self.copy_to_sink(&entries);
         Ok(())
     }
 
@@ -522,7 +552,7 @@ impl GroupCommit {
     fn wait_durable(
         &self,
         ticket: u64,
-        kv: &impl KvBackend,
+        flush: impl FnOnce() -> Result<(), StoreError>,
         position: impl FnOnce() -> u64,
         durable_to: impl FnOnce(u64),
     ) -> Result<(), StoreError> {
@@ -538,7 +568,7 @@ impl GroupCommit {
         }
         let covered = self.committed.load(Ordering::SeqCst);
         let stored_to = position();
-        kv.flush()?;
+        flush()?;
         *durable = covered;
         durable_to(stored_to);
         Ok(())

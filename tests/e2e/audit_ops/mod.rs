@@ -2,5 +2,6 @@
 //! the JSON-lines audit file, and a full disk.
 
 mod action_filter;
+mod audit_file;
 mod retention;
 mod support;
