@@ -76,6 +76,11 @@ pub struct ServeArgs {
     /// `GET /v1/audit/` entry), fsynced with the writes; reopened on SIGHUP for logrotate.
     #[arg(long, env = "COFFER_AUDIT_FILE")]
     audit_file: Option<PathBuf>,
+    /// Reads whose audit entries are held in memory while the disk is full; past it
+    /// reads answer 503 too.
+    #[arg(long, env = "COFFER_HELD_READS", default_value_t = coffer_server::read_audit::DEFAULT_HELD_READS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    held_reads: usize,
 }
 
 fn parse_net(text: &str) -> Result<IpNet, String> {
@@ -202,10 +207,13 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         rate_limit_per_minute: args.rate_limit,
         auth_failures_per_minute: args.auth_failure_limit,
         changes_max_wait: std::time::Duration::from_secs(args.changes_max_wait),
+        held_reads: args.held_reads,
     };
     let state = web::Data::new(AppState::new(Arc::clone(&store), config));
     coffer_server::idempotency::spawn_sweeper(Arc::clone(&store))
         .map_err(|e| format!("cannot start the sweeper of kept answers: {e}"))?;
+    coffer_server::storage_recovery::spawn(Arc::clone(&store), Arc::clone(&state.read_audit))
+        .map_err(|e| format!("cannot start the storage recovery: {e}"))?;
     if let Some(retention) = args.audit_retention {
         coffer_server::audit_retention::spawn_trimmer(Arc::clone(&store), retention)
             .map_err(|e| format!("cannot start the audit trimmer: {e}"))?;

@@ -31,6 +31,7 @@ mod request_log;
 pub mod requests;
 pub mod routes;
 pub mod state;
+pub mod storage_recovery;
 pub mod tls;
 mod views;
 

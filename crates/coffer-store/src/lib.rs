@@ -61,6 +61,7 @@ mod overrides;
 pub mod phase_crypto;
 pub mod references;
 mod secrets;
+mod storage_state;
 mod store;
 mod tokens;
 mod upsert;
@@ -88,6 +89,7 @@ pub use model::{
 };
 pub use references::{ReferencedReads, Resolver};
 pub use secrets::{ListedPage, ListedSecret};
+pub use storage_state::StorageState;
 pub use store::{Store, StoreConfig, StoreCounts};
 pub use tokens::token_hash;
 pub use validate::{limits, normalize_key, normalize_path};

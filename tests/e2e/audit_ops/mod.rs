@@ -3,5 +3,6 @@
 
 mod action_filter;
 mod audit_file;
+mod disk_full;
 mod retention;
 mod support;

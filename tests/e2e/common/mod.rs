@@ -70,6 +70,23 @@ impl Server {
         server
     }
 
+    /// A server on the data directory `data_dir` (created on first start; the caller
+    /// keeps it), with extra `serve` arguments.
+    pub fn start_in(data_dir: &Path, args: &[&str]) -> Server {
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            data_dir: data_dir.to_owned(),
+            _dir: None,
+            admin_token: String::new(),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: Vec::new(),
+            logs: Arc::new(Mutex::new(Vec::new())),
+        };
+        server.launch();
+        server
+    }
+
     /// Starts the process on `self.data_dir` and waits until it listens.
     fn launch(&mut self) {
         let mut child = Command::new(binary())
