@@ -233,6 +233,9 @@ const ONE_ENTRY: u8 = 0x10;
 /// The kind byte of a record holding a run of consecutive entries: reads, appended in
 /// groups so that concurrent reads share one write. Keyed by the first entry's seq.
 const RUN_OF_ENTRIES: u8 = 0x11;
+/// The kind byte of a compact record of a run of entries: reads, what they share stored
+/// once ([`crate::audit_compact`]). Keyed by the first entry's seq. Since format 4.
+const COMPACT_RUN: u8 = 0x12;
 /// Format 1 had no kind byte: the layout byte told the kinds apart.
 const V1_ONE_ENTRY: u8 = 1;
 const V1_RUN_OF_ENTRIES: u8 = 2;
@@ -249,7 +252,16 @@ pub(crate) fn encode_record(entries: &[AuditEntry]) -> Vec<u8> {
     out
 }
 
-/// Decodes a record of either kind into its entries (never none).
+/// Encodes the entries of one record of reads (at least one, consecutive) compactly.
+pub(crate) fn encode_compact_record(entries: &[AuditEntry]) -> Vec<u8> {
+    let body = crate::audit_compact::encode(entries);
+    let mut out = Vec::with_capacity(1 + body.len());
+    out.push(COMPACT_RUN);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes a record of any kind into its entries (never none).
 pub(crate) fn decode_record(bytes: &[u8]) -> Result<Vec<AuditEntry>, StoreError> {
     let tree = Tree::Audit.name();
     let broken = |reason: String| StoreError::Internal(InternalError::Codec { tree, reason });
@@ -262,6 +274,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Vec<AuditEntry>, StoreError>
             Ok(run)
         }
         Some((&ONE_ENTRY, body)) => codec::decode(tree, body).map(|entry| vec![entry]),
+        Some((&COMPACT_RUN, body)) => crate::audit_compact::decode(body).map_err(broken),
         Some((kind, _)) => Err(broken(format!("unknown audit record kind {kind}"))),
         None => Err(broken("empty record".into())),
     }

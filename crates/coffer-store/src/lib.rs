@@ -42,6 +42,7 @@
 
 mod apps;
 mod audit;
+mod audit_compact;
 mod audit_retention;
 mod audit_sink;
 mod changes;

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
-use crate::audit::{encode_record, Actor, AuditEntry, AuditEvent, AuditEvents, AuditHead};
+use crate::audit::{
+    encode_compact_record, encode_record, Actor, AuditEntry, AuditEvent, AuditEvents, AuditHead,
+};
 use crate::audit_sink::AuditSink;
 use crate::changes::Feed;
 use crate::codec;
@@ -478,7 +480,7 @@ impl<B: KvBackend> Store<B> {
         };
         // One key: atomic without a transaction.
         self.kv
-            .insert(Tree::Audit, &first.key(), &encode_record(&entries))
+            .insert(Tree::Audit, &first.key(), &encode_compact_record(&entries))
             .map_err(|e| self.note_write_error(e.into(), false))?;
         head.advance(last);
         self.copy_to_sink(&entries);
