@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffer_store::{Store, Timestamp};
+use coffer_store::{StorageState, Store, Timestamp};
 
 /// How often the trimmer looks: a tenth of the retention, between these bounds.
 const SHORTEST_INTERVAL: Duration = Duration::from_millis(100);
@@ -21,6 +21,11 @@ pub fn spawn_trimmer(store: Arc<Store>, retention: Duration) -> std::io::Result<
     std::thread::Builder::new()
         .name("audit-trimmer".into())
         .spawn(move || loop {
+            // Trimming is a write too: while the disk is full it waits for the space.
+            if store.storage_state() != StorageState::Writable {
+                std::thread::sleep(interval(retention));
+                continue;
+            }
             let cutoff = Timestamp(
                 Timestamp::now()
                     .as_micros()
