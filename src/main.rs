@@ -127,13 +127,20 @@ fn init(args: &StoreArgs) -> Result<(), String> {
 fn verify_audit(args: &StoreArgs) -> Result<(), String> {
     let store = args.open()?;
     let report = store.verify_audit().map_err(|e| e.to_string())?;
+    if report.broken_checkpoint {
+        return Err("audit checkpoint failed authentication (edited or moved)".into());
+    }
+    let from = report
+        .from_checkpoint
+        .map(|seq| format!(", verified from checkpoint {seq}"))
+        .unwrap_or_default();
     match report.first_broken {
         None => {
-            println!("audit chain intact: {} entries", report.checked);
+            println!("audit chain intact: {} entries{from}", report.checked);
             Ok(())
         }
         Some(seq) => Err(format!(
-            "audit chain broken at entry {seq} ({} entries before it are intact)",
+            "audit chain broken at entry {seq} ({} entries before it are intact{from})",
             report.checked
         )),
     }

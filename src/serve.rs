@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpServer};
 use clap::Args;
+use coffer_server::audit_file::AuditFile;
 use coffer_server::network::parse_ip_or_cidr;
 use coffer_server::{create_app, AppState, ServerConfig};
 use ipnet::IpNet;
@@ -66,6 +67,20 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_CHANGES_MAX_WAIT", default_value_t = coffer_server::requests::MAX_WAIT_SECONDS,
           value_parser = clap::value_parser!(u64).range(0..=coffer_server::requests::MAX_WAIT_SECONDS))]
     changes_max_wait: u64,
+    /// Keep audit entries this long (`30d`, `12h`, ...) and trim older ones in the
+    /// background; the chain then verifies from the checkpoint where trimming stopped.
+    /// Default: keep every entry.
+    #[arg(long, env = "COFFER_AUDIT_RETENTION", value_parser = humantime::parse_duration)]
+    audit_retention: Option<std::time::Duration>,
+    /// Also append every audit entry to this file, one JSON line each (the fields of a
+    /// `GET /v1/audit/` entry), fsynced with the writes; reopened on SIGHUP for logrotate.
+    #[arg(long, env = "COFFER_AUDIT_FILE")]
+    audit_file: Option<PathBuf>,
+    /// Reads whose audit entries are held in memory while the disk is full; past it
+    /// reads answer 503 too.
+    #[arg(long, env = "COFFER_HELD_READS", default_value_t = coffer_server::read_audit::DEFAULT_HELD_READS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    held_reads: usize,
 }
 
 fn parse_net(text: &str) -> Result<IpNet, String> {
@@ -137,6 +152,23 @@ async fn stop_on_signal(server: actix_web::dev::ServerHandle, state: web::Data<A
     stopped.await;
 }
 
+/// On SIGHUP: reopen the audit file by its path (after logrotate renamed it).
+async fn reopen_on_hangup(file: Arc<AuditFile>) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot listen for SIGHUP: the audit file is never reopened");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match file.reopen() {
+            Ok(()) => tracing::info!(path = %file.path().display(), "audit file reopened"),
+            Err(err) => {
+                tracing::error!(error = %err, path = %file.path().display(), "reopening the audit file failed")
+            }
+        }
+    }
+}
+
 /// Runs the server until a shutdown signal.
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let _log_writer = init_logging(&args.log_level)?;
@@ -154,6 +186,20 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         eprintln!("WARNING: {warning}");
         tracing::warn!("{warning}");
     }
+    let audit_file = match &args.audit_file {
+        Some(path) => {
+            let strict = args.store.durability == coffer_store::Durability::Strict;
+            let file = Arc::new(
+                AuditFile::open(path, strict)
+                    .map_err(|e| format!("audit file {}: {e}", path.display()))?,
+            );
+            if store.set_audit_sink(Box::new(Arc::clone(&file))).is_err() {
+                return Err("the store already copies its audit entries elsewhere".into());
+            }
+            Some(file)
+        }
+        None => None,
+    };
     if let Some(token) = store.initialize().map_err(|e| e.to_string())? {
         eprintln!("Admin token: {}", &*token.token);
         eprintln!("Admin phaseToken: {}", &*token.phase_token);
@@ -167,10 +213,17 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         rate_limit_per_minute: args.rate_limit,
         auth_failures_per_minute: args.auth_failure_limit,
         changes_max_wait: std::time::Duration::from_secs(args.changes_max_wait),
+        held_reads: args.held_reads,
     };
     let state = web::Data::new(AppState::new(Arc::clone(&store), config));
     coffer_server::idempotency::spawn_sweeper(Arc::clone(&store))
         .map_err(|e| format!("cannot start the sweeper of kept answers: {e}"))?;
+    coffer_server::storage_recovery::spawn(Arc::clone(&store), Arc::clone(&state.read_audit))
+        .map_err(|e| format!("cannot start the storage recovery: {e}"))?;
+    if let Some(retention) = args.audit_retention {
+        coffer_server::audit_retention::spawn_trimmer(Arc::clone(&store), retention)
+            .map_err(|e| format!("cannot start the audit trimmer: {e}"))?;
+    }
     let served = actix_web::rt::System::new().block_on(async move {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || create_app(app_state.clone()))
@@ -193,6 +246,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         }
         let server = server.run();
         actix_web::rt::spawn(stop_on_signal(server.handle(), state));
+        if let Some(file) = audit_file {
+            actix_web::rt::spawn(reopen_on_hangup(file));
+        }
         server.await.map_err(|e| format!("server failed: {e}"))
     });
     let flushed = store

@@ -9,6 +9,7 @@ mod common;
 
 mod access;
 mod api;
+mod audit_ops;
 mod cli;
 mod ops;
 mod phase_clients;

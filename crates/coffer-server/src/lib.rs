@@ -11,6 +11,8 @@ use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App};
 
+pub mod audit_file;
+pub mod audit_retention;
 pub mod auth;
 pub mod body;
 pub mod codes;
@@ -29,6 +31,7 @@ mod request_log;
 pub mod requests;
 pub mod routes;
 pub mod state;
+pub mod storage_recovery;
 pub mod tls;
 mod views;
 

@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub auth_failures_per_minute: NonZeroU32,
     /// Longest a changes feed request is held, whatever `wait` asks for.
     pub changes_max_wait: Duration,
+    /// Reads whose audit entries are held in memory while the disk is full.
+    pub held_reads: usize,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +63,7 @@ impl Default for ServerConfig {
             auth_failures_per_minute: NonZeroU32::new(DEFAULT_AUTH_FAILURES_PER_MINUTE)
                 .expect("non-zero"),
             changes_max_wait: DEFAULT_CHANGES_MAX_WAIT,
+            held_reads: crate::read_audit::DEFAULT_HELD_READS,
         }
     }
 }
@@ -92,7 +95,7 @@ impl AppState {
     /// State for a store and settings.
     pub fn new(store: Arc<Store>, config: ServerConfig) -> Self {
         AppState {
-            read_audit: ReadAuditor::new(Arc::clone(&store)),
+            read_audit: ReadAuditor::new(Arc::clone(&store), config.held_reads),
             store,
             body: BodyLimits::new(config.body_limit, config.body_timeout, config.body_readers),
             network: NetworkPolicy {

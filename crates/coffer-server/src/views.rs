@@ -583,7 +583,7 @@ pub struct TokenList<'a> {
 /// `{"status": "ok", "version": ...}`
 #[derive(Serialize, ToSchema)]
 pub struct HealthView {
-    /// `ok`.
+    /// `ok`, `degraded` (the disk is full: reads answer, writes do not) or `unavailable`.
     pub status: &'static str,
     /// The server's version.
     pub version: &'static str,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::audit_retention::{AuditCheckpoint, CHECKPOINT_KEY};
 use crate::codec;
 use crate::error::{InternalError, StoreError};
 use crate::keys;
@@ -85,6 +86,29 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action, in declaration order.
+    pub const ALL: [AuditAction; 14] = [
+        AuditAction::SecretRead,
+        AuditAction::SecretCreate,
+        AuditAction::SecretUpdate,
+        AuditAction::SecretDelete,
+        AuditAction::AppCreate,
+        AuditAction::AppUpdate,
+        AuditAction::AppDelete,
+        AuditAction::EnvCreate,
+        AuditAction::EnvUpdate,
+        AuditAction::EnvDelete,
+        AuditAction::TokenCreate,
+        AuditAction::TokenRevoke,
+        AuditAction::StoreRekey,
+        AuditAction::StoreBackup,
+    ];
+
+    /// The action the API spells `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == name)
+    }
+
     /// The API spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -218,6 +242,9 @@ const ONE_ENTRY: u8 = 0x10;
 /// The kind byte of a record holding a run of consecutive entries: reads, appended in
 /// groups so that concurrent reads share one write. Keyed by the first entry's seq.
 const RUN_OF_ENTRIES: u8 = 0x11;
+/// The kind byte of a compact record of a run of entries: reads, what they share stored
+/// once ([`crate::audit_compact`]). Keyed by the first entry's seq. Since format 4.
+const COMPACT_RUN: u8 = 0x12;
 /// Format 1 had no kind byte: the layout byte told the kinds apart.
 const V1_ONE_ENTRY: u8 = 1;
 const V1_RUN_OF_ENTRIES: u8 = 2;
@@ -234,8 +261,17 @@ pub(crate) fn encode_record(entries: &[AuditEntry]) -> Vec<u8> {
     out
 }
 
-/// Decodes a record of either kind into its entries (never none).
-fn decode_record(bytes: &[u8]) -> Result<Vec<AuditEntry>, StoreError> {
+/// Encodes the entries of one record of reads (at least one, consecutive) compactly.
+pub(crate) fn encode_compact_record(entries: &[AuditEntry]) -> Vec<u8> {
+    let body = crate::audit_compact::encode(entries);
+    let mut out = Vec::with_capacity(1 + body.len());
+    out.push(COMPACT_RUN);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes a record of any kind into its entries (never none).
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<Vec<AuditEntry>, StoreError> {
     let tree = Tree::Audit.name();
     let broken = |reason: String| StoreError::Internal(InternalError::Codec { tree, reason });
     match bytes.split_first() {
@@ -247,6 +283,7 @@ fn decode_record(bytes: &[u8]) -> Result<Vec<AuditEntry>, StoreError> {
             Ok(run)
         }
         Some((&ONE_ENTRY, body)) => codec::decode(tree, body).map(|entry| vec![entry]),
+        Some((&COMPACT_RUN, body)) => crate::audit_compact::decode(body).map_err(broken),
         Some((kind, _)) => Err(broken(format!("unknown audit record kind {kind}"))),
         None => Err(broken("empty record".into())),
     }
@@ -284,14 +321,26 @@ impl AuditHead {
             Some((_, bytes)) => decode_record(&bytes)?.pop(),
             None => None,
         };
+        // A chain trimmed to nothing goes on from its checkpoint, never from 1 again.
+        let checkpoint = || -> Result<Option<AuditCheckpoint>, StoreError> {
+            kv.get(Tree::Meta, CHECKPOINT_KEY)?
+                .map(|bytes| codec::decode(Tree::Meta.name(), &bytes))
+                .transpose()
+        };
         Ok(match last {
             Some(last) => AuditHead {
                 next_seq: last.seq + 1,
                 last_hash: last.hash,
             },
-            None => AuditHead {
-                next_seq: 1,
-                last_hash: [0; 32],
+            None => match checkpoint()? {
+                Some(cp) => AuditHead {
+                    next_seq: cp.seq + 1,
+                    last_hash: cp.hash,
+                },
+                None => AuditHead {
+                    next_seq: 1,
+                    last_hash: [0; 32],
+                },
             },
         })
     }
@@ -359,6 +408,8 @@ pub struct AuditQuery {
     pub env_id: Option<Uuid>,
     /// Only entries naming this secret.
     pub secret_id: Option<Uuid>,
+    /// Only entries of this action.
+    pub action: Option<AuditAction>,
     /// First sequence number to consider.
     pub since: u64,
     /// At most this many entries.
@@ -380,8 +431,13 @@ pub struct AuditVerification {
     /// Entries checked.
     pub checked: u64,
     /// The first entry that does not decode, does not match its hash, or does not
-    /// follow the one before.
+    /// follow the one before (the checkpoint, when there is one).
     pub first_broken: Option<u64>,
+    /// The checkpoint the check started from (the last entry trimmed), if the chain was
+    /// trimmed.
+    pub from_checkpoint: Option<u64>,
+    /// The checkpoint record itself failed authentication: nothing after it was checked.
+    pub broken_checkpoint: bool,
 }
 
 impl<B: KvBackend> Store<B> {
@@ -426,7 +482,8 @@ impl<B: KvBackend> Store<B> {
                 && query.env_id.is_none_or(|id| entry.env_id == Some(id))
                 && query
                     .secret_id
-                    .is_none_or(|id| entry.secret_ids.contains(&id));
+                    .is_none_or(|id| entry.secret_ids.contains(&id))
+                && query.action.is_none_or(|action| entry.action == action);
             if !wanted {
                 continue;
             }
@@ -476,13 +533,32 @@ impl<B: KvBackend> Store<B> {
         }
     }
 
-    /// Walks the whole chain and reports the first broken link.
+    /// Walks the whole chain, from the checkpoint if it was trimmed, and reports the
+    /// first broken link.
     pub fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
-        let mut prev_hash = [0u8; 32];
-        let mut expected_seq = 1;
-        let broken_at = |seq| AuditVerification {
-            checked: seq - 1,
+        let checkpoint = match self.audit_checkpoint() {
+            Ok(checkpoint) => checkpoint,
+            Err(StoreError::Internal(InternalError::Unauthentic { .. })) => {
+                return Ok(AuditVerification {
+                    checked: 0,
+                    first_broken: None,
+                    from_checkpoint: None,
+                    broken_checkpoint: true,
+                });
+            }
+            Err(other) => return Err(other),
+        };
+        let from_checkpoint = checkpoint.map(|cp| cp.seq);
+        let (mut expected_seq, mut prev_hash) = match checkpoint {
+            Some(cp) => (cp.seq + 1, cp.hash),
+            None => (1, [0u8; 32]),
+        };
+        let first_seq = expected_seq;
+        let broken_at = |seq: u64| AuditVerification {
+            checked: seq - first_seq,
             first_broken: Some(seq),
+            from_checkpoint,
+            broken_checkpoint: false,
         };
         for pair in self.kv.scan_from(Tree::Audit, &[]) {
             let (key, bytes) = match pair.map_err(StoreError::from) {
@@ -511,8 +587,10 @@ impl<B: KvBackend> Store<B> {
             }
         }
         Ok(AuditVerification {
-            checked: expected_seq - 1,
+            checked: expected_seq - first_seq,
             first_broken: None,
+            from_checkpoint,
+            broken_checkpoint: false,
         })
     }
 }

@@ -12,9 +12,11 @@ use crate::error::{InternalError, StoreError};
 /// layout name the writer and the action of each version (records of the first layout
 /// are still read, so the migration from 2 only rewrites the format byte; it keeps a
 /// release that cannot read the new layout from opening the store). 4: the meta tree may
-/// hold a data key wrapped by the master key, from which the subkeys derive (a release
-/// that derives them from the master key must not open such a store; stores of format 3
-/// and before hold none, so the migration only rewrites the format byte).
+/// hold a data key wrapped by the master key, from which the subkeys derive; the audit
+/// chain may start after a checkpoint (retention trimmed what came before); reads may be
+/// stored as compact runs. A release that knows none of these must not open such a
+/// store; stores of format 3 and before hold none of them, so the migration only
+/// rewrites the format byte.
 pub const FORMAT_VERSION: u8 = 4;
 
 /// The layout byte every record starts with (the bincode layout of its body).

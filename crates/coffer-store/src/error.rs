@@ -130,6 +130,16 @@ pub enum StoreError {
     #[error("environment name taken")]
     EnvironmentNameTaken(String),
 
+    // --- storage unavailable ---------------------------------------------------------
+    /// The disk is full: nothing was written (or what was is not acknowledged); writes
+    /// are taken again once space is freed.
+    #[error("the disk is full")]
+    DiskFull,
+    /// A flush failed: what the disk holds is not known, and writes are refused until
+    /// the store is restarted.
+    #[error("writes are stopped after a failed flush")]
+    WritesStopped,
+
     // --- internal --------------------------------------------------------------------
     /// The store failed; the request changed nothing.
     #[error(transparent)]
@@ -172,6 +182,9 @@ impl StoreError {
 
 impl From<KvError> for StoreError {
     fn from(err: KvError) -> Self {
+        if err.is_storage_full() {
+            return StoreError::DiskFull;
+        }
         match err.0.downcast_ref::<crate::kv::RecordRefused>() {
             Some(refused) => {
                 StoreError::Internal(InternalError::Unauthentic { tree: refused.tree })

@@ -42,6 +42,9 @@
 
 mod apps;
 mod audit;
+mod audit_compact;
+mod audit_retention;
+mod audit_sink;
 mod backup;
 mod changes;
 mod client_keys;
@@ -63,6 +66,7 @@ pub mod references;
 pub mod rekey;
 pub mod restore;
 mod secrets;
+mod storage_state;
 mod store;
 mod tokens;
 mod upsert;
@@ -72,6 +76,8 @@ pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
 pub use audit::{
     Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, SecretRead,
 };
+pub use audit_retention::{AuditCheckpoint, AuditTrim};
+pub use audit_sink::AuditSink;
 pub use backup::{
     BackupError, BackupStats, BackupStream, Manifest as BackupManifest,
     HEADER_LEN as BACKUP_HEADER_LEN,
@@ -92,6 +98,7 @@ pub use model::{
 };
 pub use references::{ReferencedReads, Resolver};
 pub use secrets::{ListedPage, ListedSecret};
+pub use storage_state::StorageState;
 pub use store::{Store, StoreConfig, StoreCounts};
 pub use tokens::token_hash;
 pub use validate::{limits, normalize_key, normalize_path};

@@ -60,7 +60,8 @@ pub(crate) fn from_v1<B: KvBackend>(
 
 /// Moves a format-2 or 3 store to format 4: every record of theirs reads as it is (secret
 /// and history records of the first layout have no writer; a store without a wrapped data
-/// key uses its master key as data key), so only the format byte changes.
+/// key uses its master key as data key; an audit chain without a checkpoint starts at 1;
+/// audit records of the older kinds are still read), so only the format byte changes.
 pub(crate) fn format_byte<B: KvBackend>(kv: &Authenticated<B>) -> Result<(), OpenError> {
     kv.transaction(&[Tree::Meta], |tx| {
         tx.insert(Tree::Meta, FORMAT_KEY, &[codec::FORMAT_VERSION])?;

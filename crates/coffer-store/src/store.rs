@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
-use crate::audit::{encode_record, Actor, AuditEvent, AuditEvents, AuditHead};
+use crate::audit::{
+    encode_compact_record, encode_record, Actor, AuditEntry, AuditEvent, AuditEvents, AuditHead,
+};
+use crate::audit_sink::AuditSink;
 use crate::backup::BackupKey;
 use crate::changes::Feed;
 use crate::codec;
@@ -24,6 +27,7 @@ use crate::kv::{
 };
 use crate::migrate;
 use crate::model::{Environment, Token};
+use crate::storage_state::StorageHealth;
 
 pub(crate) const CHECK_KEY: &[u8] = b"check";
 /// The check record's plaintext in format 1 stores.
@@ -85,8 +89,8 @@ pub struct Store<B: KvBackend = SledBackend> {
     /// that scans read (cascading deletes, name uniqueness).
     pub(crate) structure: Mutex<()>,
     /// Serialises commits so audit entries form one chain.
-    audit_head: Mutex<AuditHead>,
-    group_commit: GroupCommit,
+    pub(crate) audit_head: Mutex<AuditHead>,
+    pub(crate) group_commit: GroupCommit,
     /// Token hash → token. Filled on first use; changed under its write lock together
     /// with the stored record, so it is never stale.
     pub(crate) token_cache: RwLock<HashMap<[u8; 32], Arc<Token>>>,
@@ -96,6 +100,15 @@ pub struct Store<B: KvBackend = SledBackend> {
     pub(crate) env_cache: RwLock<HashMap<(Uuid, String), Environment>>,
     /// The changes feed: how far the chain is durable, and who awaits it.
     pub(crate) feed: Feed,
+    /// Where stored audit entries are copied, if anywhere.
+    audit_sink: std::sync::OnceLock<Box<dyn AuditSink>>,
+    /// Whether writes are taken (see [`crate::storage_state`]).
+    pub(crate) storage: StorageHealth,
+    /// The failure that stopped writes, if a flush failed.
+    pub(crate) storage_failure: Mutex<Option<String>>,
+    /// The data directory, when opened from one (its free space tells when a full disk
+    /// has room again).
+    pub(crate) data_dir: Option<PathBuf>,
 }
 
 impl<B: KvBackend> std::fmt::Debug for Store<B> {
@@ -151,6 +164,7 @@ impl Store<SledBackend> {
         }
         let (mut store, data_key) = Store::assemble(kv, &master)?;
         store.key_in_data_dir = config.master_key_file.is_none();
+        store.data_dir = Some(dir.clone());
         // sled creates its files under the umask; files it creates later (snapshots,
         // blobs) land in directories only the owner can enter.
         data_dir::restrict(dir).map_err(dir_error)?;
@@ -308,6 +322,10 @@ impl<B: KvBackend> Store<B> {
             token_cache: RwLock::new(HashMap::new()),
             env_cache: RwLock::new(HashMap::new()),
             feed,
+            audit_sink: std::sync::OnceLock::new(),
+            storage: StorageHealth::default(),
+            storage_failure: Mutex::new(None),
+            data_dir: None,
         };
         store.backfill_environment_keys()?;
         Ok((store, data_key))
@@ -322,7 +340,30 @@ impl<B: KvBackend> Store<B> {
 
     /// Makes everything acknowledged so far durable (also done by every write).
     pub fn flush(&self) -> Result<(), StoreError> {
-        Ok(self.kv.flush()?)
+        self.kv.flush()?;
+        self.sync_audit_sink()
+    }
+
+    /// Copies every audit entry stored from now on to `sink` (once per store: a second
+    /// sink is refused and handed back).
+    pub fn set_audit_sink(&self, sink: Box<dyn AuditSink>) -> Result<(), Box<dyn AuditSink>> {
+        self.audit_sink.set(sink)
+    }
+
+    /// Hands entries just stored to the sink. Called with the audit head held.
+    fn copy_to_sink(&self, entries: &[AuditEntry]) {
+        if let Some(sink) = self.audit_sink.get() {
+            sink.append(entries);
+        }
+    }
+
+    fn sync_audit_sink(&self) -> Result<(), StoreError> {
+        match self.audit_sink.get() {
+            Some(sink) => sink
+                .sync()
+                .map_err(|e| StoreError::from(kv::KvError::new(e))),
+            None => Ok(()),
+        }
     }
 
     /// Bytes the store uses on disk.
@@ -373,14 +414,17 @@ impl<B: KvBackend> Store<B> {
         trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
+        self.check_writable()?;
         let (value, ticket) = {
             let _committing = self.group_commit.committing();
-            self.commit(actor, trees, work)?
+            self.commit(actor, trees, work)
+                .map_err(|e| self.note_write_error(e, false))?
         };
         if trees.iter().any(|t| matches!(t, Tree::Apps | Tree::Envs)) {
             self.env_cache.write().clear();
         }
-        self.wait_durable(ticket)?;
+        self.wait_durable(ticket)
+            .map_err(|e| self.note_write_error(e, true))?;
         Ok(value)
     }
 
@@ -408,13 +452,16 @@ impl<B: KvBackend> Store<B> {
         scan: impl FnOnce() -> Result<(S, &'t [Tree]), StoreError>,
         work: impl Fn(&dyn KvTx, &S) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
+        self.check_writable()?;
         let (value, ticket) = {
             let _committing = self.group_commit.committing();
             let _exclusive = self.write_envs(&[env_id]);
             let (scanned, trees) = scan()?;
-            self.commit(actor, trees, |tx| work(tx, &scanned))?
+            self.commit(actor, trees, |tx| work(tx, &scanned))
+                .map_err(|e| self.note_write_error(e, false))?
         };
-        self.wait_durable(ticket)?;
+        self.wait_durable(ticket)
+            .map_err(|e| self.note_write_error(e, true))?;
         Ok(value)
     }
 
@@ -444,6 +491,7 @@ impl<B: KvBackend> Store<B> {
                 })
                 .map_err(tx_error)?;
             head.advance(entries.last().expect("a write records at least one event"));
+            self.copy_to_sink(&entries);
             ticket = self.group_commit.ticket();
             value
         };
@@ -455,8 +503,9 @@ impl<B: KvBackend> Store<B> {
     fn wait_durable(&self, ticket: u64) -> Result<(), StoreError> {
         let position = || self.audit_head.lock().len() + 1;
         let durable_to = |position| self.feed_durable_to(position);
+        let flush = || self.flush();
         self.group_commit
-            .wait_durable(ticket, &self.kv, position, durable_to)
+            .wait_durable(ticket, flush, position, durable_to)
     }
 
     /// Appends audit entries on their own (reads) as one record. Not waited for on
@@ -466,6 +515,9 @@ impl<B: KvBackend> Store<B> {
         &self,
         events: impl IntoIterator<Item = (Actor, AuditEvent)>,
     ) -> Result<(), StoreError> {
+        if self.storage_state() == crate::StorageState::Full {
+            return Err(StoreError::DiskFull);
+        }
         let mut head = self.audit_head.lock();
         let entries = head.next_entries(events);
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
@@ -473,8 +525,10 @@ impl<B: KvBackend> Store<B> {
         };
         // One key: atomic without a transaction.
         self.kv
-            .insert(Tree::Audit, &first.key(), &encode_record(&entries))?;
+            .insert(Tree::Audit, &first.key(), &encode_compact_record(&entries))
+            .map_err(|e| self.note_write_error(e.into(), false))?;
         head.advance(last);
+        self.copy_to_sink(&entries);
         Ok(())
     }
 
@@ -534,11 +588,21 @@ pub struct StoreCounts {
 /// Group commit: each commit takes a ticket; a writer that finds its ticket already
 /// covered by a flush that started after its commit returns without an fsync of its own.
 #[derive(Default)]
-struct GroupCommit {
+pub(crate) struct GroupCommit {
     committed: AtomicU64,
     /// Writers between the start of their write and its commit.
     committing: AtomicUsize,
-    durable: Mutex<u64>,
+    durable: Mutex<Durable>,
+}
+
+/// How far commits are durable, and which commits a reopen of the backend lost.
+#[derive(Default)]
+struct Durable {
+    /// Every ticket up to this one is durable.
+    to: u64,
+    /// Tickets committed but not durable when the backend was reopened: `(after, to]`,
+    /// one range per reopen. Their writers are answered with a failure.
+    lost: Vec<(u64, u64)>,
 }
 
 /// Counts a writer as committing until dropped.
@@ -551,6 +615,19 @@ impl Drop for Committing<'_> {
 }
 
 impl GroupCommit {
+    /// Runs `reopen` (which reopens the backend) with every flush held back, and marks
+    /// the commits not yet durable as lost if it succeeds.
+    pub(crate) fn reopening<E>(&self, reopen: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+        let mut durable = self.durable.lock();
+        reopen()?;
+        let committed = self.committed.load(Ordering::SeqCst);
+        if committed > durable.to {
+            let lost = (durable.to, committed);
+            durable.lost.push(lost);
+        }
+        Ok(())
+    }
+
     fn committing(&self) -> Committing<'_> {
         self.committing.fetch_add(1, Ordering::SeqCst);
         Committing(&self.committing)
@@ -567,12 +644,19 @@ impl GroupCommit {
     fn wait_durable(
         &self,
         ticket: u64,
-        kv: &impl KvBackend,
+        flush: impl FnOnce() -> Result<(), StoreError>,
         position: impl FnOnce() -> u64,
         durable_to: impl FnOnce(u64),
     ) -> Result<(), StoreError> {
         let mut durable = self.durable.lock();
-        if *durable >= ticket {
+        if durable
+            .lost
+            .iter()
+            .any(|&(after, to)| after < ticket && ticket <= to)
+        {
+            return Err(StoreError::DiskFull);
+        }
+        if durable.to >= ticket {
             return Ok(());
         }
         // sled holds commits back while it flushes: let the writers committing right
@@ -583,8 +667,8 @@ impl GroupCommit {
         }
         let covered = self.committed.load(Ordering::SeqCst);
         let stored_to = position();
-        kv.flush()?;
-        *durable = covered;
+        flush()?;
+        durable.to = covered;
         durable_to(stored_to);
         Ok(())
     }

@@ -70,9 +70,9 @@ impl Server {
         server
     }
 
-    /// A server on an existing data directory that the caller keeps (a restored one,
-    /// say), with extra `serve` arguments. `admin_token` is empty: it was printed when
-    /// the directory was made.
+    /// A server on the data directory `data_dir`, which the caller keeps: created on first
+    /// start, or an existing one (a restored copy, say). `admin_token` is empty when the
+    /// directory already existed: it was printed when the directory was made.
     pub fn start_on(data_dir: &Path, args: &[&str]) -> Server {
         let mut server = Server {
             child: None,

@@ -325,8 +325,24 @@ fn rounds() -> usize {
         .unwrap_or(DEFAULT_ROUNDS)
 }
 
-#[test]
-fn acknowledged_writes_survive_sigkill() {
+/// What a run of kill/restart rounds saw.
+pub(super) struct Rounds {
+    /// Writes acknowledged in all rounds.
+    pub acknowledged: usize,
+    /// Secrets stored at the end.
+    pub stored: usize,
+    /// Batches in flight at a kill found whole, and found absent.
+    pub in_flight: (usize, usize),
+}
+
+/// Runs `rounds` rounds of concurrent writes killed with SIGKILL after a delay drawn
+/// from `kill_after_ms`; `while_down` looks at the data directory before each restart.
+/// Every round checks that every acknowledged write is stored.
+pub(super) fn kill_restart_rounds(
+    rounds: usize,
+    kill_after_ms: std::ops::Range<u64>,
+    mut while_down: impl FnMut(usize, &Server),
+) -> Rounds {
     let mut server = Server::start();
     let (app_id, _) = create_app(&server.admin(), "crash");
     let path = secrets_path(&app_id, "Development");
@@ -335,7 +351,6 @@ fn acknowledged_writes_survive_sigkill() {
     let mut rng = rand::thread_rng();
     let mut acknowledged = 0;
     let mut in_flight = (0, 0);
-    let rounds = rounds();
     for round in 0..rounds {
         let mut all: Vec<(String, Known)> = expected.clone().into_iter().collect();
         all.shuffle(&mut rng);
@@ -351,12 +366,13 @@ fn acknowledged_writes_survive_sigkill() {
                 thread::spawn(move || client(api, path, owned, batches))
             })
             .collect();
-        thread::sleep(Duration::from_millis(rng.gen_range(300..1000)));
+        thread::sleep(Duration::from_millis(rng.gen_range(kill_after_ms.clone())));
         server.kill();
         let journals: Vec<Journal> = handles
             .into_iter()
             .map(|h| h.join().expect("client thread"))
             .collect();
+        while_down(round, &server);
         server.start_again();
         for journal in &journals {
             acknowledged += journal.acknowledged;
@@ -378,16 +394,26 @@ fn acknowledged_writes_survive_sigkill() {
         in_flight.1 += absent;
         expected = stored;
     }
+    assert!(!server.logs().contains("panicked"), "{}", server.logs());
+    Rounds {
+        acknowledged,
+        stored: expected.len(),
+        in_flight,
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    let rounds = rounds();
+    let seen = kill_restart_rounds(rounds, 300..1000, |_, _| {});
     eprintln!(
-        "{rounds} kill/restart rounds: {acknowledged} writes acknowledged, {} secrets stored; \
+        "{rounds} kill/restart rounds: {} writes acknowledged, {} secrets stored; \
          batches in flight at a kill: {} found whole, {} found absent",
-        expected.len(),
-        in_flight.0,
-        in_flight.1
+        seen.acknowledged, seen.stored, seen.in_flight.0, seen.in_flight.1
     );
     assert!(
-        acknowledged >= rounds,
-        "only {acknowledged} writes acknowledged in {rounds} rounds"
+        seen.acknowledged >= rounds,
+        "only {} writes acknowledged in {rounds} rounds",
+        seen.acknowledged
     );
-    assert!(!server.logs().contains("panicked"), "{}", server.logs());
 }

@@ -10,3 +10,4 @@ mod hostile;
 mod hostile_props;
 mod races;
 mod shutdown;
+mod soak;

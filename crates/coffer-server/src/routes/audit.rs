@@ -1,7 +1,7 @@
 //! `/audit`: the audit log, User tokens only.
 
 use actix_web::{web, HttpResponse};
-use coffer_store::AuditQuery;
+use coffer_store::{AuditAction, AuditQuery};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -35,6 +35,9 @@ pub(crate) struct AuditParams {
     env: Option<String>,
     /// Only entries naming this secret.
     secret_id: Option<Uuid>,
+    /// Only entries of this action (`secret.read`, `token.create`, ...).
+    #[param(value_type = Option<String>, example = "secret.update")]
+    action: Option<AuditAction>,
     /// First sequence number (a `next` cursor).
     #[param(minimum = 0)]
     since: Option<u64>,
@@ -49,6 +52,7 @@ impl AuditParams {
             app_id: uuid_param(query, "app_id")?,
             env: query.get("env").cloned(),
             secret_id: uuid_param(query, "secret_id")?,
+            action: action_param(query)?,
             since: number_param(query, "since")?,
             limit: number_param(query, "limit")?,
         })
@@ -68,6 +72,15 @@ fn uuid_param(query: &QueryMap, name: &str) -> Result<Option<Uuid>, ApiError> {
         .transpose()
 }
 
+fn action_param(query: &QueryMap) -> Result<Option<AuditAction>, ApiError> {
+    query
+        .get("action")
+        .map(|raw| {
+            AuditAction::from_name(raw).ok_or_else(|| Code::InvalidParameter.with(&[&"action"]))
+        })
+        .transpose()
+}
+
 /// A non-negative integer parameter (at most `i64::MAX`, as the schema says int64).
 fn number_param(query: &QueryMap, name: &str) -> Result<Option<u64>, ApiError> {
     query
@@ -83,7 +96,8 @@ fn number_param(query: &QueryMap, name: &str) -> Result<Option<u64>, ApiError> {
 
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditParams),
     responses((status = 200, description = "Audit entries, oldest first", body = AuditPageView),
-        (status = 404, description = "Environment not found", body = ErrorBody)))]
+        (status = 404, description = "Environment not found", body = ErrorBody),
+        (status = 410, description = "The cursor points before the oldest retained entry", body = ErrorBody)))]
 pub(crate) async fn list_audit(
     auth: Auth,
     state: web::Data<AppState>,
@@ -104,10 +118,20 @@ pub(crate) async fn list_audit(
     if limit == 0 || limit > MAX_LIMIT {
         return Err(Code::LimitOutOfRange.with(&[&MAX_LIMIT]));
     }
+    // Without `since`, the listing starts at the oldest entry kept; a cursor before it
+    // points at entries retention removed.
+    let trimmed_to = state.store.audit_checkpoint()?.map_or(0, |cp| cp.seq);
+    if params
+        .since
+        .is_some_and(|since| since <= trimmed_to && trimmed_to > 0)
+    {
+        return Err(Code::CursorExpired.into());
+    }
     let page = state.store.list_audit(&AuditQuery {
         app_id,
         env_id,
         secret_id: params.secret_id,
+        action: params.action,
         since: params.since.unwrap_or(1),
         limit,
     })?;

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::error::ApiError;
+use crate::read_audit::Serving;
 use crate::state::AppState;
 use crate::views::HealthView;
 
@@ -21,10 +22,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations", security(()),
-    responses((status = 200, description = "The server is up", body = HealthView)))]
-pub(crate) async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(HealthView {
-        status: "ok",
+    responses((status = 200, description = "The server is up (`ok`), or answers reads only while its disk is full (`degraded`)", body = HealthView),
+        (status = 503, description = "Reads can no longer be audited, or writes stopped after a failed flush", body = HealthView)))]
+pub(crate) async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let (mut response, status) = match state.read_audit.serving() {
+        Serving::Ok => (HttpResponse::Ok(), "ok"),
+        Serving::Degraded => (HttpResponse::Ok(), "degraded"),
+        Serving::Unavailable => (HttpResponse::ServiceUnavailable(), "unavailable"),
+    };
+    response.json(HealthView {
+        status,
         version: env!("CARGO_PKG_VERSION"),
     })
 }

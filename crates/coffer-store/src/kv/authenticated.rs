@@ -183,6 +183,10 @@ impl<B: KvBackend> KvBackend for Authenticated<B> {
     fn size_on_disk(&self) -> Result<u64, KvError> {
         self.inner.size_on_disk()
     }
+
+    fn reopen(&self) -> Result<(), KvError> {
+        self.inner.reopen()
+    }
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@ mod fsync;
 mod sled_backend;
 
 pub(crate) use authenticated::{tagged, verified, Authenticated, RecordRefused};
+pub(crate) use cut::Cut;
 #[cfg(feature = "etcd")]
 pub use etcd_backend::EtcdBackend;
-pub(crate) use cut::Cut;
 pub use fsync::{create_dir_all_durably, sync_dir, sync_with_parent};
 pub use sled_backend::{SledBackend, SledOpenError};
 
@@ -159,6 +159,12 @@ impl KvError {
     pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         KvError(Box::new(err))
     }
+
+    /// Whether the backend failed because its disk (or quota) is full: writing may
+    /// succeed again once space is freed.
+    pub fn is_storage_full(&self) -> bool {
+        sled_backend::is_storage_full(&*self.0)
+    }
 }
 
 /// Why an operation inside a transaction could not go on. Backends use `Conflict`
@@ -258,4 +264,15 @@ pub trait KvBackend: Send + Sync + 'static {
 
     /// Bytes used on disk.
     fn size_on_disk(&self) -> Result<u64, KvError>;
+
+    /// Closes the backend and opens it again from what is durable: a backend that stops
+    /// writing after an I/O error (sled on a full disk) writes again once reopened.
+    /// Whatever was not durable may be gone afterwards. A backend that cannot be
+    /// reopened says so.
+    fn reopen(&self) -> Result<(), KvError> {
+        Err(KvError::new(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this backend cannot be reopened",
+        )))
+    }
 }

@@ -2,10 +2,11 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
@@ -37,18 +38,37 @@ pub enum SledOpenError {
     Other(#[from] KvError),
 }
 
-/// A sled database with one sled tree per [`Tree`].
+/// A sled database with one sled tree per [`Tree`], which can be closed and opened again
+/// in-process ([`KvBackend::reopen`]): sled 0.34 fails every write after one I/O error
+/// (its log keeps the first error and reports it forever), so a database that hit a full
+/// disk writes again only once reopened.
 #[derive(Debug)]
 pub struct SledBackend {
+    /// The database open now; `None` between a close and a successful open.
+    open: RwLock<Option<Arc<OpenDb>>>,
+    /// How to open it again; `None` for a temporary database.
+    reopen_with: Option<(PathBuf, u64, Durability)>,
+    /// Held by every transaction and every write: sled's transactions read single keys
+    /// only, so a range read inside one is made safe by letting no other write commit
+    /// meanwhile (sled is one process's: its file lock keeps others out).
+    writing: Mutex<()>,
+}
+
+/// One opening of the database.
+#[derive(Debug)]
+struct OpenDb {
     db: sled::Db,
     trees: Vec<sled::Tree>,
     /// What [`KvBackend::flush`] fsyncs after sled's own flush; `None` when relaxed
     /// (and for a temporary database).
     log_sync: Option<LogSync>,
-    /// Held by every transaction and every write: sled's transactions read single keys
-    /// only, so a range read inside one is made safe by letting no other write commit
-    /// meanwhile (sled is one process's: its file lock keeps others out).
-    writing: Mutex<()>,
+}
+
+/// The error of an operation between a failed reopen and the next.
+fn closed() -> KvError {
+    KvError::new(std::io::Error::other(
+        "the database is closed, being reopened",
+    ))
 }
 
 impl SledBackend {
@@ -65,6 +85,36 @@ impl SledBackend {
         cache_bytes: u64,
         durability: Durability,
     ) -> Result<Self, SledOpenError> {
+        let open = OpenDb::open(dir, cache_bytes, durability)?;
+        Ok(SledBackend {
+            open: RwLock::new(Some(Arc::new(open))),
+            reopen_with: Some((dir.to_owned(), cache_bytes, durability)),
+            writing: Mutex::new(()),
+        })
+    }
+
+    /// A database that lives in a temporary directory and disappears on drop. Its
+    /// flush is sled's own (nothing to keep across a power loss).
+    pub fn temporary() -> Result<Self, SledOpenError> {
+        let open = OpenDb::from_config(sled::Config::new().temporary(true))?;
+        Ok(SledBackend {
+            open: RwLock::new(Some(Arc::new(open))),
+            reopen_with: None,
+            writing: Mutex::new(()),
+        })
+    }
+
+    fn current(&self) -> Result<Arc<OpenDb>, KvError> {
+        self.open.read().clone().ok_or_else(closed)
+    }
+
+    fn tree(&self, tree: Tree) -> Result<sled::Tree, KvError> {
+        Ok(self.current()?.trees[tree.position()].clone())
+    }
+}
+
+impl OpenDb {
+    fn open(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Self, SledOpenError> {
         let io = |e: std::io::Error| SledOpenError::Other(KvError::new(e));
         create_dir_all_durably(dir).map_err(io)?;
         let config = sled::Config::new()
@@ -96,12 +146,6 @@ impl SledBackend {
         Ok(backend)
     }
 
-    /// A database that lives in a temporary directory and disappears on drop. Its
-    /// flush is sled's own (nothing to keep across a power loss).
-    pub fn temporary() -> Result<Self, SledOpenError> {
-        Self::from_config(sled::Config::new().temporary(true))
-    }
-
     fn from_config(config: sled::Config) -> Result<Self, SledOpenError> {
         let db = config.open().map_err(|e| {
             if is_lock_error(&e) {
@@ -115,16 +159,11 @@ impl SledBackend {
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SledOpenError::Other(KvError::new(e)))?;
-        Ok(SledBackend {
+        Ok(OpenDb {
             db,
             trees,
             log_sync: None,
-            writing: Mutex::new(()),
         })
-    }
-
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        &self.trees[tree.position()]
     }
 }
 
@@ -144,7 +183,8 @@ type WriteSet = BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>;
 /// writes laid over it; the writes are applied together at the end.
 struct SledTx<'a> {
     trees: &'a [Tree],
-    backend: &'a SledBackend,
+    /// `trees[i]` of the database open now is `base[i]`.
+    base: &'a [sled::Tree],
     written: RefCell<WriteSet>,
 }
 
@@ -177,7 +217,7 @@ impl KvTx for SledTx<'_> {
         if let Some(own) = self.written.borrow().get(&(position, key.to_vec())) {
             return Ok(own.clone());
         }
-        let committed = self.backend.tree(tree).get(key).map_err(storage)?;
+        let committed = self.base[position].get(key).map_err(storage)?;
         Ok(committed.map(|v| v.to_vec()))
     }
 
@@ -192,7 +232,7 @@ impl KvTx for SledTx<'_> {
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, TxFault> {
         let position = self.position(tree)?;
         let mut range = BTreeMap::new();
-        for pair in self.backend.tree(tree).scan_prefix(prefix) {
+        for pair in self.base[position].scan_prefix(prefix) {
             let (key, value) = pair.map_err(storage)?;
             range.insert(key.to_vec(), value.to_vec());
         }
@@ -210,58 +250,64 @@ impl KvTx for SledTx<'_> {
     }
 }
 
-impl SledBackend {
-    /// Applies a transaction's writes at once: one sled transaction over the trees
-    /// written (it only writes, so nothing can make it conflict).
-    fn apply(&self, trees: &[Tree], written: WriteSet) -> Result<(), KvError> {
-        if written.is_empty() {
-            return Ok(());
-        }
-        let spanned: Vec<sled::Tree> = trees.iter().map(|t| self.tree(*t).clone()).collect();
-        spanned
-            .as_slice()
-            .transaction(|view| {
-                for ((position, key), value) in &written {
-                    let tree: &TransactionalTree = &view[*position];
-                    match value {
-                        Some(value) => tree.insert(key.as_slice(), value.as_slice())?,
-                        None => tree.remove(key.as_slice())?,
-                    };
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|err| match err {
-                TransactionError::Storage(e) => KvError::new(e),
-                TransactionError::Abort(()) => unreachable!("the writes never abort"),
-            })
+/// Applies a transaction's writes at once: one sled transaction over the trees of
+/// `spanned` (it only writes, so nothing can make it conflict).
+fn apply(spanned: &[sled::Tree], written: WriteSet) -> Result<(), KvError> {
+    if written.is_empty() {
+        return Ok(());
     }
+    spanned
+        .transaction(|view| {
+            for ((position, key), value) in &written {
+                let tree: &TransactionalTree = &view[*position];
+                match value {
+                    Some(value) => tree.insert(key.as_slice(), value.as_slice())?,
+                    None => tree.remove(key.as_slice())?,
+                };
+            }
+            Ok::<_, ConflictableTransactionError<()>>(())
+        })
+        .map_err(|err| match err {
+            TransactionError::Storage(e) => KvError::new(e),
+            TransactionError::Abort(()) => unreachable!("the writes never abort"),
+        })
+}
+
+fn failed_iter(err: KvError) -> KvIter<'static> {
+    Box::new(std::iter::once(Err(err)))
 }
 
 impl KvBackend for SledBackend {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
-        self.tree(tree)
+        self.tree(tree)?
             .get(key)
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(KvError::new)
     }
 
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> KvIter<'_> {
-        pairs(self.tree(tree).scan_prefix(prefix))
+        match self.tree(tree) {
+            Ok(tree) => pairs(tree.scan_prefix(prefix)),
+            Err(e) => failed_iter(e),
+        }
     }
 
     fn scan_from(&self, tree: Tree, start: &[u8]) -> KvIter<'_> {
-        pairs(self.tree(tree).range(start..))
+        match self.tree(tree) {
+            Ok(tree) => pairs(tree.range(start..)),
+            Err(e) => failed_iter(e),
+        }
     }
 
     fn last(&self, tree: Tree) -> Result<Option<KvPair>, KvError> {
-        self.tree(tree)
+        self.tree(tree)?
             .last()
             .map(|p| p.map(|(k, v)| (k.to_vec(), v.to_vec())))
             .map_err(KvError::new)
     }
 
     fn floor(&self, tree: Tree, key: &[u8]) -> Result<Option<KvPair>, KvError> {
-        self.tree(tree)
+        self.tree(tree)?
             .range(..=key)
             .next_back()
             .transpose()
@@ -275,16 +321,21 @@ impl KvBackend for SledBackend {
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>> {
         let _writing = self.writing.lock();
+        let open = self.current().map_err(TxError::Storage)?;
+        let spanned: Vec<sled::Tree> = trees
+            .iter()
+            .map(|t| open.trees[t.position()].clone())
+            .collect();
+        drop(open);
         loop {
             let tx = SledTx {
                 trees,
-                backend: self,
+                base: &spanned,
                 written: RefCell::default(),
             };
             match work(&tx) {
                 Ok(value) => {
-                    self.apply(trees, tx.written.into_inner())
-                        .map_err(TxError::Storage)?;
+                    apply(&spanned, tx.written.into_inner()).map_err(TxError::Storage)?;
                     return Ok(value);
                 }
                 Err(TxAbort::Abort(e)) => return Err(TxError::Abort(e)),
@@ -296,7 +347,7 @@ impl KvBackend for SledBackend {
 
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         let _writing = self.writing.lock();
-        self.tree(tree)
+        self.tree(tree)?
             .insert(key, value)
             .map(drop)
             .map_err(KvError::new)
@@ -305,19 +356,65 @@ impl KvBackend for SledBackend {
     /// sled's flush writes the log to the OS; when strict, the blob files and the log
     /// are then fsynced (see [`LogSync`]).
     fn flush(&self) -> Result<(), KvError> {
-        let Some(log_sync) = &self.log_sync else {
-            return self.db.flush().map(drop).map_err(KvError::new);
+        let open = self.current()?;
+        let Some(log_sync) = &open.log_sync else {
+            return open.db.flush().map(drop).map_err(KvError::new);
         };
         let listed = log_sync.unsynced_blobs().map_err(KvError::new)?;
-        self.db.flush().map_err(KvError::new)?;
+        open.db.flush().map_err(KvError::new)?;
         log_sync.sync(listed).map_err(KvError::new)
     }
 
     fn len(&self, tree: Tree) -> usize {
-        self.tree(tree).len()
+        self.tree(tree).map_or(0, |tree| tree.len())
     }
 
     fn size_on_disk(&self) -> Result<u64, KvError> {
-        self.db.size_on_disk().map_err(KvError::new)
+        self.current()?.db.size_on_disk().map_err(KvError::new)
     }
+
+    /// Closes the database (once every operation in flight has let go of it) and opens
+    /// it again from what is on disk. Callers hold every writer back meanwhile.
+    fn reopen(&self) -> Result<(), KvError> {
+        let Some((dir, cache_bytes, durability)) = &self.reopen_with else {
+            return Err(KvError::new(std::io::Error::other(
+                "a temporary database cannot be reopened",
+            )));
+        };
+        let mut slot = self.open.write();
+        // Dropped here; sled lets go of its file lock once the last clone is gone,
+        // which the open below waits for (`LOCKED_RETRY`).
+        *slot = None;
+        let open = OpenDb::open(dir, *cache_bytes, *durability).map_err(|e| match e {
+            SledOpenError::Locked => KvError::new(std::io::Error::other(
+                "the database is still held by an operation in flight",
+            )),
+            SledOpenError::Other(e) => e,
+        })?;
+        *slot = Some(Arc::new(open));
+        Ok(())
+    }
+}
+
+/// Whether a storage error is the disk (or quota) being full: an I/O error of kind
+/// `StorageFull` or raw OS error 28 (`ENOSPC`), reported by sled or by our own syncs.
+pub(crate) fn is_storage_full(err: &(dyn std::error::Error + 'static)) -> bool {
+    let full = |io: &std::io::Error| {
+        io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28)
+    };
+    let mut source = Some(err);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if full(io) || io.get_ref().is_some_and(|inner| is_storage_full(inner)) {
+                return true;
+            }
+        }
+        if let Some(sled::Error::Io(io)) = err.downcast_ref::<sled::Error>() {
+            if full(io) {
+                return true;
+            }
+        }
+        source = err.source();
+    }
+    false
 }
