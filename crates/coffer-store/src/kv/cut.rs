@@ -89,6 +89,12 @@ impl<B: KvBackend> KvBackend for Cut<B> {
     fn size_on_disk(&self) -> Result<u64, KvError> {
         self.inner.size_on_disk()
     }
+
+    /// With the gate closed: no write is in flight while the backend below is swapped.
+    fn reopen(&self) -> Result<(), KvError> {
+        let _frozen = self.gate.write();
+        self.inner.reopen()
+    }
 }
 
 #[cfg(test)]
