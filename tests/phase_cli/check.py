@@ -108,7 +108,7 @@ class Cli:
     """The `phase` command with one token, as a user runs it."""
 
     def __init__(self, venv, server, phase_token, workdir):
-        self.binary = str(Path(venv) / "bin" / "phase")
+        self.binary = str(Path(venv).resolve() / "bin" / "phase")
         self.workdir = workdir
         home = workdir / "home"
         home.mkdir(exist_ok=True)
