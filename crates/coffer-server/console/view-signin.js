@@ -6,8 +6,8 @@ import * as session from './session.js';
 import { fill, form, h, heading } from './dom.js';
 
 /**
- * What a Service token opens: its app and first environment, from `/v1/tokens/self/`
- * where the server has it, else the app id and environment typed in.
+ * What a Service token opens: the app id and environment typed in, or where left empty,
+ * its app and first environment from `/v1/tokens/self/`.
  */
 async function serviceScope(typed) {
   let self = null;
@@ -16,10 +16,12 @@ async function serviceScope(typed) {
   } catch (error) {
     if (error.status === 403) throw error;
   }
+  // What was typed wins; what is left empty comes from the token's own scope.
   const first = self?.environments?.[0];
-  const scope = self?.appId && first
-    ? { appId: self.appId, envId: first.id ?? first }
-    : { appId: typed.appId.trim(), envId: typed.env.trim() };
+  const scope = {
+    appId: typed.appId.trim() || self?.appId || '',
+    envId: typed.env.trim() || (first?.id ?? first ?? ''),
+  };
   if (!scope.appId || !scope.envId) {
     throw new api.ApiError(400, 'A Service token needs its app id and environment.', 'scope_required');
   }
