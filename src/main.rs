@@ -72,9 +72,33 @@ enum AuditCommand {
     Verify(StoreArgs),
 }
 
+/// Which engine holds the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StorageKind {
+    /// sled in the data directory: one node.
+    Embedded,
+    /// An etcd cluster (v3 API) shared by several nodes.
+    Etcd,
+}
+
 /// Where the data lives.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
+    /// Where the state lives: `embedded` (in --data-dir) or `etcd` (a cluster several
+    /// nodes share; needs --etcd-endpoints and --master-key-file).
+    #[arg(long, env = "COFFER_STORAGE", value_enum, default_value_t = StorageKind::Embedded)]
+    pub storage: StorageKind,
+    /// Client URLs of the etcd cluster's members, comma-separated (with --storage etcd).
+    #[arg(
+        long,
+        env = "COFFER_ETCD_ENDPOINTS",
+        value_delimiter = ',',
+        required_if_eq("storage", "etcd")
+    )]
+    pub etcd_endpoints: Vec<String>,
+    /// The key prefix of this store in the etcd cluster (several stores may share one).
+    #[arg(long, env = "COFFER_ETCD_PREFIX", default_value = "coffer/")]
+    pub etcd_prefix: String,
     /// Data directory.
     #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
     pub data_dir: PathBuf,
@@ -99,6 +123,13 @@ impl StoreArgs {
     /// Opens the store these arguments name.
     pub fn open(&self) -> Result<coffer_store::Store, String> {
         let mut config = coffer_store::StoreConfig::new(&self.data_dir);
+        config.storage = match self.storage {
+            StorageKind::Embedded => coffer_store::Storage::Embedded,
+            StorageKind::Etcd => coffer_store::Storage::Etcd {
+                endpoints: self.etcd_endpoints.clone(),
+                prefix: self.etcd_prefix.clone(),
+            },
+        };
         config.master_key_file = self.master_key_file.clone();
         config.cache_bytes = self.cache_mib << 20;
         config.durability = self.durability;

@@ -179,7 +179,19 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         _ => None,
     };
     let store = Arc::new(args.store.open()?);
-    announce_durability(args.store.durability);
+    store.keep_caches_confirmed();
+    match args.store.storage {
+        crate::StorageKind::Embedded => announce_durability(args.store.durability),
+        crate::StorageKind::Etcd => {
+            let endpoints = args.store.etcd_endpoints.join(",");
+            let prefix = &args.store.etcd_prefix;
+            eprintln!(
+                "Storage: etcd at {endpoints}, prefix {prefix} (a write is answered once a \
+                 quorum of the cluster has it on disk)"
+            );
+            tracing::info!(%endpoints, %prefix, "storage: etcd");
+        }
+    }
     if store.rotation_pending().map_err(|e| e.to_string())? {
         let warning = "a master key rotation did not finish: stop the server and run \
                        `coffer rekey` again with the same new key";

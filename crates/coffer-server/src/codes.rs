@@ -87,6 +87,7 @@ error_codes! {
     SecretsRequired = (BAD_REQUEST, "secrets_required", "'secrets' must be a non-empty list.");
     EntryNotObject = (BAD_REQUEST, "entry_not_object", "Each entry in 'secrets' must be an object.");
     BatchTooLarge = (BAD_REQUEST, "batch_too_large", "'secrets' may hold at most {} entries.");
+    BackendBatchTooLarge = (PAYLOAD_TOO_LARGE, "backend_batch_too_large", "Batch too large for the storage backend: {}.");
     KeyRequired = (BAD_REQUEST, "key_required", "Each secret requires a non-empty 'key'.");
     InvalidKey = (BAD_REQUEST, "invalid_key", "Invalid secret key: '{}'");
     ValueRequired = (BAD_REQUEST, "value_required", "Each secret requires a 'value' string.");

@@ -159,7 +159,8 @@ impl From<StoreError> for ApiError {
             E::AppNameTaken(name) => Code::AppExists.with(&[&quote(&name)]),
             E::EnvironmentNameTaken(name) => Code::EnvironmentExists.with(&[&quote(&name)]),
             // Passing (space is freed) or until a restart: the client may retry later.
-            E::DiskFull | E::WritesStopped => ApiError::unavailable(),
+            E::DiskFull | E::WritesStopped | E::Unavailable => ApiError::unavailable(),
+            E::BackendLimit(limit) => Code::BackendBatchTooLarge.with(&[&limit]),
             E::Internal(internal) => {
                 log_internal(&internal);
                 ApiError::internal()

@@ -375,6 +375,13 @@ impl AuditHead {
             .collect()
     }
 
+    /// The key the next record of the chain is stored at: a writer that finds it taken
+    /// holds a stale head (another node sharing the backend appended), reloads it and
+    /// tries again, so two writers never chain onto the same entry.
+    pub(crate) fn next_key(&self) -> [u8; 8] {
+        keys::audit(self.next_seq)
+    }
+
     /// Entries in the chain.
     pub(crate) fn len(&self) -> u64 {
         self.next_seq - 1

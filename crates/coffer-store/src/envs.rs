@@ -72,8 +72,10 @@ impl<B: KvBackend> Store<B> {
         name_or_id: &str,
     ) -> Result<Environment, StoreError> {
         let cache_key = (app_id, name_or_id.to_lowercase());
-        if let Some(env) = self.env_cache.read().get(&cache_key) {
-            return Ok(env.clone());
+        if self.cache_epoch.trusted() {
+            if let Some(env) = self.env_cache.read().get(&cache_key) {
+                return Ok(env.clone());
+            }
         }
         let mut cache = self.env_cache.write();
         let env = self.find_environment_in_store(app_id, name_or_id)?;

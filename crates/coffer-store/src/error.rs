@@ -139,6 +139,16 @@ pub enum StoreError {
     /// the store is restarted.
     #[error("writes are stopped after a failed flush")]
     WritesStopped,
+    /// The storage backend cannot be reached (an etcd cluster without quorum). A write
+    /// that met this is not acknowledged; it may or may not have been stored.
+    #[error("the storage backend cannot be reached")]
+    Unavailable,
+
+    // --- too large for the backend ---------------------------------------------------
+    /// The write does not fit one transaction of the backend; nothing was written.
+    /// Names the backend's setting that bounds it.
+    #[error("batch too large for the storage backend: {0}")]
+    BackendLimit(&'static str),
 
     // --- internal --------------------------------------------------------------------
     /// The store failed; the request changed nothing.
@@ -184,6 +194,12 @@ impl From<KvError> for StoreError {
     fn from(err: KvError) -> Self {
         if err.is_storage_full() {
             return StoreError::DiskFull;
+        }
+        if err.is_unreachable() {
+            return StoreError::Unavailable;
+        }
+        if let Some(limit) = err.exceeded_limit() {
+            return StoreError::BackendLimit(limit);
         }
         match err.0.downcast_ref::<crate::kv::RecordRefused>() {
             Some(refused) => {
@@ -243,6 +259,14 @@ pub enum OpenError {
     /// The data was written by a newer, unknown format.
     #[error("unsupported store format version {0}")]
     UnsupportedFormat(u8),
+    /// A shared store needs its master key given: every node must use the same one.
+    #[error(
+        "--master-key-file is required with --storage {0}: every node must use the same master key"
+    )]
+    MasterKeyRequired(&'static str),
+    /// This build cannot open the storage asked for.
+    #[error("this build of Coffer has no {0} support (build it with `--features {0}`)")]
+    StorageNotBuilt(&'static str),
     /// The store itself failed.
     #[error(transparent)]
     Store(#[from] StoreError),

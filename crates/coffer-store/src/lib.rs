@@ -46,6 +46,7 @@ mod audit_compact;
 mod audit_retention;
 mod audit_sink;
 mod backup;
+mod cache_epoch;
 mod changes;
 mod client_keys;
 mod codec;
@@ -89,7 +90,7 @@ pub use client_keys::{EnvironmentKeys, IssuedToken, TokenKeys};
 pub use crypto::MasterKey;
 pub use error::{InternalError, OpenError, StoreError};
 pub use idempotency::{AnswerToKeep, IdempotentRequest, KeptAnswer, KEPT_ANSWER_LIFETIME_MICROS};
-pub use kv::Durability;
+pub use kv::{Durability, Storage};
 pub use model::{
     App, EnvType, Environment, ListPage, ListPosition, NewSecret, NewToken, OverrideChange,
     OverrideInput, Permissions, PersonalOverride, Rollback, RolledBack, Secret, SecretAction,

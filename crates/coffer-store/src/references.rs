@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::kv::{KvBackend, SledBackend};
+use crate::kv::{Backend, KvBackend};
 use crate::validate::{limits, normalize_path};
 use crate::{SecretFilter, Store, StoreError};
 
@@ -166,7 +166,7 @@ pub type MayRead = Box<dyn Fn(Uuid, Uuid) -> bool + Send + Sync>;
 /// # Ok(())
 /// # }
 /// ```
-pub struct Resolver<B: KvBackend = SledBackend> {
+pub struct Resolver<B: KvBackend = Backend> {
     store: Arc<Store<B>>,
     may_read: MayRead,
     /// App names (lower-cased) as looked up.

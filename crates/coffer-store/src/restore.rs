@@ -15,7 +15,7 @@ use crate::backup::{BackupError, BackupReader, Manifest};
 use crate::crypto::MasterKey;
 use crate::data_dir;
 use crate::error::{OpenError, StoreError};
-use crate::kv::{self, KvBackend, SledBackend, SledOpenError};
+use crate::kv::{self, Backend, Durability, KvBackend, SledOpenError};
 use crate::store::{Store, StoreConfig};
 
 /// What a restore made.
@@ -121,7 +121,7 @@ pub fn restore(
 
     let db = temp.join("db");
     data_dir::create_private(&db).map_err(io_error(&db))?;
-    let backend = SledBackend::open(&db, 8 << 20).map_err(|e| match e {
+    let backend = Backend::embedded(&db, 8 << 20, Durability::Strict).map_err(|e| match e {
         SledOpenError::Locked => RestoreError::Open(OpenError::Locked(temp.display().to_string())),
         SledOpenError::Other(e) => RestoreError::Open(OpenError::Store(StoreError::from(e))),
     })?;

@@ -19,7 +19,7 @@ use crate::model::{
 use crate::overrides::{
     tx_override, tx_put_override, tx_remove_override, OverrideRecord, PreparedOverride,
 };
-use crate::store::{abort, tx_get, Store};
+use crate::store::{abort, tx_error, tx_get, Store};
 use crate::validate::{
     check_sizes, limits, normalize_key, normalize_path, normalize_tags, upper_case_key,
 };
@@ -546,38 +546,51 @@ impl<B: KvBackend> Store<B> {
             found.push((position, ListedSecret { id, listed }));
             Ok(())
         };
-        match &digest {
-            Some(digest) => {
-                let prefix = keys::secret_index_prefix(env_id, digest);
-                for pair in self.kv.scan_prefix(Tree::SecretIndex, &prefix) {
-                    let entry = pair?.1;
-                    let (id, _) = parse_index_entry(&entry)?;
-                    let stored = self.kv.get(Tree::Secrets, &keys::secret(env_id, id))?;
-                    if let Some(record) = stored.as_deref().map(decode_secret).transpose()? {
-                        check_indexed(id, &record, Some(&entry))?;
-                        consider(id, record)?;
+        // Read in one view: on a backend other nodes write, the index and the records
+        // come from one state, so a batch is seen whole or not at all.
+        let trees = [Tree::SecretIndex, Tree::Secrets];
+        let records = self
+            .kv
+            .read_view(&trees, |view| {
+                let mut records = Vec::new();
+                match &digest {
+                    Some(digest) => {
+                        let prefix = keys::secret_index_prefix(env_id, digest);
+                        for (_, entry) in view.scan_prefix(Tree::SecretIndex, &prefix)? {
+                            let (id, _) = parse_index_entry(&entry).map_err(TxAbort::Abort)?;
+                            let stored = view.get(Tree::Secrets, &keys::secret(env_id, id))?;
+                            let Some(bytes) = stored else { continue };
+                            let record = decode_secret(&bytes).map_err(TxAbort::Abort)?;
+                            check_indexed(id, &record, Some(&entry)).map_err(TxAbort::Abort)?;
+                            records.push((id, record));
+                        }
+                    }
+                    None => {
+                        // Every current record must be the version its index entry
+                        // names. The index is read with one scan of the environment's
+                        // entries (small: 24-byte values), not a point read per secret.
+                        let mut indexed = std::collections::HashMap::new();
+                        for (_, entry) in view.scan_prefix(Tree::SecretIndex, env_id.as_bytes())? {
+                            let (id, version) =
+                                parse_index_entry(&entry).map_err(TxAbort::Abort)?;
+                            indexed.insert(id, version);
+                        }
+                        for (key, bytes) in view.scan_prefix(Tree::Secrets, env_id.as_bytes())? {
+                            let id =
+                                stored_uuid(Tree::Secrets, &key[16..]).map_err(TxAbort::Abort)?;
+                            let record = decode_secret(&bytes).map_err(TxAbort::Abort)?;
+                            if indexed.get(&id) != Some(&record.version) {
+                                return abort(StoreError::unauthentic(Tree::Secrets));
+                            }
+                            records.push((id, record));
+                        }
                     }
                 }
-            }
-            None => {
-                // Every current record must be the version its index entry names. The
-                // index is read with one scan of the environment's entries (small:
-                // 24-byte values), not a point read per secret.
-                let mut indexed = std::collections::HashMap::new();
-                for pair in self.kv.scan_prefix(Tree::SecretIndex, env_id.as_bytes()) {
-                    let (id, version) = parse_index_entry(&pair?.1)?;
-                    indexed.insert(id, version);
-                }
-                for pair in self.kv.scan_prefix(Tree::Secrets, env_id.as_bytes()) {
-                    let (key, bytes) = pair?;
-                    let id = stored_uuid(Tree::Secrets, &key[16..])?;
-                    let record = decode_secret(&bytes)?;
-                    if indexed.get(&id) != Some(&record.version) {
-                        return Err(StoreError::unauthentic(Tree::Secrets));
-                    }
-                    consider(id, record)?;
-                }
-            }
+                Ok(records)
+            })
+            .map_err(tx_error)?;
+        for (id, record) in records {
+            consider(id, record)?;
         }
         found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let limit = page.limit.unwrap_or(usize::MAX);

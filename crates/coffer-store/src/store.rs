@@ -15,16 +15,15 @@ use crate::audit::{
 };
 use crate::audit_sink::AuditSink;
 use crate::backup::BackupKey;
+use crate::cache_epoch::CacheEpoch;
 use crate::changes::Feed;
 use crate::codec;
 use crate::crypto::{DataKey, Keyring, MasterKey, RecordMac, TAG_LEN};
 use crate::data_dir;
 use crate::data_key::{self, Unlocked, DATA_KEY};
 use crate::error::{OpenError, StoreError};
-use crate::kv::{self, Durability, SledOpenError};
-use crate::kv::{
-    verified, Authenticated, Cut, KvBackend, KvTx, SledBackend, Tree, TxAbort, TxError,
-};
+use crate::kv::{self, Backend, Durability, SledOpenError, Storage};
+use crate::kv::{tagged, verified, Authenticated, Cut, KvBackend, KvTx, Tree, TxAbort, TxError};
 use crate::migrate;
 use crate::model::{Environment, Token};
 use crate::storage_state::StorageHealth;
@@ -43,7 +42,10 @@ const GROUP_COMMIT_WAIT: Duration = Duration::from_micros(500);
 /// Where and how to open a store.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
-    /// The data directory; created if missing.
+    /// Which engine holds the state: the data directory's own (the default) or a
+    /// shared cluster.
+    pub storage: Storage,
+    /// The data directory; created if missing (not used with a shared cluster).
     pub data_dir: PathBuf,
     /// The master key file; `None` means `<data_dir>/master.key`, generated on first open.
     pub master_key_file: Option<PathBuf>,
@@ -59,6 +61,7 @@ impl StoreConfig {
     /// The defaults for a data directory.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         StoreConfig {
+            storage: Storage::Embedded,
             data_dir: data_dir.into(),
             master_key_file: None,
             // Small: a secrets server's working set is small, and memory is what the
@@ -71,7 +74,7 @@ impl StoreConfig {
 }
 
 /// The secrets store. Cheap to share behind an `Arc`; every method takes `&self`.
-pub struct Store<B: KvBackend = SledBackend> {
+pub struct Store<B: KvBackend = Backend> {
     /// Every record read or written passes through the authentication layer; every
     /// write, through the gate that backups close for a consistent cut.
     pub(crate) kv: Authenticated<Cut<B>>,
@@ -98,6 +101,8 @@ pub struct Store<B: KvBackend = SledBackend> {
     /// every secrets request starts with. Filled under its write lock and emptied after
     /// every change to apps or environments, so it is never stale.
     pub(crate) env_cache: RwLock<HashMap<(Uuid, String), Environment>>,
+    /// When the caches may answer, if other nodes write the same backend.
+    pub(crate) cache_epoch: CacheEpoch,
     /// The changes feed: how far the chain is durable, and who awaits it.
     pub(crate) feed: Feed,
     /// Where stored audit entries are copied, if anywhere.
@@ -117,16 +122,30 @@ impl<B: KvBackend> std::fmt::Debug for Store<B> {
     }
 }
 
-impl Store<SledBackend> {
-    /// Opens (creating if needed) the store in `config.data_dir`. The directory and
-    /// everything in it are made private to the owner (0700 directories, 0600 files),
-    /// whatever the umask.
+impl Store<Backend> {
+    /// Opens (creating if needed) the store `config` names: in `config.data_dir` by
+    /// default, whose directory and everything in it are made private to the owner
+    /// (0700 directories, 0600 files), whatever the umask.
     pub fn open(config: &StoreConfig) -> Result<Self, OpenError> {
         Self::open_unlocked(config).map(|(store, _)| store)
     }
 
     /// [`Store::open`], and the data key the master key opened.
     pub(crate) fn open_unlocked(config: &StoreConfig) -> Result<(Self, DataKey), OpenError> {
+        match &config.storage {
+            Storage::Embedded => Self::open_embedded(config),
+            Storage::Etcd { endpoints, prefix } => {
+                let key_file = config
+                    .master_key_file
+                    .as_deref()
+                    .ok_or(OpenError::MasterKeyRequired("etcd"))?;
+                let master = MasterKey::read(key_file)?;
+                Store::assemble(connect_etcd(endpoints, prefix)?, &master)
+            }
+        }
+    }
+
+    fn open_embedded(config: &StoreConfig) -> Result<(Self, DataKey), OpenError> {
         let dir = &config.data_dir;
         let shown = dir.display().to_string();
         let dir_error = |source| OpenError::DataDir {
@@ -142,7 +161,7 @@ impl Store<SledBackend> {
         // Created before sled sees it, so that nothing sled writes in it is ever open to
         // others, even before the files are restricted below.
         data_dir::create_private(&db_dir).map_err(dir_error)?;
-        let kv = SledBackend::open_with(&db_dir, config.cache_bytes, config.durability).map_err(
+        let kv = Backend::embedded(&db_dir, config.cache_bytes, config.durability).map_err(
             |e| match e {
                 SledOpenError::Locked => OpenError::Locked(shown.clone()),
                 SledOpenError::Other(e) => OpenError::Store(e.into()),
@@ -173,12 +192,22 @@ impl Store<SledBackend> {
 
     /// A store in a temporary directory with a random master key, gone when dropped.
     pub fn open_temporary() -> Result<Self, OpenError> {
-        let kv = SledBackend::temporary().map_err(|e| match e {
+        let kv = Backend::temporary().map_err(|e| match e {
             SledOpenError::Locked => OpenError::Locked("temporary".into()),
             SledOpenError::Other(e) => OpenError::Store(e.into()),
         })?;
         Store::with_backend(kv, &MasterKey::generate())
     }
+}
+
+#[cfg(feature = "etcd")]
+fn connect_etcd(endpoints: &[String], prefix: &str) -> Result<Backend, OpenError> {
+    Backend::etcd(endpoints, prefix).map_err(|e| OpenError::Store(e.into()))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn connect_etcd(_: &[String], _: &str) -> Result<Backend, OpenError> {
+    Err(OpenError::StorageNotBuilt("etcd"))
 }
 
 /// Whether the master key opens a format-2 check record (sealed check ‖ tag); the tag
@@ -293,22 +322,37 @@ impl<B: KvBackend> Store<B> {
                 kv
             }
             None => {
-                let kv = Authenticated::new(kv, mac);
-                let check = keys.seal(CHECK_KEY, CHECK_PLAINTEXT);
-                let wrapped = master.wrap(DATA_KEY, &data_key);
-                kv.transaction(&[Tree::Meta], |tx| {
-                    tx.insert(Tree::Meta, FORMAT_KEY, &[codec::FORMAT_VERSION])?;
-                    tx.insert(Tree::Meta, DATA_KEY, &wrapped)?;
-                    tx.insert(Tree::Meta, CHECK_KEY, &check)?;
-                    Ok::<_, TxAbort<StoreError>>(())
-                })
-                .map_err(tx_error)?;
+                let records = [
+                    (FORMAT_KEY, vec![codec::FORMAT_VERSION]),
+                    (DATA_KEY, master.wrap(DATA_KEY, &data_key)),
+                    (CHECK_KEY, keys.seal(CHECK_KEY, CHECK_PLAINTEXT)),
+                ]
+                .map(|(key, value)| (key, tagged(&mac, Tree::Meta, key, &value)));
+                // Below the authentication layer: a check record found here is another
+                // node's, tagged under the data key it made.
+                let initialised = kv
+                    .transaction(&[Tree::Meta], |tx| {
+                        // Another node sharing the backend may have initialised it
+                        // since the check above: then this one opens what it wrote.
+                        if tx.get(Tree::Meta, CHECK_KEY)?.is_some() {
+                            return Ok(false);
+                        }
+                        for (key, value) in &records {
+                            tx.insert(Tree::Meta, key, value)?;
+                        }
+                        Ok::<_, TxAbort<StoreError>>(true)
+                    })
+                    .map_err(tx_error)?;
+                if !initialised {
+                    return Self::assemble(kv.into_inner(), master);
+                }
                 kv.flush().map_err(StoreError::from)?;
-                kv
+                Authenticated::new(kv, mac)
             }
         };
         let audit_head = AuditHead::load(&kv)?;
         let feed = Feed::at(audit_head.len() + 1);
+        let cache_epoch = CacheEpoch::new(kv.is_shared());
         let store = Store {
             kv,
             keys,
@@ -321,6 +365,7 @@ impl<B: KvBackend> Store<B> {
             group_commit: GroupCommit::default(),
             token_cache: RwLock::new(HashMap::new()),
             env_cache: RwLock::new(HashMap::new()),
+            cache_epoch,
             feed,
             audit_sink: std::sync::OnceLock::new(),
             storage: StorageHealth::default(),
@@ -473,29 +518,48 @@ impl<B: KvBackend> Store<B> {
         trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<(T, u64), StoreError> {
-        let mut spanned = Vec::with_capacity(trees.len() + 1);
+        let mut spanned = Vec::with_capacity(trees.len() + 2);
         spanned.extend_from_slice(trees);
         spanned.push(Tree::Audit);
-        let ticket;
-        let value = {
-            let mut head = self.audit_head.lock();
-            let (value, entries) = self
-                .kv
-                .transaction(&spanned, |tx| {
-                    let (value, events) = work(tx)?;
-                    let events = events.into_events().map(|event| (actor.clone(), event));
-                    let entries = head.next_entries(events);
-                    let first = entries.first().expect("a write records at least one event");
-                    tx.insert(Tree::Audit, &first.key(), &encode_record(&entries))?;
-                    Ok((value, entries))
-                })
-                .map_err(tx_error)?;
+        let moves_epoch = self.cache_epoch.moved_by(trees);
+        if moves_epoch && !trees.contains(&Tree::Meta) {
+            spanned.push(Tree::Meta);
+        }
+        let mut head = self.audit_head.lock();
+        for _ in 0..HEAD_RELOADS {
+            let committed = self.kv.transaction(&spanned, |tx| {
+                // Read inside the transaction: if another node appends at this key
+                // before the commit, the commit conflicts instead of forking the chain.
+                if tx.get(Tree::Audit, &head.next_key())?.is_some() {
+                    return Err(TxAbort::Abort(CommitAbort::HeadMoved));
+                }
+                let (value, events) = work(tx).map_err(|abort| match abort {
+                    TxAbort::Abort(e) => TxAbort::Abort(CommitAbort::Store(e)),
+                    TxAbort::Fault(fault) => TxAbort::Fault(fault),
+                })?;
+                let events = events.into_events().map(|event| (actor.clone(), event));
+                let entries = head.next_entries(events);
+                let first = entries.first().expect("a write records at least one event");
+                tx.insert(Tree::Audit, &first.key(), &encode_record(&entries))?;
+                if moves_epoch {
+                    self.cache_epoch.move_in(tx)?;
+                }
+                Ok((value, entries))
+            });
+            let (value, entries) = match committed {
+                Ok(committed) => committed,
+                Err(TxError::Abort(CommitAbort::HeadMoved)) => {
+                    *head = AuditHead::load(&self.kv)?;
+                    continue;
+                }
+                Err(TxError::Abort(CommitAbort::Store(e))) => return Err(e),
+                Err(TxError::Storage(e)) => return Err(e.into()),
+            };
             head.advance(entries.last().expect("a write records at least one event"));
             self.copy_to_sink(&entries);
-            ticket = self.group_commit.ticket();
-            value
-        };
-        Ok((value, ticket))
+            return Ok((value, self.group_commit.ticket()));
+        }
+        Err(head_kept_moving())
     }
 
     /// Returns once the commit of `ticket` is on disk.
@@ -518,18 +582,27 @@ impl<B: KvBackend> Store<B> {
         if self.storage_state() == crate::StorageState::Full {
             return Err(StoreError::DiskFull);
         }
+        let events: Vec<_> = events.into_iter().collect();
         let mut head = self.audit_head.lock();
-        let entries = head.next_entries(events);
-        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        for _ in 0..HEAD_RELOADS {
+            let entries = head.next_entries(events.iter().cloned());
+            let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+                return Ok(());
+            };
+            // One key, written only if no other node took it first.
+            let appended = self
+                .kv
+                .insert_new(Tree::Audit, &first.key(), &encode_compact_record(&entries))
+                .map_err(|e| self.note_write_error(e.into(), false))?;
+            if !appended {
+                *head = AuditHead::load(&self.kv)?;
+                continue;
+            }
+            head.advance(last);
+            self.copy_to_sink(&entries);
             return Ok(());
-        };
-        // One key: atomic without a transaction.
-        self.kv
-            .insert(Tree::Audit, &first.key(), &encode_compact_record(&entries))
-            .map_err(|e| self.note_write_error(e.into(), false))?;
-        head.advance(last);
-        self.copy_to_sink(&entries);
-        Ok(())
+        }
+        Err(head_kept_moving())
     }
 
     pub(crate) fn get_record<T: serde::de::DeserializeOwned>(
@@ -542,6 +615,24 @@ impl<B: KvBackend> Store<B> {
             .map(|bytes| codec::decode(tree.name(), &bytes))
             .transpose()
     }
+}
+
+/// How often a writer reloads the end of the audit chain, appended to by other nodes,
+/// before it gives up.
+const HEAD_RELOADS: usize = 64;
+
+/// Why a commit's transaction stopped.
+enum CommitAbort {
+    /// The write's own error.
+    Store(StoreError),
+    /// The audit chain grew past this node's head.
+    HeadMoved,
+}
+
+fn head_kept_moving() -> StoreError {
+    StoreError::from(kv::KvError::new(std::io::Error::other(
+        "the audit chain kept growing under this node's writes",
+    )))
 }
 
 /// Reads and decodes a record inside a transaction.

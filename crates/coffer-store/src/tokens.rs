@@ -273,7 +273,10 @@ impl<B: KvBackend> Store<B> {
     pub fn authenticate(&self, token: &str) -> Result<Option<Arc<Token>>, StoreError> {
         let hash = token_hash(token);
         let now = Timestamp::now();
-        let cached = self.token_cache.read().get(&hash).cloned();
+        let cached = match self.cache_epoch.trusted() {
+            true => self.token_cache.read().get(&hash).cloned(),
+            false => None,
+        };
         let record = match cached {
             Some(record) => record,
             None => {

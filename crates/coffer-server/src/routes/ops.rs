@@ -23,9 +23,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[utoipa::path(get, path = "/health", tag = "operations", security(()),
     responses((status = 200, description = "The server is up (`ok`), or answers reads only while its disk is full (`degraded`)", body = HealthView),
-        (status = 503, description = "Reads can no longer be audited, or writes stopped after a failed flush", body = HealthView)))]
+        (status = 503, description = "The storage cannot be reached (an etcd cluster without quorum), reads can no longer be audited, or writes stopped after a failed flush", body = HealthView)))]
 pub(crate) async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let (mut response, status) = match state.read_audit.serving() {
+    let serving = match state.store.storage_reachable() {
+        true => state.read_audit.serving(),
+        false => Serving::Unavailable,
+    };
+    let (mut response, status) = match serving {
         Serving::Ok => (HttpResponse::Ok(), "ok"),
         Serving::Degraded => (HttpResponse::Ok(), "degraded"),
         Serving::Unavailable => (HttpResponse::ServiceUnavailable(), "unavailable"),

@@ -167,9 +167,27 @@ impl<B: KvBackend> KvBackend for Authenticated<B> {
         })
     }
 
+    fn read_view<T, E>(
+        &self,
+        trees: &[Tree],
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+    ) -> Result<T, TxError<E>> {
+        self.inner.read_view(trees, |tx| {
+            work(&AuthenticatedTx {
+                inner: tx,
+                mac: &self.mac,
+            })
+        })
+    }
+
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         self.inner
             .insert(tree, key, &tagged(&self.mac, tree, key, value))
+    }
+
+    fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError> {
+        self.inner
+            .insert_new(tree, key, &tagged(&self.mac, tree, key, value))
     }
 
     fn flush(&self) -> Result<(), KvError> {
@@ -186,6 +204,14 @@ impl<B: KvBackend> KvBackend for Authenticated<B> {
 
     fn reopen(&self) -> Result<(), KvError> {
         self.inner.reopen()
+    }
+
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
+
+    fn check_reachable(&self) -> Result<(), KvError> {
+        self.inner.check_reachable()
     }
 }
 

@@ -41,6 +41,11 @@ impl<B> Cut<B> {
     pub(crate) fn inner(&self) -> &B {
         &self.inner
     }
+
+    /// The backend below, let go of.
+    pub(crate) fn into_inner(self) -> B {
+        self.inner
+    }
 }
 
 impl<B: KvBackend> KvBackend for Cut<B> {
@@ -73,9 +78,23 @@ impl<B: KvBackend> KvBackend for Cut<B> {
         self.inner.transaction(trees, work)
     }
 
+    /// Not behind the gate: a view writes nothing.
+    fn read_view<T, E>(
+        &self,
+        trees: &[Tree],
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+    ) -> Result<T, TxError<E>> {
+        self.inner.read_view(trees, work)
+    }
+
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         let _open = self.gate.read();
         self.inner.insert(tree, key, value)
+    }
+
+    fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError> {
+        let _open = self.gate.read();
+        self.inner.insert_new(tree, key, value)
     }
 
     fn flush(&self) -> Result<(), KvError> {
@@ -94,6 +113,14 @@ impl<B: KvBackend> KvBackend for Cut<B> {
     fn reopen(&self) -> Result<(), KvError> {
         let _frozen = self.gate.write();
         self.inner.reopen()
+    }
+
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
+
+    fn check_reachable(&self) -> Result<(), KvError> {
+        self.inner.check_reachable()
     }
 }
 

@@ -19,15 +19,28 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, GetOptions, SortOrder, SortTarget, Txn, TxnOp};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, SortOrder, SortTarget, Txn, TxnOp,
+};
 use parking_lot::Mutex;
+use tonic::Code;
 
-use super::{KvBackend, KvError, KvIter, KvPair, KvTx, Tree, TxAbort, TxError, TxFault};
+use super::{
+    BackendFault, KvBackend, KvError, KvIter, KvPair, KvTx, Tree, TxAbort, TxError, TxFault,
+};
 
 /// Keys fetched per request while scanning.
 const SCAN_PAGE: i64 = 512;
 /// Attempts of a transaction that keeps meeting concurrent commits before it fails.
 const MAX_ATTEMPTS: u32 = 64;
+/// How long one request may take before the cluster counts as unreachable: a cluster
+/// without quorum answers nothing, and a caller is better told so than kept waiting.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long connecting to a member may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The key [`KvBackend::check_reachable`] reads (linearizably: only a member that is
+/// part of a quorum answers).
+const PROBE_KEY: &[u8] = b"probe";
 
 /// `(key without the tree prefix, value, mod_revision)`.
 type Versioned = (Vec<u8>, Vec<u8>, i64);
@@ -49,8 +62,34 @@ impl std::fmt::Debug for EtcdBackend {
     }
 }
 
+/// What an etcd client error means for the store: the cluster out of reach (no quorum,
+/// no member answering), a transaction over one of the cluster's limits, or a failure.
 fn kv_error(err: etcd_client::Error) -> KvError {
-    KvError::new(err)
+    use etcd_client::Error as E;
+    let fault = match &err {
+        E::TransportError(_) | E::IoError(_) => Some(BackendFault::Unreachable(err.to_string())),
+        E::GRpcStatus(status) => match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted => {
+                Some(BackendFault::Unreachable(status.message().to_owned()))
+            }
+            // The server's own words for its two transaction limits (etcd's
+            // `ErrGRPCTooManyOps` and `ErrGRPCRequestTooLarge`), and gRPC's for a message
+            // over the server's receive limit (which etcd derives from the same flag).
+            Code::InvalidArgument if status.message().contains("too many operations") => {
+                Some(BackendFault::TooLarge("--max-txn-ops"))
+            }
+            Code::InvalidArgument if status.message().contains("request is too large") => {
+                Some(BackendFault::TooLarge("--max-request-bytes"))
+            }
+            Code::ResourceExhausted => Some(BackendFault::TooLarge("--max-request-bytes")),
+            _ => None,
+        },
+        _ => None,
+    };
+    match fault {
+        Some(fault) => KvError::new(fault),
+        None => KvError::new(err),
+    }
 }
 
 /// The first key after every key that starts with `prefix` (etcd's `range_end`).
@@ -73,8 +112,14 @@ impl EtcdBackend {
             .enable_all()
             .build()
             .map_err(KvError::new)?;
+        let options = ConnectOptions::new()
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+            // A member cut off from the leader refuses at once instead of waiting.
+            .with_require_leader(true);
         let client = runtime
-            .block_on(Client::connect(endpoints, None))
+            .block_on(Client::connect(endpoints, Some(options)))
             .map_err(kv_error)?;
         Ok(EtcdBackend {
             runtime,
@@ -406,9 +451,26 @@ impl KvBackend for EtcdBackend {
             .map(drop)
     }
 
+    fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError> {
+        let (full, value) = (self.full_key(tree, key), value.to_vec());
+        let txn = Txn::new()
+            .when([Compare::version(full.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(full, value, None)]);
+        let answer = self.call(async |client| client.txn(txn).await)?;
+        Ok(answer.succeeded())
+    }
+
     /// etcd answers a write once a quorum has it on disk.
     fn flush(&self) -> Result<(), KvError> {
         Ok(())
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn check_reachable(&self) -> Result<(), KvError> {
+        self.get(Tree::Meta, PROBE_KEY).map(drop)
     }
 
     fn len(&self, tree: Tree) -> usize {

@@ -7,6 +7,7 @@
 //! second one (a distributed store shared by several nodes) can be checked the same way.
 
 mod authenticated;
+mod backend;
 mod cut;
 #[cfg(feature = "etcd")]
 mod etcd_backend;
@@ -14,6 +15,7 @@ mod fsync;
 mod sled_backend;
 
 pub(crate) use authenticated::{tagged, verified, Authenticated, RecordRefused};
+pub use backend::{Backend, Storage};
 pub(crate) use cut::Cut;
 #[cfg(feature = "etcd")]
 pub use etcd_backend::EtcdBackend;
@@ -165,6 +167,35 @@ impl KvError {
     pub fn is_storage_full(&self) -> bool {
         sled_backend::is_storage_full(&*self.0)
     }
+
+    /// Whether the backend could not be reached (an etcd cluster without quorum): the
+    /// operation may or may not have happened, and may succeed later.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self.0.downcast_ref::<BackendFault>(),
+            Some(BackendFault::Unreachable(_))
+        )
+    }
+
+    /// The backend limit a transaction exceeded, if that is why it failed.
+    pub fn exceeded_limit(&self) -> Option<&'static str> {
+        match self.0.downcast_ref::<BackendFault>() {
+            Some(BackendFault::TooLarge(limit)) => Some(limit),
+            _ => None,
+        }
+    }
+}
+
+/// Failures a backend names precisely, so that the store can answer them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendFault {
+    /// The backend cannot be reached now.
+    #[error("the storage backend cannot be reached: {0}")]
+    Unreachable(String),
+    /// A transaction is larger than the backend takes in one; nothing of it was written.
+    /// Names the setting that bounds it.
+    #[error("the transaction exceeds the storage backend's {0}")]
+    TooLarge(&'static str),
 }
 
 /// Why an operation inside a transaction could not go on. Backends use `Conflict`
@@ -252,8 +283,38 @@ pub trait KvBackend: Send + Sync + 'static {
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>>;
 
+    /// Runs `work` on a view of `trees` that reads one state of the backend: what one
+    /// transaction committed is seen whole or not at all, across every read of the view.
+    /// The view takes no writes. By default a transaction that writes nothing; a backend
+    /// whose callers already hold writers off (sled, under the environment locks) reads
+    /// straight through.
+    fn read_view<T, E>(
+        &self,
+        trees: &[Tree],
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+    ) -> Result<T, TxError<E>> {
+        self.transaction(trees, work)
+    }
+
     /// Writes one key outside a transaction (atomic, not waited for on disk).
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError>;
+
+    /// Writes one key outside a transaction if it is absent (atomic: of two callers,
+    /// at most one writes); `false` if it was there.
+    fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError> {
+        let written = self.transaction(&[tree], |tx| {
+            if tx.get(tree, key)?.is_some() {
+                return Ok(false);
+            }
+            tx.insert(tree, key, value)?;
+            Ok::<_, TxAbort<std::convert::Infallible>>(true)
+        });
+        match written {
+            Ok(written) => Ok(written),
+            Err(TxError::Storage(e)) => Err(e),
+            Err(TxError::Abort(never)) => match never {},
+        }
+    }
 
     /// Returns once everything committed before the call is durable, as the backend's
     /// [`Durability`] defines it (by default: on disk, surviving a power loss).
@@ -274,5 +335,17 @@ pub trait KvBackend: Send + Sync + 'static {
             std::io::ErrorKind::Unsupported,
             "this backend cannot be reopened",
         )))
+    }
+
+    /// Whether other processes write the same state (other nodes on one cluster): what
+    /// this process keeps in memory may then go stale without a local write.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Fails if the backend cannot be reached now (for health checks); a local backend
+    /// always can.
+    fn check_reachable(&self) -> Result<(), KvError> {
+        Ok(())
     }
 }

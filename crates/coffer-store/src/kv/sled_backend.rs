@@ -186,6 +186,8 @@ struct SledTx<'a> {
     /// `trees[i]` of the database open now is `base[i]`.
     base: &'a [sled::Tree],
     written: RefCell<WriteSet>,
+    /// A view that refuses writes ([`KvBackend::read_view`]).
+    read_only: bool,
 }
 
 impl SledTx<'_> {
@@ -199,6 +201,11 @@ impl SledTx<'_> {
     }
 
     fn write(&self, tree: Tree, key: &[u8], value: Option<&[u8]>) -> Result<(), TxFault> {
+        if self.read_only {
+            return Err(TxFault::Storage(KvError::new(std::io::Error::other(
+                "a read view takes no writes",
+            ))));
+        }
         let position = self.position(tree)?;
         self.written
             .borrow_mut()
@@ -332,6 +339,7 @@ impl KvBackend for SledBackend {
                 trees,
                 base: &spanned,
                 written: RefCell::default(),
+                read_only: false,
             };
             match work(&tx) {
                 Ok(value) => {
@@ -345,12 +353,50 @@ impl KvBackend for SledBackend {
         }
     }
 
+    /// Straight through, without the writers' lock: callers hold the writers of what
+    /// they read off (the environment locks).
+    fn read_view<T, E>(
+        &self,
+        trees: &[Tree],
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+    ) -> Result<T, TxError<E>> {
+        let open = self.current().map_err(TxError::Storage)?;
+        let spanned: Vec<sled::Tree> = trees
+            .iter()
+            .map(|t| open.trees[t.position()].clone())
+            .collect();
+        drop(open);
+        let view = SledTx {
+            trees,
+            base: &spanned,
+            written: RefCell::default(),
+            read_only: true,
+        };
+        match work(&view) {
+            Ok(value) => Ok(value),
+            Err(TxAbort::Abort(e)) => Err(TxError::Abort(e)),
+            Err(TxAbort::Fault(TxFault::Storage(e))) => Err(TxError::Storage(e)),
+            Err(TxAbort::Fault(TxFault::Conflict)) => Err(TxError::Storage(KvError::new(
+                std::io::Error::other("a read view cannot conflict"),
+            ))),
+        }
+    }
+
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         let _writing = self.writing.lock();
         self.tree(tree)?
             .insert(key, value)
             .map(drop)
             .map_err(KvError::new)
+    }
+
+    fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError> {
+        let _writing = self.writing.lock();
+        let swapped = self
+            .tree(tree)?
+            .compare_and_swap(key, None::<&[u8]>, Some(value))
+            .map_err(KvError::new)?;
+        Ok(swapped.is_ok())
     }
 
     /// sled's flush writes the log to the OS; when strict, the blob files and the log

@@ -1,0 +1,264 @@
+//! Two stores on one etcd prefix, as two Coffer nodes share a cluster (DESIGN.md,
+//! "Several nodes on one distributed store"): every rule is decided inside the backend's
+//! transactions, so it holds across them, and the audit chain never forks.
+//! Runs against the cluster named by `COFFER_TEST_ETCD_ENDPOINTS`; without it, it fails.
+#![cfg(feature = "etcd")]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use coffer_store::{
+    MasterKey, NewApp, NewToken, Permissions, SecretFilter, Storage, Store, StoreConfig,
+    StoreError, TokenKind,
+};
+use common::{me, secret};
+use uuid::Uuid;
+
+fn endpoints() -> Vec<String> {
+    std::env::var("COFFER_TEST_ETCD_ENDPOINTS")
+        .expect("COFFER_TEST_ETCD_ENDPOINTS names the etcd cluster to test against")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Two nodes on a fresh prefix of the cluster, sharing one master key.
+struct TwoNodes {
+    a: Arc<Store>,
+    b: Arc<Store>,
+    _key_dir: tempfile::TempDir,
+}
+
+impl TwoNodes {
+    fn new() -> Self {
+        let key_dir = tempfile::tempdir().unwrap();
+        let key_file = key_dir.path().join("master.key");
+        MasterKey::generate().write_new(&key_file).unwrap();
+        let prefix = format!("coffer-nodes-{}/", Uuid::new_v4());
+        let open = || {
+            let mut config = StoreConfig::new(key_dir.path());
+            config.storage = Storage::Etcd {
+                endpoints: endpoints(),
+                prefix: prefix.clone(),
+            };
+            config.master_key_file = Some(key_file.clone());
+            let store = Arc::new(Store::open(&config).unwrap());
+            store.keep_caches_confirmed();
+            store
+        };
+        // Opened side by side on an empty prefix: one initialises it, the other opens
+        // what the first wrote.
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(open);
+            let b = scope.spawn(open);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        TwoNodes {
+            a,
+            b,
+            _key_dir: key_dir,
+        }
+    }
+
+    fn node(&self, i: usize) -> &Store {
+        if i.is_multiple_of(2) {
+            &self.a
+        } else {
+            &self.b
+        }
+    }
+
+    fn dev_env(&self, name: &str) -> Uuid {
+        self.dev_app(name).1
+    }
+
+    /// A new app and its `Development` environment.
+    fn dev_app(&self, name: &str) -> (Uuid, Uuid) {
+        let (app, envs) = self
+            .a
+            .create_app(
+                &me(),
+                NewApp {
+                    name: name.into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        (app.id, envs[0].id)
+    }
+}
+
+#[test]
+fn nodes_opened_together_on_an_empty_cluster_share_one_store() {
+    let nodes = TwoNodes::new();
+    let env = nodes.dev_env("shop");
+    let created = nodes
+        .a
+        .create_secrets(&me(), env, vec![secret("DB_URL", "postgres://a")])
+        .unwrap();
+    let seen = nodes.b.get_secret(env, created[0].id).unwrap();
+    assert_eq!(seen.value, "postgres://a");
+}
+
+#[test]
+fn of_32_racers_on_both_nodes_exactly_one_creates_the_key() {
+    const RACERS: usize = 32;
+    let nodes = TwoNodes::new();
+    let env = nodes.dev_env("shop");
+    let barrier = Barrier::new(RACERS);
+    let results: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let (nodes, barrier) = (&nodes, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    nodes
+                        .node(i)
+                        .create_secrets(&me(), env, vec![secret("SHARED", &format!("r{i}"))])
+                        .map(drop)
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let duplicates = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::DuplicateSecret)))
+        .count();
+    assert_eq!((won, duplicates), (1, RACERS - 1), "{results:?}");
+    for node in [&*nodes.a, &*nodes.b] {
+        assert_eq!(
+            node.list_secrets(env, &SecretFilter::default())
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
+
+#[test]
+fn writers_on_both_nodes_append_to_one_chain_that_never_forks() {
+    const WRITERS: usize = 8;
+    const EACH: usize = 6;
+    let nodes = TwoNodes::new();
+    let (app, env) = nodes.dev_app("shop");
+    std::thread::scope(|scope| {
+        for w in 0..WRITERS {
+            let nodes = &nodes;
+            scope.spawn(move || {
+                for i in 0..EACH {
+                    let node = nodes.node(w);
+                    let id = node
+                        .create_secrets(&me(), env, vec![secret(&format!("K_{w}_{i}"), "v")])
+                        .unwrap()[0]
+                        .id;
+                    // A read's audit entry is appended outside a transaction: it must
+                    // not fork the chain either.
+                    nodes
+                        .node(w + 1)
+                        .record_read(&me(), app, env, vec![id])
+                        .unwrap();
+                }
+            });
+        }
+    });
+    for node in [&*nodes.a, &*nodes.b] {
+        let verified = node.verify_audit().unwrap();
+        assert!(verified.first_broken.is_none(), "{verified:?}");
+        assert_eq!(
+            node.list_secrets(env, &SecretFilter::default())
+                .unwrap()
+                .len(),
+            WRITERS * EACH
+        );
+    }
+    // app.create, then a create and a read per write: every one of them in the chain.
+    let verified = nodes.a.verify_audit().unwrap();
+    assert_eq!(verified.checked, 1 + 2 * (WRITERS * EACH) as u64);
+}
+
+#[test]
+fn readers_on_one_node_never_see_part_of_a_batch_written_on_the_other() {
+    const SECRETS: usize = 40;
+    const ROUNDS: usize = 8;
+    let nodes = TwoNodes::new();
+    let env = nodes.dev_env("shop");
+    let done = AtomicBool::new(false);
+    let counts: BTreeSet<usize> = std::thread::scope(|scope| {
+        let reader = {
+            let (nodes, done) = (&nodes, &done);
+            scope.spawn(move || {
+                let mut counts = BTreeSet::new();
+                while !done.load(Ordering::SeqCst) {
+                    let n = nodes
+                        .b
+                        .list_secrets(env, &SecretFilter::default())
+                        .unwrap()
+                        .len();
+                    assert!(
+                        n == 0 || n == SECRETS,
+                        "saw {n} of a {SECRETS}-secret batch"
+                    );
+                    counts.insert(n);
+                }
+                counts
+            })
+        };
+        for round in 0..ROUNDS {
+            let batch = (0..SECRETS)
+                .map(|i| secret(&format!("R{round}_{i}"), "v"))
+                .collect();
+            let ids: Vec<_> = nodes
+                .a
+                .create_secrets(&me(), env, batch)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            // Long enough for the reader to see the whole batch at least once.
+            std::thread::sleep(Duration::from_millis(30));
+            nodes.a.delete_secrets(&me(), env, &ids).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        done.store(true, Ordering::SeqCst);
+        reader.join().unwrap()
+    });
+    assert_eq!(counts, BTreeSet::from([0, SECRETS]));
+}
+
+#[test]
+fn a_token_revoked_on_one_node_is_refused_by_the_other_within_a_second() {
+    let nodes = TwoNodes::new();
+    let (record, issued) = nodes
+        .a
+        .create_token(
+            &me(),
+            NewToken {
+                name: "ci".into(),
+                kind: TokenKind::User,
+                app_id: None,
+                environments: vec![],
+                permissions: Permissions::default(),
+                expires_at: None,
+                allowed_ips: vec![],
+            },
+        )
+        .unwrap();
+    // Node B authenticates it, and so keeps it in its cache.
+    let secret = issued.token.as_str();
+    assert!(nodes.b.authenticate(secret).unwrap().is_some());
+    nodes.a.revoke_token(&me(), record.id).unwrap();
+    let revoked_at = Instant::now();
+    while nodes.b.authenticate(secret).unwrap().is_some() {
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "node B still takes the token a second after node A revoked it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
