@@ -176,7 +176,7 @@ fn fresh_store() -> (PowerLoss, MasterKey, Store<PowerLoss>, Vec<Uuid>) {
     (backend, key, store, envs)
 }
 
-/// Waits (a few seconds at most) until `done` holds.
+/// Waits (ten seconds at most) until `done` holds.
 fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
