@@ -2,7 +2,9 @@
 //! writes are refused with [`StoreError::DiskFull`] until space returns, then the
 //! backend is reopened in-process (sled 0.34 refuses every write after one I/O error)
 //! and writing resumes by itself. Any other failed flush (a failed fsync) is not: what
-//! the disk holds is no longer known, so the store refuses writes until it is restarted.
+//! the disk holds is no longer known, so the store refuses writes until it is restarted,
+//! and a write that was waiting on the disk is answered [`StoreError::WritesStopped`]
+//! even if a flush after the failed one succeeds (the group commit remembers it).
 //! Reads go on in both cases.
 
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -694,6 +694,11 @@ struct Durable {
     /// Tickets committed but not durable when the backend was reopened: `(after, to]`,
     /// one range per reopen. Their writers are answered with a failure.
     lost: Vec<(u64, u64)>,
+    /// A flush failed other than for a full disk. No commit past `to` is answered as
+    /// durable from then on: what the disk holds is unknown, and a flush tried again can
+    /// succeed without the writes the failed one dropped (the kernel reports a failed
+    /// writeback once, then forgets the pages).
+    failed: bool,
 }
 
 /// Counts a writer as committing until dropped.
@@ -750,6 +755,9 @@ impl GroupCommit {
         if durable.to >= ticket {
             return Ok(());
         }
+        if durable.failed {
+            return Err(StoreError::WritesStopped);
+        }
         // sled holds commits back while it flushes: let the writers committing right
         // now finish first, so that this flush covers them instead of the next one.
         let deadline = Instant::now() + GROUP_COMMIT_WAIT;
@@ -758,7 +766,10 @@ impl GroupCommit {
         }
         let covered = self.committed.load(Ordering::SeqCst);
         let stored_to = position();
-        flush()?;
+        if let Err(err) = flush() {
+            durable.failed |= !matches!(err, StoreError::DiskFull);
+            return Err(err);
+        }
         durable.to = covered;
         durable_to(stored_to);
         Ok(())

@@ -203,6 +203,11 @@ impl<B: KvBackend> Store<B> {
 
     /// Every token, revoked ones included, oldest first.
     pub fn list_tokens(&self) -> Result<Vec<Token>, StoreError> {
+        // The two scans below are not one snapshot: a token created, revoked or deleted
+        // between them would look tampered with. Creates and revokes hold the structure
+        // lock, revokes and app deletes the cache's write lock.
+        let _structure = self.structure.lock();
+        let _unchanged = self.token_cache.read();
         let hashed = self
             .kv
             .scan_prefix(Tree::TokenHashes, &[])
@@ -223,6 +228,9 @@ impl<B: KvBackend> Store<B> {
 
     /// One token.
     pub fn get_token(&self, id: Uuid) -> Result<Token, StoreError> {
+        // Revokes and app deletes hold the cache's write lock: the record and its hash
+        // entry are read as one.
+        let _unchanged = self.token_cache.read();
         let token: Token = self
             .get_record(Tree::Tokens, id.as_bytes())?
             .ok_or(StoreError::TokenNotFound(id))?;

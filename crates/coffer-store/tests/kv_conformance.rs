@@ -2,6 +2,8 @@
 //! against the trait only. Each backend is checked by one `conformance!` line at the
 //! bottom; a second backend (etcd, ...) adds a line, not a suite.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -481,6 +483,10 @@ conformance!(sled, |dir: &Path| coffer_store::kv::SledBackend::open(
     1 << 20
 )
 .unwrap());
+
+// The in-memory backend of the power-loss tests: a faithful backend, so that what those
+// tests find is the store's doing, not the test backend's.
+conformance!(power_loss, common::power_loss::PowerLoss::on_disk);
 
 // --- sled specifics --------------------------------------------------------------------
 

@@ -267,3 +267,32 @@ fn concurrent_initialisations_make_one_token_and_one_audit_entry() {
     assert_eq!(actions, [AuditAction::TokenCreate]);
     assert_eq!(entries[0].secret_ids, [s.list_tokens().unwrap()[0].id]);
 }
+
+#[test]
+fn listing_and_reading_tokens_while_others_are_created_and_revoked_sees_each_whole() {
+    // A token's record and its hash entry change in one transaction; a listing or a read
+    // that saw one before the change and the other after it would report tampering.
+    const WRITES: usize = 40;
+    let s = TestStore::new();
+    let first = s.create_token(&me(), user_token("first")).unwrap().0.id;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for i in 0..WRITES {
+                let (token, _) = s.create_token(&me(), user_token(&format!("t{i}"))).unwrap();
+                s.revoke_token(&me(), token.id).unwrap();
+            }
+            s.revoke_token(&me(), first).unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            s.list_tokens().unwrap();
+            for token in s.list_tokens().unwrap() {
+                s.get_token(token.id).unwrap();
+            }
+        }
+    });
+    let tokens = s.list_tokens().unwrap();
+    assert_eq!(tokens.len(), WRITES + 1);
+    assert!(tokens.iter().all(|t| t.revoked));
+}

@@ -4,6 +4,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod power_loss;
+
 use coffer_store::{Actor, Environment, NewApp, NewSecret, SecretUpdate, Store, StoreConfig};
 use tempfile::TempDir;
 use uuid::Uuid;
