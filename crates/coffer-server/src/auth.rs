@@ -2,14 +2,16 @@
 //! without access is refused before its body is read. Order: authenticate → network
 //! policy → rate limit; scope and permission checks follow in the handler.
 
-use std::future::{ready, Ready};
+use std::future::{ready, Future};
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use coffer_store::{Actor, Environment, SecretAction, Token, TokenKind};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::codes::Code;
 use crate::error::ApiError;
@@ -65,10 +67,16 @@ fn parse_authorization(req: &HttpRequest) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered by create_app");
+/// The state of the app serving `req`.
+fn app_state(req: &HttpRequest) -> &web::Data<AppState> {
+    req.app_data::<web::Data<AppState>>()
+        .expect("AppState is registered by create_app")
+}
+
+/// What comes before the token is looked up: the client's address, refused at once
+/// while it is blocked, and the token of the `Authorization` header.
+fn presented(req: &HttpRequest) -> Result<(Option<IpAddr>, &str), ApiError> {
+    let state = app_state(req);
     let client_ip = state.network.client_ip(req);
     state
         .limits
@@ -76,24 +84,27 @@ fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
         .inspect_err(|err| {
             refused(state, client_ip, err);
         })?;
-    let token = parse_authorization(req).and_then(|token| {
-        state
-            .store
-            .authenticate(token)?
-            .ok_or_else(|| ApiError::from(Code::TokenInvalid))
-    });
-    let token = match token {
-        Ok(token) => token,
-        Err(err) if err.status.is_server_error() => return Err(err),
+    let token = parse_authorization(req).map_err(|err| failed(state, client_ip, &err))?;
+    Ok((client_ip, token))
+}
+
+/// What comes after the token is looked up: the failure budget, the network policy
+/// and the token's rate limit.
+fn admit(
+    req: &HttpRequest,
+    client_ip: Option<IpAddr>,
+    looked_up: Result<Option<Arc<Token>>, coffer_store::StoreError>,
+) -> Result<Auth, ApiError> {
+    let state = app_state(req);
+    let token = match looked_up {
+        Ok(Some(token)) => token,
+        Ok(None) => return Err(failed(state, client_ip, &Code::TokenInvalid.into())),
         Err(err) => {
-            // Past the client's budget the answer is the 429, counted as such.
-            let err = state
-                .limits
-                .check_auth_failure(client_ip)
-                .err()
-                .unwrap_or(err);
-            refused(state, client_ip, &err);
-            return Err(err);
+            let err = ApiError::from(err);
+            if err.status.is_server_error() {
+                return Err(err);
+            }
+            return Err(failed(state, client_ip, &err));
         }
     };
     if !state.network.allows(client_ip, &token.allowed_ips) {
@@ -119,6 +130,18 @@ fn authenticate(req: &HttpRequest) -> Result<Auth, ApiError> {
     })
 }
 
+/// A failed authentication, counted against the client's budget: past it, the answer
+/// is the 429, counted as such.
+fn failed(state: &AppState, client_ip: Option<IpAddr>, err: &ApiError) -> ApiError {
+    let err = state
+        .limits
+        .check_auth_failure(client_ip)
+        .err()
+        .unwrap_or_else(|| err.clone());
+    refused(state, client_ip, &err);
+    err
+}
+
 /// Counts and logs a refused authentication: its reason and the client's address, never
 /// the token.
 fn refused(state: &AppState, client_ip: Option<IpAddr>, err: &ApiError) {
@@ -133,10 +156,25 @@ fn refused(state: &AppState, client_ip: Option<IpAddr>, err: &ApiError) {
 
 impl FromRequest for Auth {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
+    /// Answered on the worker when the token cache can answer; otherwise the lookup
+    /// runs on the blocking pool (it reads the backend, which may be a network away).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        let (client_ip, token) = match presented(req) {
+            Ok(presented) => presented,
+            Err(err) => return Box::pin(ready(Err(err))),
+        };
+        let store = Arc::clone(&app_state(req).store);
+        if let Some(found) = store.authenticate_cached(token) {
+            return Box::pin(ready(admit(req, client_ip, Ok(found))));
+        }
+        let token = Zeroizing::new(token.to_owned());
+        let req = req.clone();
+        Box::pin(async move {
+            let looked_up = web::block(move || store.authenticate(&token)).await?;
+            admit(&req, client_ip, looked_up)
+        })
     }
 }
 

@@ -92,6 +92,12 @@ impl<B: KvBackend> Store<B> {
         self.cache_epoch.trusted()
     }
 
+    /// Whether other processes write the same backend (nodes on one cluster): its
+    /// reads may then wait on a network.
+    pub fn is_shared(&self) -> bool {
+        self.cache_epoch.shared
+    }
+
     /// Reads the epoch and empties the caches if another node moved it; the caches
     /// may then answer for a short while. A store no other process writes has nothing
     /// to confirm.

@@ -626,14 +626,25 @@ impl<B: KvBackend> Store<B> {
         env_id: Uuid,
         id: Uuid,
     ) -> Result<Option<SecretRecord>, StoreError> {
-        let stored = self.kv.get(Tree::Secrets, &keys::secret(env_id, id))?;
-        let Some(record) = stored.as_deref().map(decode_secret).transpose()? else {
-            return Ok(None);
-        };
-        let slot = keys::secret_index(env_id, &record.path, &record.key_digest);
-        let entry = self.kv.get(Tree::SecretIndex, &slot)?;
-        check_indexed(id, &record, entry.as_deref())?;
-        Ok(Some(record))
+        // In one view: on a shared backend, the record and its index entry come from
+        // one state (an update between the two reads would look like a rollback).
+        self.kv
+            .read_view(&[Tree::Secrets, Tree::SecretIndex], |view| {
+                let stored = view.get(Tree::Secrets, &keys::secret(env_id, id))?;
+                let Some(record) = stored
+                    .as_deref()
+                    .map(decode_secret)
+                    .transpose()
+                    .map_err(TxAbort::Abort)?
+                else {
+                    return Ok(None);
+                };
+                let slot = keys::secret_index(env_id, &record.path, &record.key_digest);
+                let entry = view.get(Tree::SecretIndex, &slot)?;
+                check_indexed(id, &record, entry.as_deref()).map_err(TxAbort::Abort)?;
+                Ok(Some(record))
+            })
+            .map_err(tx_error)
     }
 
     /// Creates a batch of secrets: all of them, or none.

@@ -13,7 +13,7 @@ use crate::codec;
 use crate::error::{InternalError, StoreError};
 use crate::kv::{KvBackend, KvTx, Tree, TxAbort};
 use crate::model::{NewToken, Permissions, Timestamp, Token, TokenKind};
-use crate::store::{abort, tx_get, Store};
+use crate::store::{abort, tx_error, tx_get, Store};
 use crate::validate::is_valid_display_name;
 
 const INITIALIZED_KEY: &[u8] = b"initialized";
@@ -203,42 +203,49 @@ impl<B: KvBackend> Store<B> {
 
     /// Every token, revoked ones included, oldest first.
     pub fn list_tokens(&self) -> Result<Vec<Token>, StoreError> {
-        // The two scans below are not one snapshot: a token created, revoked or deleted
-        // between them would look tampered with. Creates and revokes hold the structure
-        // lock, revokes and app deletes the cache's write lock.
+        // The two scans must see one state: a token created, revoked or deleted between
+        // them would look tampered with. One view gives it on a shared backend; on sled,
+        // the locks its writers take (creates and revokes the structure lock, revokes
+        // and app deletes the cache's write lock).
         let _structure = self.structure.lock();
         let _unchanged = self.token_cache.read();
-        let hashed = self
-            .kv
-            .scan_prefix(Tree::TokenHashes, &[])
-            .map(|pair| pair.map_err(StoreError::from))
-            .collect::<Result<std::collections::HashMap<_, _>, _>>()?;
         let mut tokens = self
             .kv
-            .scan_prefix(Tree::Tokens, &[])
-            .map(|pair| {
-                let token = codec::decode::<Token>(Tree::Tokens.name(), &pair?.1)?;
-                check_hashed(&token, hashed.get(token.hash.as_slice()).map(Vec::as_slice))?;
-                Ok(token)
+            .read_view(&[Tree::TokenHashes, Tree::Tokens], |view| {
+                let hashed: std::collections::HashMap<_, _> = view
+                    .scan_prefix(Tree::TokenHashes, &[])?
+                    .into_iter()
+                    .collect();
+                view.scan_prefix(Tree::Tokens, &[])?
+                    .into_iter()
+                    .map(|(_, bytes)| {
+                        let token = codec::decode::<Token>(Tree::Tokens.name(), &bytes)?;
+                        check_hashed(&token, hashed.get(token.hash.as_slice()).map(Vec::as_slice))?;
+                        Ok(token)
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+                    .map_err(TxAbort::Abort)
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .map_err(tx_error)?;
         tokens.sort_by_key(|t| (t.created_at, t.id));
         Ok(tokens)
     }
 
     /// One token.
     pub fn get_token(&self, id: Uuid) -> Result<Token, StoreError> {
-        // Revokes and app deletes hold the cache's write lock: the record and its hash
-        // entry are read as one.
+        // The record and its hash entry are read as one: in one view, and on sled under
+        // the cache's read lock (revokes and app deletes hold its write lock).
         let _unchanged = self.token_cache.read();
-        let token: Token = self
-            .get_record(Tree::Tokens, id.as_bytes())?
-            .ok_or(StoreError::TokenNotFound(id))?;
-        check_hashed(
-            &token,
-            self.kv.get(Tree::TokenHashes, &token.hash)?.as_deref(),
-        )?;
-        Ok(token)
+        self.kv
+            .read_view(&[Tree::Tokens, Tree::TokenHashes], |view| {
+                let Some(token) = tx_get::<Token>(view, Tree::Tokens, id.as_bytes())? else {
+                    return abort(StoreError::TokenNotFound(id));
+                };
+                let entry = view.get(Tree::TokenHashes, &token.hash)?;
+                check_hashed(&token, entry.as_deref()).map_err(TxAbort::Abort)?;
+                Ok(token)
+            })
+            .map_err(tx_error)
     }
 
     /// Revokes a token: from the moment this returns, it no longer authenticates. Its
@@ -277,6 +284,21 @@ impl<B: KvBackend> Store<B> {
         Ok(())
     }
 
+    /// [`Store::authenticate`] answered from memory alone, when it can be: the token is
+    /// cached, the cache may answer, and its last use need not be recorded. `None`
+    /// means the answer needs the backend (which may block on a disk or a network).
+    pub fn authenticate_cached(&self, token: &str) -> Option<Option<Arc<Token>>> {
+        if !self.cache_epoch.trusted() {
+            return None;
+        }
+        let record = self.token_cache.read().get(&token_hash(token)).cloned()?;
+        let now = Timestamp::now();
+        if !record.is_live(now) {
+            return Some(None);
+        }
+        (!last_use_due(&record, now)).then_some(Some(record))
+    }
+
     /// The live token with this value, if any. Expired and revoked tokens give `None`.
     pub fn authenticate(&self, token: &str) -> Result<Option<Arc<Token>>, StoreError> {
         let hash = token_hash(token);
@@ -310,10 +332,7 @@ impl<B: KvBackend> Store<B> {
         if !record.is_live(now) {
             return Ok(None);
         }
-        let stale = record
-            .last_used_at
-            .is_none_or(|at| now.0 - at.0 > LAST_USED_RESOLUTION_MICROS);
-        if stale {
+        if last_use_due(&record, now) {
             self.touch_token(&record, now)?;
         }
         Ok(Some(record))
@@ -339,4 +358,11 @@ impl<B: KvBackend> Store<B> {
         };
         Ok(())
     }
+}
+
+/// Whether a token's last use is to be recorded now (it is kept to the minute).
+fn last_use_due(token: &Token, now: Timestamp) -> bool {
+    token
+        .last_used_at
+        .is_none_or(|at| now.0 - at.0 > LAST_USED_RESOLUTION_MICROS)
 }

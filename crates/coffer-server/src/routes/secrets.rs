@@ -57,8 +57,9 @@ pub(crate) async fn list_secrets(
     // A read by key touches that key's index entries only (one per path): it is
     // answered on the worker, which is what keeps reads fast (a hop to the blocking pool
     // and back costs more than the read itself, measured at 42k against 19k reads/s).
-    // Any other listing may decrypt a whole environment: off the worker.
-    let by_key = filter.key.is_some();
+    // Any other listing may decrypt a whole environment, and a shared backend's read
+    // waits on the network: off the worker.
+    let by_key = filter.key.is_some() && !state.store.is_shared();
     let read = move || {
         let listed = store.list_page(env.id, &filter, &page, actor.override_owner())?;
         let ids: Vec<Uuid> = listed.entries.iter().map(|entry| entry.id).collect();
