@@ -190,7 +190,7 @@ impl Auth {
     /// Resolves the environment of a secrets request and checks that this token may
     /// perform `action` in it. A service token learns nothing about other apps: the app
     /// check comes before any lookup.
-    pub fn environment_for(
+    pub async fn environment_for(
         &self,
         state: &AppState,
         app_id: Uuid,
@@ -201,7 +201,7 @@ impl Auth {
         if token.kind == TokenKind::Service && token.app_id != Some(app_id) {
             return Err(ApiError::from(Code::AppOutOfScope));
         }
-        let environment = state.store.find_environment(app_id, env)?;
+        let environment = find_environment(state, app_id, env).await?;
         if token.kind == TokenKind::Service {
             if !token.env_ids.contains(&environment.id) {
                 return Err(ApiError::from(Code::EnvironmentOutOfScope));
@@ -212,4 +212,18 @@ impl Auth {
         }
         Ok(environment)
     }
+}
+
+/// An environment of an app by name or id: from the cache on the worker when it can
+/// answer, otherwise looked up on the blocking pool (the backend may be a network away).
+pub async fn find_environment(
+    state: &AppState,
+    app_id: Uuid,
+    env: &str,
+) -> Result<Environment, ApiError> {
+    if let Some(environment) = state.store.find_environment_cached(app_id, env) {
+        return Ok(environment);
+    }
+    let (store, env) = (Arc::clone(&state.store), env.to_owned());
+    Ok(web::block(move || store.find_environment(app_id, &env)).await??)
 }

@@ -65,6 +65,16 @@ impl<B: KvBackend> Store<B> {
             .ok_or(StoreError::EnvironmentIdNotFound(id))
     }
 
+    /// [`Store::find_environment`] answered from memory alone, when the cache holds it
+    /// and may answer; `None` means the answer needs the backend.
+    pub fn find_environment_cached(&self, app_id: Uuid, name_or_id: &str) -> Option<Environment> {
+        if !self.cache_epoch.trusted() {
+            return None;
+        }
+        let cache_key = (app_id, name_or_id.to_lowercase());
+        self.env_cache.read().get(&cache_key).cloned()
+    }
+
     /// An environment of an app by name (case-insensitive) or by id.
     pub fn find_environment(
         &self,

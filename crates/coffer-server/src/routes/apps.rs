@@ -104,7 +104,8 @@ pub(crate) async fn list_apps(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
-    let apps = state.store.list_apps()?;
+    let store = Arc::clone(&state.store);
+    let apps = blocking(move || Ok(store.list_apps()?)).await?;
     Ok(ok_json(&AppList {
         data: apps.iter().map(AppView::new).collect(),
     }))
@@ -140,7 +141,8 @@ pub(crate) async fn get_app(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
-    let app = state.store.get_app(app_id(&id)?)?;
+    let (store, id) = (Arc::clone(&state.store), app_id(&id)?);
+    let app = blocking(move || Ok(store.get_app(id)?)).await?;
     Ok(ok_json(&AppView::new(&app)))
 }
 

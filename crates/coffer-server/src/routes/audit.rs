@@ -1,12 +1,14 @@
 //! `/audit`: the audit log, User tokens only.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
 use coffer_store::{AuditAction, AuditQuery};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{ok_json, QueryMap};
-use crate::auth::Auth;
+use super::{blocking, ok_json, QueryMap};
+use crate::auth::{find_environment, Auth};
 use crate::codes::Code;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
@@ -110,7 +112,7 @@ pub(crate) async fn list_audit(
         None => None,
         Some(env) => match (Uuid::parse_str(env), app_id) {
             (Ok(id), _) => Some(id),
-            (Err(_), Some(app_id)) => Some(state.store.find_environment(app_id, env)?.id),
+            (Err(_), Some(app_id)) => Some(find_environment(&state, app_id, env).await?.id),
             (Err(_), None) => return Err(Code::MissingParameter.with(&[&"app_id"])),
         },
     };
@@ -127,14 +129,16 @@ pub(crate) async fn list_audit(
     {
         return Err(Code::CursorExpired.into());
     }
-    let page = state.store.list_audit(&AuditQuery {
+    let query = AuditQuery {
         app_id,
         env_id,
         secret_id: params.secret_id,
         action: params.action,
         since: params.since.unwrap_or(1),
         limit,
-    })?;
+    };
+    let store = Arc::clone(&state.store);
+    let page = blocking(move || Ok(store.list_audit(&query)?)).await?;
     Ok(ok_json(&AuditPageView {
         data: page.entries.iter().map(AuditEntryView::from).collect(),
         next: page.next.map(|seq| seq.to_string()),

@@ -98,7 +98,9 @@ async fn feed_scope(
 ) -> Result<ChangeScope, ApiError> {
     let app_id = params.app_id;
     if let Some(env) = &params.env {
-        let env = auth.environment_for(state, app_id, env, SecretAction::Read)?;
+        let env = auth
+            .environment_for(state, app_id, env, SecretAction::Read)
+            .await?;
         return Ok(ChangeScope::Environments {
             app_id,
             env_ids: vec![env.id],

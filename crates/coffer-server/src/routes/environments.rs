@@ -55,8 +55,12 @@ pub(crate) async fn list_environments(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
     let AppQuery { app_id } = AppQuery::from_query(&query)?;
-    state.store.get_app(app_id)?;
-    let envs = state.store.list_environments(app_id)?;
+    let store = Arc::clone(&state.store);
+    let envs = blocking(move || {
+        store.get_app(app_id)?;
+        Ok(store.list_environments(app_id)?)
+    })
+    .await?;
     Ok(ok_json(&EnvironmentList {
         data: envs.iter().map(EnvironmentView::from).collect(),
     }))
@@ -91,7 +95,8 @@ pub(crate) async fn get_environment(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
-    let env = state.store.get_environment(env_id(&id)?)?;
+    let (store, id) = (Arc::clone(&state.store), env_id(&id)?);
+    let env = blocking(move || Ok(store.get_environment(id)?)).await?;
     Ok(ok_json(&EnvironmentView::from(&env)))
 }
 

@@ -42,10 +42,12 @@ pub(crate) async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
     responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
-pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+pub(crate) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    // The store's counts read the backend: off the worker.
+    let rendered = web::block(move || state.metrics.render(&state.store)).await?;
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&state.store))
+        .body(rendered))
 }
 
 /// The fallback of a resource: 405 naming the methods it serves.

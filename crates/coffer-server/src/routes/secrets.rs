@@ -45,7 +45,8 @@ pub(crate) async fn list_secrets(
     state: web::Data<AppState>,
     query: QueryMap,
 ) -> Result<HttpResponse, ApiError> {
-    let Target { app_id, env, .. } = Target::resolve(&auth, &state, &query, SecretAction::Read)?;
+    let Target { app_id, env, .. } =
+        Target::resolve(&auth, &state, &query, SecretAction::Read).await?;
     let listing = ListFilter::from_query(&query)?;
     let (filter, page) = (listing.secret_filter(), listing.page(env.id)?);
     let scope = listing.scope(env.id);
@@ -173,9 +174,10 @@ async fn create(
     request: Option<IdempotentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let upsert = UpsertQuery::from_query(query)?.is_upsert();
-    let target = Target::resolve(&auth, state, query, SecretAction::Create)?;
+    let target = Target::resolve(&auth, state, query, SecretAction::Create).await?;
     if upsert {
-        auth.environment_for(state, target.app_id, &target.env_name, SecretAction::Update)?;
+        auth.environment_for(state, target.app_id, &target.env_name, SecretAction::Update)
+            .await?;
     }
     let (env, gone) = (target.env.id, target.gone());
     let store = Arc::clone(&state.store);
@@ -234,7 +236,7 @@ async fn update(
     body: &[u8],
     request: Option<IdempotentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let target = Target::resolve(&auth, state, query, SecretAction::Update)?;
+    let target = Target::resolve(&auth, state, query, SecretAction::Update).await?;
     let (env, gone) = (target.env.id, target.gone());
     let batch = parse_update_batch(body)?;
     let store = Arc::clone(&state.store);
@@ -256,14 +258,14 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub(crate) fn resolve(
+    pub(crate) async fn resolve(
         auth: &Auth,
         state: &AppState,
         query: &QueryMap,
         action: SecretAction,
     ) -> Result<Self, ApiError> {
         let SecretsQuery { app_id, env } = SecretsQuery::from_query(query)?;
-        let environment = auth.environment_for(state, app_id, &env, action)?;
+        let environment = auth.environment_for(state, app_id, &env, action).await?;
         Ok(Target {
             app_id,
             env_name: env,
@@ -333,7 +335,7 @@ async fn delete(
     body: &[u8],
     request: Option<IdempotentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let target = Target::resolve(&auth, state, query, SecretAction::Delete)?;
+    let target = Target::resolve(&auth, state, query, SecretAction::Delete).await?;
     let (env, gone) = (target.env.id, target.gone());
     let ids = parse_delete_ids(body)?;
     let store = Arc::clone(&state.store);

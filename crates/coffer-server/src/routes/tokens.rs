@@ -118,7 +118,8 @@ pub(crate) async fn list_tokens(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_user()?;
-    let tokens = state.store.list_tokens()?;
+    let store = Arc::clone(&state.store);
+    let tokens = blocking(move || Ok(store.list_tokens()?)).await?;
     Ok(ok_json(&TokenList {
         data: tokens.iter().map(TokenView::new).collect(),
     }))

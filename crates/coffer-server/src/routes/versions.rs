@@ -47,7 +47,7 @@ pub(crate) async fn secret_history(
     query: QueryMap,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let target = Target::resolve(&auth, &state, &query, SecretAction::Read)?;
+    let target = Target::resolve(&auth, &state, &query, SecretAction::Read).await?;
     let id = secret_id(&path)?;
     let (app_id, env_id) = (target.app_id, target.env.id);
     let store = Arc::clone(&state.store);
@@ -108,8 +108,9 @@ async fn rollback(
     body: &[u8],
     request: Option<IdempotentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let target = Target::resolve(&auth, state, query, SecretAction::Read)?;
-    auth.environment_for(state, target.app_id, &target.env_name, SecretAction::Update)?;
+    let target = Target::resolve(&auth, state, query, SecretAction::Read).await?;
+    auth.environment_for(state, target.app_id, &target.env_name, SecretAction::Update)
+        .await?;
     let id = secret_id(path)?;
     let to = parse_rollback(body)?;
     let rollback = Rollback {
