@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The limits every member runs with: what a 1,000-entry batch needs (README.md,
-/// "Several nodes on etcd").
-const LIMITS: [&str; 4] = ["--max-txn-ops", "8192", "--max-request-bytes", "16777216"];
+/// The limits members run with unless told otherwise: what a 1,000-entry batch needs
+/// (README.md, "Several nodes on etcd").
+pub const BATCH_LIMITS: &[&str] = &["--max-txn-ops", "8192", "--max-request-bytes", "8388608"];
 
 /// One member: its ports, and its process while it runs.
 struct Member {
