@@ -519,10 +519,10 @@ def cmd_rss_summary(a):
           f"min {mib(min(r['rss_kib'] for r in after)):.1f}, max {mib(max(r['rss_kib'] for r in after)):.1f} MiB")
     print(f"slope after warm-up: {slope:+.3f} MiB per million requests "
           f"({slope * after_requests / 1e6:+.1f} MiB over the {after_requests:,} requests after warm-up)")
-    print(f"secrets: {first['secrets']} -> {last['secrets']}; audit entries kept: "
-          f"{first['audit_entries']:,} -> {last['audit_entries']:,}; data directory: "
+    print(f"secrets: {first['secrets']} -> {last['secrets']}; audit chain (entries written, "
+          f"trimmed ones included): {first['audit_entries']:,} -> {last['audit_entries']:,}; data directory: "
           f"{mib(first['data_dir_bytes'] / 1024):.1f} -> {mib(last['data_dir_bytes'] / 1024):.1f} MiB")
-    print("  elapsed   requests   RSS MiB  audit entries  data dir MiB")
+    print("  elapsed   requests   RSS MiB    audit chain  data dir MiB")
     marks = sorted({warm["elapsed_s"]} | {m for m in range(0, secs + 1, max(secs // 12, 1))})
     shown = sorted({next(i for i, r in enumerate(rows) if r["elapsed_s"] >= m) for m in marks}
                    | {len(rows) - 1})
