@@ -16,10 +16,14 @@ Subcommands (run.sh is the only intended caller):
   report                          print the comparison table and ratios
   startup                         start Coffer on an existing data dir, time start -> first
                                   200 from GET /health, check a secret survived, stop it
+  rss-summary CSV                 summarise rss_hour.sh's samples; exit 1 if RSS grew
+  log-leaks LOG                   exit 1 if a loaded value, a written value or a token
+                                  appears in a server log
 """
 
 import argparse
 import concurrent.futures
+import csv
 import hashlib
 import http.client
 import json
@@ -473,6 +477,89 @@ def cmd_report(a):
         print(f"WARNING: {len(bad)} scenario(s) had errors; their numbers are not valid measurements.")
 
 
+# ---------------------------------------------------------------- rss_hour.sh
+
+def least_squares_slope(xs, ys):
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return 0.0
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+
+
+def cmd_rss_summary(a):
+    with open(a.csv) as f:
+        rows = [{k: int(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    if len(rows) < 3:
+        die(f"{a.csv}: {len(rows)} samples, at least 3 are needed")
+    first, last = rows[0], rows[-1]
+    warmup = a.warmup
+    if warmup >= last["elapsed_s"]:
+        warmup = last["elapsed_s"] // 4
+        print(f"warm-up {a.warmup} s is not shorter than the run; using {warmup} s")
+    after = [r for r in rows if r["elapsed_s"] >= warmup]
+    warm = after[0]
+    mib = lambda kib: kib / 1024
+    slope = least_squares_slope([r["requests"] / 1e6 for r in after],
+                                [mib(r["rss_kib"]) for r in after])
+    requests = last["requests"] - first["requests"]
+    after_requests = last["requests"] - warm["requests"]
+    secs = last["elapsed_s"] - first["elapsed_s"]
+    growth = mib(last["rss_kib"] - warm["rss_kib"])
+    growth_pct = 100 * (last["rss_kib"] - warm["rss_kib"]) / warm["rss_kib"]
+    non2xx = last["non2xx"] - first["non2xx"]
+    print(f"samples: {len(rows)} over {secs} s ({a.csv})")
+    print(f"requests served: {requests:,} ({requests / max(secs, 1):,.0f}/s), non-2xx: {non2xx}")
+    print(f"RSS at start of load: {mib(first['rss_kib']):.1f} MiB")
+    print(f"RSS after warm-up ({warm['elapsed_s']} s, {warm['requests'] - first['requests']:,} requests): "
+          f"{mib(warm['rss_kib']):.1f} MiB")
+    print(f"RSS at end: {mib(last['rss_kib']):.1f} MiB ({growth:+.1f} MiB, {growth_pct:+.1f} % since warm-up)")
+    print(f"RSS max: {mib(max(r['rss_kib'] for r in rows)):.1f} MiB; after warm-up: "
+          f"min {mib(min(r['rss_kib'] for r in after)):.1f}, max {mib(max(r['rss_kib'] for r in after)):.1f} MiB")
+    print(f"slope after warm-up: {slope:+.3f} MiB per million requests "
+          f"({slope * after_requests / 1e6:+.1f} MiB over the {after_requests:,} requests after warm-up)")
+    print(f"secrets: {first['secrets']} -> {last['secrets']}; audit chain (entries written, "
+          f"trimmed ones included): {first['audit_entries']:,} -> {last['audit_entries']:,}; data directory: "
+          f"{mib(first['data_dir_bytes'] / 1024):.1f} -> {mib(last['data_dir_bytes'] / 1024):.1f} MiB")
+    print("  elapsed   requests   RSS MiB    audit chain  data dir MiB")
+    marks = sorted({warm["elapsed_s"]} | {m for m in range(0, secs + 1, max(secs // 12, 1))})
+    shown = sorted({next(i for i, r in enumerate(rows) if r["elapsed_s"] >= m) for m in marks}
+                   | {len(rows) - 1})
+    for r in (rows[i] for i in shown):
+        print(f"  {r['elapsed_s']:>5} s {r['requests'] - first['requests']:>10,} {mib(r['rss_kib']):>9.1f}"
+              f" {r['audit_entries']:>14,} {mib(r['data_dir_bytes'] / 1024):>13.1f}")
+    failed = []
+    if growth_pct > a.max_growth_pct:
+        failed.append(f"RSS grew {growth_pct:.1f} % after warm-up (limit {a.max_growth_pct:g} %)")
+    if non2xx:
+        failed.append(f"{non2xx} non-2xx responses")
+    if failed:
+        print("FAIL: " + "; ".join(failed))
+        sys.exit(1)
+    print(f"ok: RSS within {a.max_growth_pct:g} % of its warm-up value, every response 2xx")
+
+
+def cmd_log_leaks(a):
+    loaded = {value_for(f"{a.prefix}{i:0{a.width}d}") for i in range(1, a.count + 1)}
+    tokens = [t for t in a.token if t]
+    hex64 = re.compile(r"[0-9a-f]{64}")   # compare.py's value_for(key)
+    written = re.compile(r"v[0-9]{63}")   # lua/common.lua's value(n)
+    lines = leaks = 0
+    with open(a.log, errors="replace") as f:
+        for line in f:
+            lines += 1
+            # the admin token's lines at start-up are how an operator receives it
+            if line.startswith(("Admin token: ", "Admin phaseToken: ")):
+                continue
+            if (written.search(line) or not loaded.isdisjoint(hex64.findall(line))
+                    or any(t in line for t in tokens)):
+                leaks += 1
+    if leaks:
+        die(f"{a.log}: {leaks} line(s) hold a secret value or a token")
+    print(f"log: {lines:,} lines, no secret value or token in them")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -526,6 +613,15 @@ def main():
     s.set_defaults(f=cmd_record)
 
     s = sub.add_parser("report"); s.add_argument("results"); s.set_defaults(f=cmd_report)
+
+    s = sub.add_parser("rss-summary"); s.add_argument("csv")
+    s.add_argument("--warmup", type=int, default=300)
+    s.add_argument("--max-growth-pct", type=float, default=10); s.set_defaults(f=cmd_rss_summary)
+
+    s = sub.add_parser("log-leaks"); s.add_argument("log")
+    s.add_argument("--count", type=int, default=1000); s.add_argument("--prefix", default="KEY_")
+    s.add_argument("--width", type=int, default=4)
+    s.add_argument("--token", action="append", default=[]); s.set_defaults(f=cmd_log_leaks)
 
     a = p.parse_args()
     a.f(a)

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Whether the server's resident memory stays flat under a long mixed load: a release
+# server on a fresh data directory with audit retention on, 1,000 secrets loaded, then
+# lua/coffer_mixed.lua under wrk for RSS_DURATION seconds (80 % reads of one secret or
+# of the list, 20 % creates, updates and deletes of secrets the load made itself). Every
+# RSS_INTERVAL seconds the server's VmRSS and the requests served so far (from /metrics)
+# go to a CSV; at the end a summary, and a check of the server log for secret values.
+#
+#   nice -n 5 benches/compare/rss_hour.sh
+#   RSS_DURATION=120 nice -n 5 benches/compare/rss_hour.sh     # a short try
+#
+# Environment knobs (all optional):
+#   RSS_DURATION         seconds of load                                  (default 3600)
+#   RSS_WARMUP           seconds of load before the RSS baseline: past the
+#                        audit retention, when trimming holds the audit
+#                        tree at its steady size                          (default 900)
+#   RSS_INTERVAL         seconds between samples                          (default 30)
+#   RSS_CONNECTIONS      wrk connections, one wrk thread each             (default 4)
+#   RSS_MAX_GROWTH_PCT   fail if RSS at the end is this much above the
+#                        baseline, in percent                             (default 10)
+#   RSS_AUDIT_RETENTION  --audit-retention of the server                  (default 10m)
+#   RSS_LOG_LEVEL        --log-level of the server                        (default info)
+#   RSS_OUT              directory for rss.csv, server.log, wrk.txt, summary.txt
+#                        (default target/rss-hour/<UTC time>)
+#   RSS_KEEP_DATA        1 = keep the data directory (under RSS_OUT)       (default 0)
+#   COMPARE_COFFER_BIN   use this coffer binary instead of building target/release/coffer
+#
+# Exits non-zero if RSS grew past the limit, a response was not 2xx, wrk saw a socket
+# error, or a secret value or token appears in the server log. Needs wrk, curl, python3.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+cd "$ROOT"
+
+DURATION=${RSS_DURATION:-3600}
+WARMUP=${RSS_WARMUP:-900}
+INTERVAL=${RSS_INTERVAL:-30}
+CONNS=${RSS_CONNECTIONS:-4}
+MAX_GROWTH_PCT=${RSS_MAX_GROWTH_PCT:-10}
+RETENTION=${RSS_AUDIT_RETENTION:-10m}
+LOG_LEVEL=${RSS_LOG_LEVEL:-info}
+OUT=${RSS_OUT:-$ROOT/target/rss-hour/$(date -u +%Y%m%dT%H%M%SZ)}
+COFFER=${COMPARE_COFFER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/coffer}
+HELPER=$HERE/compare.py
+export COMPARE_LUA_DIR=$HERE/lua
+helper() { python3 "$HELPER" "$@"; }
+log() { printf '== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+DATA=$OUT/data
+CSV=$OUT/rss.csv
+SERVER_LOG=$OUT/server.log
+if [[ -e $DATA ]]; then echo "$DATA exists: give RSS_OUT a fresh directory" >&2; exit 2; fi
+
+# ------------------------------------------------------------------ cleanup (always)
+PID=""
+SAMPLER=""
+# shellcheck disable=SC2317  # run by the EXIT trap
+cleanup() {
+  local rc=$? i
+  trap - EXIT INT TERM
+  if [[ -n $SAMPLER ]]; then kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; fi
+  if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then
+    kill -TERM "$PID" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+  fi
+  if [[ ${RSS_KEEP_DATA:-0} != 1 ]]; then rm -rf "$DATA" "$OUT/master.key"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------ build, start
+if [[ -n ${COMPARE_COFFER_BIN:-} ]]; then
+  log "using COMPARE_COFFER_BIN=$COFFER (no build)"
+else
+  log "building Coffer (cargo build --release)"
+  timeout 3600 cargo build --release
+fi
+
+PORT=$(helper freeport)
+A=http://127.0.0.1:$PORT
+# A key file of its own, as an operator would keep it apart from the data.
+(umask 077 && head -c 32 /dev/urandom >"$OUT/master.key")
+# Retention bounds the audit tree (reads are audited, so it would grow with every
+# request otherwise); 10 minutes is short for production but long against the run's
+# sampling, so trimming happens many times over an hour.
+"$COFFER" serve --data-dir "$DATA" --master-key-file "$OUT/master.key" --bind "127.0.0.1:$PORT" \
+  --log-level "$LOG_LEVEL" --audit-retention "$RETENTION" 2>"$SERVER_LOG" &
+PID=$!
+ADMIN=$(helper admin-token "$SERVER_LOG" "$PID")
+helper wait-http "$A/health" --pid "$PID"
+log "server pid $PID on $A, data directory $DATA, --audit-retention $RETENTION"
+
+# ------------------------------------------------------------------ app, tokens, secrets
+H="Authorization: Bearer User $ADMIN"
+J='Content-Type: application/json'
+helper coffer-setup --addr "$A" --admin-token "$ADMIN" --out "$OUT/setup.json" --app-name rss-hour
+APP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["app_id"])' "$OUT/setup.json")
+rm "$OUT/setup.json"
+service_token() { # name, JSON list of permissions
+  curl -sf -X POST "$A/v1/tokens/" -H "$H" -H "$J" -d "{\"name\":\"$1\",\"type\":\"service\",
+    \"appId\":\"$APP\",\"environments\":[\"Development\"],\"permissions\":$2}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
+}
+READ_TOKEN=$(service_token rss-read '["read"]')
+WRITE_TOKEN=$(service_token rss-write '["create","update","delete"]')
+helper load-coffer --addr "$A" --token "$ADMIN" --app-id "$APP" --count 1000
+
+# ------------------------------------------------------------------ samples
+metrics() { # requests served (the sampler's own /metrics scrapes left out), non-2xx, secrets, audit entries
+  curl -sf "$A/metrics" | awk '
+    /^coffer_http_requests_total\{/ && !/route="\/metrics"/ {
+      n += $NF; if ($0 !~ /status="2[0-9][0-9]"/) bad += $NF }
+    /^coffer_store_records\{kind="secrets"\}/ { secrets = $NF }
+    /^coffer_store_records\{kind="audit_entries"\}/ { audit = $NF }
+    END { printf "%d,%d,%d,%d", n, bad, secrets, audit }'
+}
+sample() { # elapsed seconds
+  local rss
+  rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID/status")
+  echo "$1,$(metrics),$rss,$(du -sb "$DATA" | cut -f1)" >>"$CSV"
+}
+echo "elapsed_s,requests,non2xx,secrets,audit_entries,rss_kib,data_dir_bytes" >"$CSV"
+START=$(date +%s)
+sample 0
+(
+  k=1
+  while :; do
+    sleep $((START + k * INTERVAL - $(date +%s))) 2>/dev/null || true
+    sample $((k * INTERVAL))
+    k=$((k + 1))
+  done
+) &
+SAMPLER=$!
+
+# ------------------------------------------------------------------ load
+log "mixed load: $CONNS connections for $DURATION s, a sample every $INTERVAL s into $CSV"
+set +e
+COFFER_APP_ID=$APP COFFER_READ_TOKEN=$READ_TOKEN COFFER_WRITE_TOKEN=$WRITE_TOKEN \
+  COMPARE_NONCE=$START timeout $((DURATION + 120)) \
+  wrk -t"$CONNS" -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$HERE/lua/coffer_mixed.lua" "$A" \
+  >"$OUT/wrk.txt" 2>&1
+WRK_RC=$?
+set -e
+kill "$SAMPLER" 2>/dev/null || true
+wait "$SAMPLER" 2>/dev/null || true
+SAMPLER=""
+sample $(($(date +%s) - START))
+log "load done (wrk exit $WRK_RC); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ------------------------------------------------------------------ results
+FAILED=0
+grep -E "Requests/sec|Latency|Socket errors|Non-2xx" "$OUT/wrk.txt" || true
+if [[ $WRK_RC != 0 ]] || ! grep -q '^COMPARE_RESULT ' "$OUT/wrk.txt"; then
+  echo "wrk failed (exit $WRK_RC); see $OUT/wrk.txt"; FAILED=1
+elif grep '^COMPARE_RESULT ' "$OUT/wrk.txt" | grep -qv '"connect":0,"read":0,"write":0,"timeout":0'; then
+  echo "wrk saw socket errors: $(grep '^COMPARE_RESULT ' "$OUT/wrk.txt")"; FAILED=1
+elif ! grep -q '^COMPARE_RESULT .*"non2xx":0,' "$OUT/wrk.txt"; then
+  echo "wrk saw non-2xx responses: $(grep '^COMPARE_RESULT ' "$OUT/wrk.txt")"; FAILED=1
+fi
+helper rss-summary "$CSV" --warmup "$WARMUP" --max-growth-pct "$MAX_GROWTH_PCT" | tee "$OUT/summary.txt" ||
+  FAILED=1
+helper log-leaks "$SERVER_LOG" --token "$ADMIN" --token "$READ_TOKEN" --token "$WRITE_TOKEN" |
+  tee -a "$OUT/summary.txt" || FAILED=1
+echo "server log: $SERVER_LOG ($(du -h "$SERVER_LOG" | cut -f1)); samples: $CSV"
+exit "$FAILED"
