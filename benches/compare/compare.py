@@ -13,6 +13,8 @@ Subcommands (run.sh is the only intended caller):
   coffer-id                       print the id of one Coffer secret
   rss PID                         print VmRSS of PID in KiB
   record                          turn one wrk output into a JSON line in a results file
+  sum                             one row for a load split over several nodes: req/s
+                                  summed, the worst node's latencies
   report                          print the comparison table and ratios
   startup                         start Coffer on an existing data dir, time start -> first
                                   200 from GET /health, check a secret survived, stop it
@@ -408,6 +410,39 @@ def cmd_record(a):
     print(f"  {a.scenario:<7} {a.server:<8} {short(res)}")
 
 
+def cmd_sum(a):
+    """One row for load split over several nodes at once: requests/s and counts are
+    summed; latencies are the worst node's (each node's own row has its own)."""
+    parts = a.parts.split(",")
+    latest = {}
+    with open(a.results) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                if r["scenario"] == a.scenario and r["server"] in parts:
+                    latest[r["server"]] = r
+    rows = [latest.get(p) for p in parts]
+    if any(r is None or "rps" not in r for r in rows):
+        res = {"failed": "a node's run produced no result"}
+    else:
+        res = {
+            "requests": sum(r["requests"] for r in rows),
+            "duration_s": max(r["duration_s"] for r in rows),
+            "rps": sum(r["rps"] for r in rows),
+            "non2xx": sum(r["non2xx"] for r in rows),
+            "socket_errors": {k: sum(r["socket_errors"][k] for r in rows)
+                              for k in rows[0]["socket_errors"]},
+            "first_bad_status": next((r["first_bad_status"] for r in rows if r["first_bad_status"]), 0),
+            "first_bad_body": next((r["first_bad_body"] for r in rows if r["first_bad_status"]), ""),
+        }
+        for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms"):
+            res[k] = max(r[k] for r in rows)
+    res.update(scenario=a.scenario, server=a.server, nodes=parts)
+    with open(a.results, "a") as f:
+        f.write(json.dumps(res) + "\n")
+    print(f"  {a.scenario:<7} {a.server:<8} {short(res)}  (sum of {len(parts)} nodes; worst node's latency)")
+
+
 def problem(r):
     """Why a result may not be trusted, or None."""
     if "failed" in r:
@@ -471,6 +506,13 @@ def cmd_report(a):
               f"({c['p99_ms']:.2f} ms vs {h['p99_ms']:.2f} ms)")
     elif ("read", "coffer") in by:
         print("  Coffer read/health: n/a")
+    summed = sorted({r["server"] for r in rows if "nodes" in r})
+    if summed:
+        print()
+        for server in summed:
+            nodes = next(r["nodes"] for r in rows if r.get("server") == server)
+            print(f"{server}: the sum of {', '.join(nodes)}, driven at once (req/s summed; "
+                  "p50/p99 are the worse node's)")
     bad = [r for r in rows if problem(r)]
     if bad:
         print()
@@ -611,6 +653,10 @@ def main():
     s.add_argument("--server", required=True); s.add_argument("--wrk-output", required=True)
     s.add_argument("--results", required=True); s.add_argument("--exit-code", default="?")
     s.set_defaults(f=cmd_record)
+
+    s = sub.add_parser("sum"); s.add_argument("--scenario", required=True)
+    s.add_argument("--server", required=True); s.add_argument("--parts", required=True)
+    s.add_argument("--results", required=True); s.set_defaults(f=cmd_sum)
 
     s = sub.add_parser("report"); s.add_argument("results"); s.set_defaults(f=cmd_report)
 
