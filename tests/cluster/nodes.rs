@@ -93,3 +93,20 @@ impl Nodes {
         (out.status.success(), printed)
     }
 }
+
+impl Drop for Nodes {
+    /// A failed test shows what the nodes logged at warning level and above.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (name, node) in [("A", &self.a), ("B", &self.b)] {
+                for line in node
+                    .logs()
+                    .lines()
+                    .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                {
+                    eprintln!("node {name}: {line}");
+                }
+            }
+        }
+    }
+}

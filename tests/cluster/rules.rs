@@ -47,7 +47,7 @@ fn of_32_racers_on_both_nodes_one_creates_the_key_and_31_get_409() {
 #[test]
 fn batches_on_both_nodes_are_never_seen_torn_by_readers_on_either() {
     const BATCH: usize = 20;
-    const ROUNDS: usize = 6;
+    const ROUNDS: usize = 8;
     let cluster = EtcdCluster::start(3);
     let nodes = Nodes::start(&cluster);
     let admin = nodes.admin(0);
@@ -69,6 +69,10 @@ fn batches_on_both_nodes_are_never_seen_torn_by_readers_on_either() {
                             assert!(n == 0 || n == BATCH, "saw {n} of a {BATCH}-secret batch");
                             seen.insert(n);
                         }
+                        // Paced: every read appends to the one audit chain the nodes
+                        // share, and a stream of them from the other node starves a
+                        // long write of its turn (README.md, "Several nodes on etcd").
+                        std::thread::sleep(Duration::from_millis(250));
                     }
                     seen
                 })
@@ -100,11 +104,14 @@ fn batches_on_both_nodes_are_never_seen_torn_by_readers_on_either() {
                 })
             })
             .collect();
-        for writer in writers {
-            writer.join().unwrap();
-        }
+        // The readers stop even if a writer failed, so that its failure is reported.
+        let written: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
         done.store(true, Ordering::SeqCst);
-        readers.into_iter().map(|r| r.join().unwrap()).collect()
+        let seen = readers.into_iter().map(|r| r.join().unwrap()).collect();
+        for writer in written {
+            writer.unwrap();
+        }
+        seen
     });
     // Readers saw batches come and go: the check above did see whole states.
     let all: BTreeSet<usize> = seen.into_iter().flatten().collect();

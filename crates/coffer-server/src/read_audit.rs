@@ -88,7 +88,15 @@ impl ReadAuditor {
         };
         if first {
             let auditor = Arc::clone(self);
-            actix_web::rt::spawn(async move { auditor.store_queued() });
+            if self.store.is_shared() {
+                // A shared backend's write waits on the network: off the worker.
+                actix_web::rt::task::spawn_blocking(move || auditor.store_queued());
+            } else {
+                // sled's append is a write to memory (its flush comes later): queued
+                // behind the running task rather than handed to another thread, which
+                // costs more than the write itself.
+                actix_web::rt::spawn(async move { auditor.store_queued() });
+            }
         }
         done.await.unwrap_or_else(|_| Err(ApiError::internal()))
     }

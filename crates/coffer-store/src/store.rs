@@ -526,7 +526,7 @@ impl<B: KvBackend> Store<B> {
             spanned.push(Tree::Meta);
         }
         let mut head = self.audit_head.lock();
-        for _ in 0..HEAD_RELOADS {
+        for attempt in 0..HEAD_RELOADS {
             let committed = self.kv.transaction(&spanned, |tx| {
                 // Read inside the transaction: if another node appends at this key
                 // before the commit, the commit conflicts instead of forking the chain.
@@ -550,6 +550,7 @@ impl<B: KvBackend> Store<B> {
                 Ok(committed) => committed,
                 Err(TxError::Abort(CommitAbort::HeadMoved)) => {
                     *head = AuditHead::load(&self.kv)?;
+                    self.after_head_moved(attempt);
                     continue;
                 }
                 Err(TxError::Abort(CommitAbort::Store(e))) => return Err(e),
@@ -584,7 +585,7 @@ impl<B: KvBackend> Store<B> {
         }
         let events: Vec<_> = events.into_iter().collect();
         let mut head = self.audit_head.lock();
-        for _ in 0..HEAD_RELOADS {
+        for attempt in 0..HEAD_RELOADS {
             let entries = head.next_entries(events.iter().cloned());
             let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
                 return Ok(());
@@ -596,6 +597,7 @@ impl<B: KvBackend> Store<B> {
                 .map_err(|e| self.note_write_error(e.into(), false))?;
             if !appended {
                 *head = AuditHead::load(&self.kv)?;
+                self.after_head_moved(attempt);
                 continue;
             }
             head.advance(last);
@@ -603,6 +605,14 @@ impl<B: KvBackend> Store<B> {
             return Ok(());
         }
         Err(head_kept_moving())
+    }
+
+    /// After another node appended first: a pause, longer with each attempt and
+    /// randomised, so that a long write is not starved by the other nodes' short
+    /// appends (all nodes append to one chain).
+    fn after_head_moved(&self, attempt: usize) {
+        let most = 500 * (attempt as u64 + 1).min(20);
+        std::thread::sleep(Duration::from_micros(rand::random::<u64>() % most));
     }
 
     pub(crate) fn get_record<T: serde::de::DeserializeOwned>(
@@ -619,7 +629,7 @@ impl<B: KvBackend> Store<B> {
 
 /// How often a writer reloads the end of the audit chain, appended to by other nodes,
 /// before it gives up.
-const HEAD_RELOADS: usize = 64;
+const HEAD_RELOADS: usize = 256;
 
 /// Why a commit's transaction stopped.
 enum CommitAbort {

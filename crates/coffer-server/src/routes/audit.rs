@@ -120,25 +120,26 @@ pub(crate) async fn list_audit(
     if limit == 0 || limit > MAX_LIMIT {
         return Err(Code::LimitOutOfRange.with(&[&MAX_LIMIT]));
     }
-    // Without `since`, the listing starts at the oldest entry kept; a cursor before it
-    // points at entries retention removed.
-    let trimmed_to = state.store.audit_checkpoint()?.map_or(0, |cp| cp.seq);
-    if params
-        .since
-        .is_some_and(|since| since <= trimmed_to && trimmed_to > 0)
-    {
-        return Err(Code::CursorExpired.into());
-    }
+    let since = params.since;
     let query = AuditQuery {
         app_id,
         env_id,
         secret_id: params.secret_id,
         action: params.action,
-        since: params.since.unwrap_or(1),
+        since: since.unwrap_or(1),
         limit,
     };
     let store = Arc::clone(&state.store);
-    let page = blocking(move || Ok(store.list_audit(&query)?)).await?;
+    let page = blocking(move || {
+        // Without `since`, the listing starts at the oldest entry kept; a cursor before
+        // it points at entries retention removed.
+        let trimmed_to = store.audit_checkpoint()?.map_or(0, |cp| cp.seq);
+        if since.is_some_and(|since| since <= trimmed_to && trimmed_to > 0) {
+            return Err(Code::CursorExpired.into());
+        }
+        Ok(store.list_audit(&query)?)
+    })
+    .await?;
     Ok(ok_json(&AuditPageView {
         data: page.entries.iter().map(AuditEntryView::from).collect(),
         next: page.next.map(|seq| seq.to_string()),

@@ -36,6 +36,8 @@ const MAX_ATTEMPTS: u32 = 64;
 /// How long one request may take before the cluster counts as unreachable: a cluster
 /// without quorum answers nothing, and a caller is better told so than kept waiting.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// Attempts of a read that finds the cluster out of reach.
+const READ_ATTEMPTS: u32 = 3;
 /// How long connecting to a member may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The key [`KvBackend::check_reachable`] reads (linearizably: only a member that is
@@ -70,6 +72,11 @@ fn kv_error(err: etcd_client::Error) -> KvError {
         E::TransportError(_) | E::IoError(_) => Some(BackendFault::Unreachable(err.to_string())),
         E::GRpcStatus(status) => match status.code() {
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted => {
+                Some(BackendFault::Unreachable(status.message().to_owned()))
+            }
+            // A connection to a member that went away (reset, broken pipe), which tonic
+            // reports with no code of its own.
+            Code::Unknown if status.message().contains("transport error") => {
                 Some(BackendFault::Unreachable(status.message().to_owned()))
             }
             // The server's own words for its two transaction limits (etcd's
@@ -141,6 +148,24 @@ impl EtcdBackend {
         full
     }
 
+    /// [`EtcdBackend::call`] for a request that changes nothing, sent again (after a
+    /// short pause) when the cluster could not be reached: a member restarting leaves
+    /// the client a stale connection or two, which the next attempt does not use.
+    fn read<T>(
+        &self,
+        request: impl AsyncFn(&mut Client) -> Result<T, etcd_client::Error>,
+    ) -> Result<T, KvError> {
+        let mut pause = Duration::from_millis(50);
+        for _ in 1..READ_ATTEMPTS {
+            match self.call(&request) {
+                Err(e) if e.is_unreachable() => std::thread::sleep(pause),
+                answered => return answered,
+            }
+            pause *= 2;
+        }
+        self.call(&request)
+    }
+
     /// Runs one request on the backend's runtime (store calls run on blocking threads,
     /// never on an async worker).
     fn call<T>(
@@ -164,12 +189,12 @@ impl EtcdBackend {
         limit: i64,
     ) -> Result<Scanned, KvError> {
         let strip = self.tree_prefix(tree).len();
-        let answer = self.call(async |client| {
+        let answer = self.read(async |client| {
             let options = GetOptions::new()
-                .with_range(end)
+                .with_range(end.clone())
                 .with_revision(revision)
                 .with_limit(limit);
-            client.get(start, Some(options)).await
+            client.get(start.clone(), Some(options)).await
         })?;
         let read_at = answer.header().map_or(revision, |h| h.revision());
         let pairs = answer
@@ -220,12 +245,12 @@ impl EtcdBackend {
     ) -> Result<Option<KvPair>, KvError> {
         let strip = self.tree_prefix(tree).len();
         let start = self.tree_prefix(tree);
-        let answer = self.call(async |client| {
+        let answer = self.read(async |client| {
             let options = GetOptions::new()
-                .with_range(end)
+                .with_range(end.clone())
                 .with_sort(SortTarget::Key, order)
                 .with_limit(1);
-            client.get(start, Some(options)).await
+            client.get(start.clone(), Some(options)).await
         })?;
         Ok(answer
             .kvs()
@@ -367,7 +392,7 @@ impl KvTx for EtcdTx<'_> {
 impl KvBackend for EtcdBackend {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         let full = self.full_key(tree, key);
-        let answer = self.call(async |client| client.get(full, None).await)?;
+        let answer = self.read(async |client| client.get(full.clone(), None).await)?;
         Ok(answer.kvs().first().map(|kv| kv.value().to_vec()))
     }
 
@@ -476,9 +501,9 @@ impl KvBackend for EtcdBackend {
     fn len(&self, tree: Tree) -> usize {
         let start = self.tree_prefix(tree);
         let end = prefix_end(&start);
-        self.call(async |client| {
-            let options = GetOptions::new().with_range(end).with_count_only();
-            client.get(start, Some(options)).await
+        self.read(async |client| {
+            let options = GetOptions::new().with_range(end.clone()).with_count_only();
+            client.get(start.clone(), Some(options)).await
         })
         .map_or(0, |answer| answer.count() as usize)
     }
