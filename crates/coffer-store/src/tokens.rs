@@ -288,10 +288,7 @@ impl<B: KvBackend> Store<B> {
     /// cached, the cache may answer, and its last use need not be recorded. `None`
     /// means the answer needs the backend (which may block on a disk or a network).
     pub fn authenticate_cached(&self, token: &str) -> Option<Option<Arc<Token>>> {
-        if !self.cache_epoch.trusted() {
-            return None;
-        }
-        let record = self.token_cache.read().get(&token_hash(token)).cloned()?;
+        let record = self.cached_token(&token_hash(token))?;
         let now = Timestamp::now();
         if !record.is_live(now) {
             return Some(None);
@@ -299,15 +296,19 @@ impl<B: KvBackend> Store<B> {
         (!last_use_due(&record, now)).then_some(Some(record))
     }
 
+    /// The cached record of a token hash, while the cache may answer.
+    fn cached_token(&self, hash: &[u8; 32]) -> Option<Arc<Token>> {
+        if !self.cache_epoch.trusted() {
+            return None;
+        }
+        self.token_cache.read().get(hash).cloned()
+    }
+
     /// The live token with this value, if any. Expired and revoked tokens give `None`.
     pub fn authenticate(&self, token: &str) -> Result<Option<Arc<Token>>, StoreError> {
         let hash = token_hash(token);
         let now = Timestamp::now();
-        let cached = match self.cache_epoch.trusted() {
-            true => self.token_cache.read().get(&hash).cloned(),
-            false => None,
-        };
-        let record = match cached {
+        let record = match self.cached_token(&hash) {
             Some(record) => record,
             None => {
                 // Filled under the write lock so that a revoke cannot slip between

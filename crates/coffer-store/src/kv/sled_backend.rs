@@ -111,6 +111,15 @@ impl SledBackend {
     fn tree(&self, tree: Tree) -> Result<sled::Tree, KvError> {
         Ok(self.current()?.trees[tree.position()].clone())
     }
+
+    /// The sled trees of `trees`, in that order, of the database open now.
+    fn spanned(&self, trees: &[Tree]) -> Result<Vec<sled::Tree>, KvError> {
+        let open = self.current()?;
+        Ok(trees
+            .iter()
+            .map(|t| open.trees[t.position()].clone())
+            .collect())
+    }
 }
 
 impl OpenDb {
@@ -328,12 +337,7 @@ impl KvBackend for SledBackend {
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>> {
         let _writing = self.writing.lock();
-        let open = self.current().map_err(TxError::Storage)?;
-        let spanned: Vec<sled::Tree> = trees
-            .iter()
-            .map(|t| open.trees[t.position()].clone())
-            .collect();
-        drop(open);
+        let spanned = self.spanned(trees).map_err(TxError::Storage)?;
         loop {
             let tx = SledTx {
                 trees,
@@ -360,12 +364,7 @@ impl KvBackend for SledBackend {
         trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>> {
-        let open = self.current().map_err(TxError::Storage)?;
-        let spanned: Vec<sled::Tree> = trees
-            .iter()
-            .map(|t| open.trees[t.position()].clone())
-            .collect();
-        drop(open);
+        let spanned = self.spanned(trees).map_err(TxError::Storage)?;
         let view = SledTx {
             trees,
             base: &spanned,
