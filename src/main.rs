@@ -117,6 +117,22 @@ pub struct StoreArgs {
           value_parser = clap::builder::PossibleValuesParser::new(["strict", "relaxed"])
               .map(|s| s.parse::<coffer_store::Durability>().expect("a listed value")))]
     pub durability: coffer_store::Durability,
+    /// The node whose audit chain this process appends to (each node of a cluster has
+    /// its own); default: the host's name with `--storage etcd`, else an id the data
+    /// directory keeps from its first start.
+    #[arg(long, env = "COFFER_NODE_ID", value_parser = node_id)]
+    pub node_id: Option<String>,
+}
+
+fn node_id(text: &str) -> Result<String, String> {
+    if coffer_store::valid_node_id(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "use 1 to {} letters, digits, '.', '_' or '-'",
+            coffer_store::MAX_NODE_ID_LEN
+        ))
+    }
 }
 
 impl StoreArgs {
@@ -133,6 +149,7 @@ impl StoreArgs {
         config.master_key_file = self.master_key_file.clone();
         config.cache_bytes = self.cache_mib << 20;
         config.durability = self.durability;
+        config.node_id = self.node_id.clone();
         coffer_store::Store::open(&config).map_err(|e| e.to_string())
     }
 }
@@ -158,23 +175,34 @@ fn init(args: &StoreArgs) -> Result<(), String> {
 fn verify_audit(args: &StoreArgs) -> Result<(), String> {
     let store = args.open()?;
     let report = store.verify_audit().map_err(|e| e.to_string())?;
-    if report.broken_checkpoint {
-        return Err("audit checkpoint failed authentication (edited or moved)".into());
-    }
-    let from = report
-        .from_checkpoint
-        .map(|seq| format!(", verified from checkpoint {seq}"))
-        .unwrap_or_default();
-    match report.first_broken {
-        None => {
-            println!("audit chain intact: {} entries{from}", report.checked);
-            Ok(())
+    // One line per chain; a store of one chain (one node) says so without naming it.
+    let named = report.chains.len() > 1;
+    for chain in &report.chains {
+        let chain_name = if named {
+            format!("audit chain of node {}", chain.node_id)
+        } else {
+            "audit chain".to_owned()
+        };
+        if chain.broken_checkpoint {
+            return Err(format!(
+                "{chain_name}: checkpoint failed authentication (edited or moved)"
+            ));
         }
-        Some(seq) => Err(format!(
-            "audit chain broken at entry {seq} ({} entries before it are intact{from})",
-            report.checked
-        )),
+        let from = chain
+            .from_checkpoint
+            .map(|seq| format!(", verified from checkpoint {seq}"))
+            .unwrap_or_default();
+        match chain.first_broken {
+            None => println!("{chain_name} intact: {} entries{from}", chain.checked),
+            Some(seq) => {
+                return Err(format!(
+                    "{chain_name} broken at entry {seq} ({} entries before it are intact{from})",
+                    chain.checked
+                ))
+            }
+        }
     }
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -179,7 +179,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         _ => None,
     };
     let store = Arc::new(args.store.open()?);
-    store.keep_caches_confirmed();
+    store.follow_other_nodes();
     match args.store.storage {
         crate::StorageKind::Embedded => announce_durability(args.store.durability),
         crate::StorageKind::Etcd => {

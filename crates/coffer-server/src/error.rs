@@ -150,7 +150,7 @@ impl From<StoreError> for ApiError {
             E::InvalidEnvironmentName(name) => Code::InvalidEnvironmentName.with(&[&quote(&name)]),
             E::ServiceTokenScopeMissing => Code::ServiceTokenScopeRequired.into(),
             E::InvalidTokenName => Code::InvalidTokenName.into(),
-            E::FeedCursorUnknown(_) => Code::InvalidSince.into(),
+            E::FeedCursorUnknown => Code::InvalidSince.into(),
             E::FeedCursorExpired { .. } => Code::CursorExpired.into(),
             E::DuplicateSecret => Code::DuplicateSecret.into(),
             E::VersionConflict { expected, current } => {

@@ -3,8 +3,8 @@
 //! validates against. Each turns a decoding failure into the exact message API.md gives.
 
 use coffer_store::{
-    limits, ListPage, NewSecret, OverrideChange, OverrideInput, SecretFilter, SecretType,
-    SecretUpdate, UpsertSecret,
+    limits, ChainPositions, ListPage, NewSecret, OverrideChange, OverrideInput, SecretFilter,
+    SecretType, SecretUpdate, UpsertSecret,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -88,22 +88,25 @@ pub struct ChangesParams {
     pub env: Option<String>,
     /// The `next` of an earlier answer; left out, the answer is empty and its `next` is
     /// the current position.
-    #[param(value_type = Option<String>, pattern = "^[1-9][0-9]{0,18}$")]
-    pub since: Option<u64>,
+    #[param(value_type = Option<String>, pattern = "^([0-9]{1,19}|[0-9]{1,10}:[0-9]{1,19}(,[0-9]{1,10}:[0-9]{1,19})*)$")]
+    pub since: Option<ChainPositions>,
     /// Seconds to hold the answer while nothing is newer than `since` (default 0).
     #[param(minimum = 0, maximum = 60)]
     pub wait: u64,
 }
 
 impl ChangesParams {
-    /// From the query string: `app_id` a UUID, `since` a cursor (a positive decimal
-    /// number), `wait` whole seconds within 0–[`MAX_WAIT_SECONDS`]. An empty `env` is
+    /// From the query string: `app_id` a UUID, `since` a cursor (`chain:seq` pairs, or a
+    /// positive decimal number), `wait` whole seconds within 0–[`MAX_WAIT_SECONDS`]. An empty `env` is
     /// the same as none.
     pub fn from_query(query: &QueryMap) -> Result<Self, ApiError> {
         let app_id = app_id(query)?;
         let since = query
             .get("since")
-            .map(|text| decimal(text).filter(|n| *n > 0).ok_or(Code::InvalidSince))
+            .map(|text| match text.parse::<ChainPositions>() {
+                Ok(since) if since != ChainPositions::every_chain_from(0) => Ok(since),
+                _ => Err(Code::InvalidSince),
+            })
             .transpose()?;
         let wait = query
             .get("wait")

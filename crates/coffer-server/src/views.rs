@@ -2,8 +2,8 @@
 //! microseconds).
 
 use coffer_store::{
-    App, AuditEntry, Change, Environment, IssuedToken, PersonalOverride, Secret, SecretVersion,
-    Timestamp, Token, VersionActor,
+    App, AuditEntry, ChainPositions, Change, Environment, IssuedToken, PersonalOverride, Secret,
+    SecretVersion, Timestamp, Token, VersionActor,
 };
 use serde::{Serialize, Serializer};
 use time::format_description::FormatItem;
@@ -351,6 +351,9 @@ impl<'a> OwnTokenView<'a> {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntryView<'a> {
+    /// The node whose audit chain holds the entry.
+    node_id: &'a str,
+    /// Its place in that chain.
     seq: u64,
     #[serde(serialize_with = "timestamp")]
     #[schema(value_type = String, format = DateTime)]
@@ -375,6 +378,9 @@ pub struct AuditEntryView<'a> {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeView<'a> {
+    /// The node whose audit chain recorded the change.
+    node_id: &'a str,
+    /// The entry's place in that chain.
     seq: u64,
     #[schema(value_type = String, example = "secret.update")]
     action: &'static str,
@@ -390,6 +396,7 @@ pub struct ChangeView<'a> {
 impl<'a> From<&'a Change> for ChangeView<'a> {
     fn from(c: &'a Change) -> Self {
         ChangeView {
+            node_id: &c.node_id,
             seq: c.seq,
             action: c.action.as_str(),
             env_id: c.env_id,
@@ -410,7 +417,7 @@ pub struct ChangesPageView<'a> {
 
 impl<'a> ChangesPageView<'a> {
     /// The page's changes, and `next` as the cursor it is.
-    pub fn new(changes: &'a [Change], next: u64) -> Self {
+    pub fn new(changes: &'a [Change], next: &ChainPositions) -> Self {
         ChangesPageView {
             data: changes.iter().map(ChangeView::from).collect(),
             next: next.to_string(),
@@ -439,6 +446,7 @@ impl From<VersionActor> for ActorView {
 impl<'a> From<&'a AuditEntry> for AuditEntryView<'a> {
     fn from(e: &'a AuditEntry) -> Self {
         AuditEntryView {
+            node_id: &e.node_id,
             seq: e.seq,
             time: &e.time,
             actor: ActorView {

@@ -1,11 +1,14 @@
 //! The audit log: an append-only hash chain of who did what, from where. Entries never
 //! hold a secret value, key name or token.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::audit_retention::{AuditCheckpoint, CHECKPOINT_KEY};
+use crate::audit_chains::{self, Chain, ChainPositions};
+use crate::audit_retention::{checkpoint_key, AuditCheckpoint};
 use crate::codec;
 use crate::error::{InternalError, StoreError};
 use crate::keys;
@@ -185,9 +188,15 @@ impl AuditEvents for Vec<AuditEvent> {
     }
 }
 
-/// One entry of the chain.
+/// One entry of a node's chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// The chain's number (not stored in the entry: its key names it).
+    #[serde(skip)]
+    pub chain: u32,
+    /// The node whose chain holds it (not stored in the entry either).
+    #[serde(skip)]
+    pub node_id: Arc<str>,
     /// Position in the chain, from 1.
     pub seq: u64,
     /// When.
@@ -211,8 +220,8 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    pub(crate) fn key(&self) -> [u8; 8] {
-        keys::audit(self.seq)
+    pub(crate) fn key(&self) -> [u8; 12] {
+        keys::audit(self.chain, self.seq)
     }
 
     /// The hash this entry must carry: SHA-256 of the canonical (bincode) encoding of
@@ -308,41 +317,52 @@ pub(crate) fn upgrade_v1_record(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
-/// The end of the chain: the next sequence number and the last hash.
+/// The end of a chain: the next sequence number and the last hash.
 #[derive(Debug)]
 pub(crate) struct AuditHead {
+    chain: Chain,
     next_seq: u64,
     last_hash: [u8; 32],
 }
 
 impl AuditHead {
-    pub(crate) fn load(kv: &impl KvBackend) -> Result<Self, StoreError> {
-        let last = match kv.last(Tree::Audit)? {
-            Some((_, bytes)) => decode_record(&bytes)?.pop(),
-            None => None,
+    pub(crate) fn load(kv: &impl KvBackend, chain: Chain) -> Result<Self, StoreError> {
+        let last = match kv.floor(Tree::Audit, &keys::audit(chain.number, u64::MAX))? {
+            Some((key, bytes)) if key.starts_with(&keys::audit_chain(chain.number)) => {
+                decode_record(&bytes)?.pop()
+            }
+            _ => None,
         };
         // A chain trimmed to nothing goes on from its checkpoint, never from 1 again.
         let checkpoint = || -> Result<Option<AuditCheckpoint>, StoreError> {
-            kv.get(Tree::Meta, CHECKPOINT_KEY)?
+            kv.get(Tree::Meta, &checkpoint_key(chain.number))?
                 .map(|bytes| codec::decode(Tree::Meta.name(), &bytes))
                 .transpose()
         };
-        Ok(match last {
-            Some(last) => AuditHead {
-                next_seq: last.seq + 1,
-                last_hash: last.hash,
-            },
+        let (next_seq, last_hash) = match last {
+            Some(last) => (last.seq + 1, last.hash),
             None => match checkpoint()? {
-                Some(cp) => AuditHead {
-                    next_seq: cp.seq + 1,
-                    last_hash: cp.hash,
-                },
-                None => AuditHead {
-                    next_seq: 1,
-                    last_hash: [0; 32],
-                },
+                Some(cp) => (cp.seq + 1, cp.hash),
+                None => (1, [0; 32]),
             },
+        };
+        Ok(AuditHead {
+            chain,
+            next_seq,
+            last_hash,
         })
+    }
+
+    /// The head of the same chain as stored now (another process claiming this node's
+    /// id may have appended).
+    pub(crate) fn reload(&mut self, kv: &impl KvBackend) -> Result<(), StoreError> {
+        *self = AuditHead::load(kv, self.chain.clone())?;
+        Ok(())
+    }
+
+    /// The chain this head ends.
+    pub(crate) fn chain(&self) -> &Chain {
+        &self.chain
     }
 
     /// The entries that would follow the head, chained in order (the head itself moves
@@ -357,6 +377,8 @@ impl AuditHead {
             .into_iter()
             .map(|(actor, event)| {
                 let mut entry = AuditEntry {
+                    chain: self.chain.number,
+                    node_id: self.chain.node_id.clone(),
                     seq,
                     time,
                     actor,
@@ -376,10 +398,15 @@ impl AuditHead {
     }
 
     /// The key the next record of the chain is stored at: a writer that finds it taken
-    /// holds a stale head (another node sharing the backend appended), reloads it and
-    /// tries again, so two writers never chain onto the same entry.
-    pub(crate) fn next_key(&self) -> [u8; 8] {
-        keys::audit(self.next_seq)
+    /// holds a stale head (another process claiming this node's id appended), reloads
+    /// it and tries again, so two writers never chain onto the same entry.
+    pub(crate) fn next_key(&self) -> [u8; 12] {
+        keys::audit(self.chain.number, self.next_seq)
+    }
+
+    /// The sequence number the next entry will have.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     /// Entries in the chain.
@@ -417,24 +444,65 @@ pub struct AuditQuery {
     pub secret_id: Option<Uuid>,
     /// Only entries of this action.
     pub action: Option<AuditAction>,
-    /// First sequence number to consider.
-    pub since: u64,
+    /// Where to start in each chain.
+    pub since: ChainPositions,
     /// At most this many entries.
     pub limit: usize,
+}
+
+impl AuditQuery {
+    fn wants(&self, entry: &AuditEntry) -> bool {
+        self.app_id.is_none_or(|id| entry.app_id == Some(id))
+            && self.env_id.is_none_or(|id| entry.env_id == Some(id))
+            && self
+                .secret_id
+                .is_none_or(|id| entry.secret_ids.contains(&id))
+            && self.action.is_none_or(|action| entry.action == action)
+    }
 }
 
 /// A page of audit entries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditPage {
-    /// Entries, oldest first.
+    /// Entries, oldest first (the chains merged by time).
     pub entries: Vec<AuditEntry>,
     /// Where the next page starts, if there may be more.
-    pub next: Option<u64>,
+    pub next: Option<ChainPositions>,
 }
 
-/// The outcome of checking the chain.
+/// The outcome of checking every chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditVerification {
+    /// Each chain's, in chain order.
+    pub chains: Vec<ChainVerification>,
+}
+
+impl AuditVerification {
+    /// Entries checked, over all chains.
+    pub fn checked(&self) -> u64 {
+        self.chains.iter().map(|chain| chain.checked).sum()
+    }
+
+    /// Whether every chain is whole.
+    pub fn intact(&self) -> bool {
+        self.chains
+            .iter()
+            .all(|chain| chain.first_broken.is_none() && !chain.broken_checkpoint)
+    }
+
+    /// The first chain that is not whole.
+    pub fn first_broken_chain(&self) -> Option<&ChainVerification> {
+        self.chains
+            .iter()
+            .find(|chain| chain.first_broken.is_some() || chain.broken_checkpoint)
+    }
+}
+
+/// The outcome of checking one node's chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainVerification {
+    /// The node whose chain it is.
+    pub node_id: String,
     /// Entries checked.
     pub checked: u64,
     /// The first entry that does not decode, does not match its hash, or does not
@@ -479,74 +547,151 @@ impl<B: KvBackend> Store<B> {
         }))
     }
 
-    /// Lists audit entries, oldest first.
+    /// Every chain of the store, in chain order (nodes that never appended included).
+    pub fn audit_chains(&self) -> Result<Vec<Chain>, StoreError> {
+        audit_chains::chains(&self.kv)
+    }
+
+    /// The node id this store appends audit entries as.
+    pub fn node_id(&self) -> Arc<str> {
+        self.audit_head.lock().chain().node_id.clone()
+    }
+
+    /// Lists audit entries, oldest first: every chain from its position in
+    /// `query.since`, merged by time (ties in chain order).
     pub fn list_audit(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        struct Reader<I> {
+            chain: u32,
+            entries: I,
+            /// The next entry the query wants, read but not listed yet.
+            pending: Option<AuditEntry>,
+            /// The sequence number after the last entry read.
+            read_to: u64,
+        }
+        let mut readers = Vec::new();
+        for chain in self.audit_chains()? {
+            let since = query.since.of(chain.number);
+            readers.push(Reader {
+                chain: chain.number,
+                entries: self.chain_entries_from(&chain, since)?,
+                pending: None,
+                read_to: since,
+            });
+        }
         let mut entries = Vec::new();
-        for entry in self.audit_entries_from(query.since)? {
-            let entry = entry?;
-            let wanted = entry.seq >= query.since
-                && query.app_id.is_none_or(|id| entry.app_id == Some(id))
-                && query.env_id.is_none_or(|id| entry.env_id == Some(id))
-                && query
-                    .secret_id
-                    .is_none_or(|id| entry.secret_ids.contains(&id))
-                && query.action.is_none_or(|action| entry.action == action);
-            if !wanted {
-                continue;
+        loop {
+            for reader in readers.iter_mut().filter(|r| r.pending.is_none()) {
+                for entry in reader.entries.by_ref() {
+                    let entry = entry?;
+                    reader.read_to = entry.seq + 1;
+                    if query.wants(&entry) {
+                        reader.pending = Some(entry);
+                        break;
+                    }
+                }
             }
-            if entries.len() == query.limit {
+            let earliest = readers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.pending.as_ref().map(|e| ((e.time, e.chain), i)))
+                .min();
+            let Some((_, earliest)) = earliest else {
                 return Ok(AuditPage {
-                    next: Some(entry.seq),
                     entries,
+                    next: None,
+                });
+            };
+            if entries.len() == query.limit {
+                let mut next = ChainPositions::default();
+                for reader in &readers {
+                    let seq = reader.pending.as_ref().map_or(reader.read_to, |e| e.seq);
+                    next.set(reader.chain, seq);
+                }
+                return Ok(AuditPage {
+                    entries,
+                    next: Some(next),
                 });
             }
-            entries.push(entry);
+            entries.extend(readers[earliest].pending.take());
         }
-        Ok(AuditPage {
-            entries,
-            next: None,
-        })
     }
 
-    /// Entries from the record holding `since` on (some may come before `since`).
-    pub(crate) fn audit_entries_from(
-        &self,
+    /// The entries of `chain` from `since` on, in order.
+    pub(crate) fn chain_entries_from<'s>(
+        &'s self,
+        chain: &Chain,
         since: u64,
-    ) -> Result<impl Iterator<Item = Result<AuditEntry, StoreError>> + '_, StoreError> {
-        let start = match self.kv.floor(Tree::Audit, &keys::audit(since))? {
-            Some((key, _)) => key,
-            None => keys::audit(since).to_vec(),
+    ) -> Result<impl Iterator<Item = Result<AuditEntry, StoreError>> + 's, StoreError> {
+        let prefix = keys::audit_chain(chain.number);
+        // The record holding `since` may start before it.
+        let start = match self
+            .kv
+            .floor(Tree::Audit, &keys::audit(chain.number, since))?
+        {
+            Some((key, _)) if key.starts_with(&prefix) => key,
+            _ => keys::audit(chain.number, since).to_vec(),
         };
-        Ok(self.kv.scan_from(Tree::Audit, &start).flat_map(|pair| {
-            let entries = pair
-                .map_err(StoreError::from)
-                .and_then(|(_, bytes)| decode_record(&bytes));
-            match entries {
-                Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(e) => vec![Err(e)],
-            }
-        }))
+        let chain = chain.clone();
+        Ok(self
+            .kv
+            .scan_from(Tree::Audit, &start)
+            .take_while(move |pair| {
+                pair.as_ref()
+                    .map_or(true, |(key, _)| key.starts_with(&prefix))
+            })
+            .flat_map(move |pair| {
+                let entries = pair
+                    .map_err(StoreError::from)
+                    .and_then(|(_, bytes)| decode_record(&bytes));
+                match entries {
+                    Ok(entries) => entries
+                        .into_iter()
+                        .filter(|entry| entry.seq >= since)
+                        .map(|mut entry| {
+                            entry.chain = chain.number;
+                            entry.node_id = chain.node_id.clone();
+                            Ok(entry)
+                        })
+                        .collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                }
+            }))
     }
 
-    /// The sequence number of the oldest entry kept: entries before it are gone (or
-    /// never were). The feed's position when the chain keeps none.
-    pub(crate) fn oldest_audit_seq(&self) -> Result<u64, StoreError> {
-        match self.kv.scan_from(Tree::Audit, &[]).next() {
+    /// The sequence number of the oldest entry `chain` keeps: entries before it are gone
+    /// (or never were). Its head's next one when it keeps none.
+    pub(crate) fn oldest_audit_seq(&self, chain: &Chain) -> Result<u64, StoreError> {
+        match self
+            .kv
+            .scan_prefix(Tree::Audit, &keys::audit_chain(chain.number))
+            .next()
+        {
             Some(pair) => {
                 let (_, bytes) = pair?;
                 Ok(decode_record(&bytes)?[0].seq)
             }
-            None => Ok(self.feed_position()),
+            None => Ok(AuditHead::load(&self.kv, chain.clone())?.next_seq()),
         }
     }
 
-    /// Walks the whole chain, from the checkpoint if it was trimmed, and reports the
-    /// first broken link.
+    /// Walks every chain, each from its checkpoint if it was trimmed, and reports the
+    /// first broken link of each.
     pub fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
-        let checkpoint = match self.audit_checkpoint() {
+        let chains = self
+            .audit_chains()?
+            .iter()
+            .map(|chain| self.verify_chain(chain))
+            .collect::<Result<_, _>>()?;
+        Ok(AuditVerification { chains })
+    }
+
+    fn verify_chain(&self, chain: &Chain) -> Result<ChainVerification, StoreError> {
+        let node_id = chain.node_id.to_string();
+        let checkpoint = match self.audit_checkpoint(chain.number) {
             Ok(checkpoint) => checkpoint,
             Err(StoreError::Internal(InternalError::Unauthentic { .. })) => {
-                return Ok(AuditVerification {
+                return Ok(ChainVerification {
+                    node_id,
                     checked: 0,
                     first_broken: None,
                     from_checkpoint: None,
@@ -561,43 +706,40 @@ impl<B: KvBackend> Store<B> {
             None => (1, [0u8; 32]),
         };
         let first_seq = expected_seq;
-        let broken_at = |seq: u64| AuditVerification {
+        let verified = |seq: u64, first_broken| ChainVerification {
+            node_id: node_id.clone(),
             checked: seq - first_seq,
-            first_broken: Some(seq),
+            first_broken,
             from_checkpoint,
             broken_checkpoint: false,
         };
-        for pair in self.kv.scan_from(Tree::Audit, &[]) {
+        let prefix = keys::audit_chain(chain.number);
+        for pair in self.kv.scan_prefix(Tree::Audit, &prefix) {
             let (key, bytes) = match pair.map_err(StoreError::from) {
                 Ok(pair) => pair,
                 // Edited or moved on disk: the record's own tag names it.
                 Err(StoreError::Internal(InternalError::Unauthentic { .. })) => {
-                    return Ok(broken_at(expected_seq));
+                    return Ok(verified(expected_seq, Some(expected_seq)));
                 }
                 Err(other) => return Err(other),
             };
             let Ok(entries) = decode_record(&bytes) else {
-                return Ok(broken_at(expected_seq));
+                return Ok(verified(expected_seq, Some(expected_seq)));
             };
-            if key != keys::audit(entries[0].seq) {
-                return Ok(broken_at(expected_seq));
+            if key != keys::audit(chain.number, entries[0].seq) {
+                return Ok(verified(expected_seq, Some(expected_seq)));
             }
             for entry in entries {
                 let intact = entry.seq == expected_seq
                     && entry.prev_hash == prev_hash
                     && entry.hash == entry.compute_hash();
                 if !intact {
-                    return Ok(broken_at(expected_seq));
+                    return Ok(verified(expected_seq, Some(expected_seq)));
                 }
                 expected_seq += 1;
                 prev_hash = entry.hash;
             }
         }
-        Ok(AuditVerification {
-            checked: expected_seq - first_seq,
-            first_broken: None,
-            from_checkpoint,
-            broken_checkpoint: false,
-        })
+        Ok(verified(expected_seq, None))
     }
 }

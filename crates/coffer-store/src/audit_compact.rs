@@ -111,6 +111,8 @@ pub(crate) fn decode(body: &[u8]) -> Result<Vec<AuditEntry>, String> {
             .checked_add(entry.time_delta)
             .ok_or("an entry's time is out of range")?;
         let mut decoded = AuditEntry {
+            chain: 0,
+            node_id: Default::default(),
             seq: run
                 .first_seq
                 .checked_add(offset as u64)
@@ -178,7 +180,7 @@ mod tests {
         assert_eq!(listed[..3], plain[..]);
         assert_eq!(listed[3].prev_hash, plain[2].hash);
         let verified = store.verify_audit().unwrap();
-        assert_eq!((verified.checked, verified.first_broken), (4, None));
+        assert_eq!((verified.checked(), verified.intact()), (4, true));
     }
 
     #[test]

@@ -8,14 +8,20 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::decode_record;
+use crate::audit_chains::ChainPositions;
 use crate::codec;
 use crate::error::StoreError;
+use crate::keys;
 use crate::kv::{KvBackend, Tree, TxAbort};
 use crate::model::Timestamp;
 use crate::store::{tx_error, Store};
 
-/// The meta key of the checkpoint.
-pub(crate) const CHECKPOINT_KEY: &[u8] = b"audit_checkpoint";
+/// The meta key of a chain's checkpoint.
+pub(crate) fn checkpoint_key(chain: u32) -> Vec<u8> {
+    let mut key = b"audit_checkpoint/".to_vec();
+    key.extend_from_slice(&keys::audit_chain(chain));
+    key
+}
 
 /// Records one trimming transaction removes at most: writers wait for a transaction over
 /// the audit tree only this long.
@@ -33,32 +39,61 @@ pub struct AuditCheckpoint {
 /// What one trim removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AuditTrim {
-    /// Entries removed.
+    /// Entries removed, over all chains.
     pub entries: u64,
-    /// The checkpoint after it, if anything was ever removed.
+    /// The checkpoint of this node's chain after it, if anything was ever removed.
     pub checkpoint: Option<AuditCheckpoint>,
 }
 
 impl<B: KvBackend> Store<B> {
-    /// The checkpoint trimming left, if the chain was ever trimmed.
-    pub fn audit_checkpoint(&self) -> Result<Option<AuditCheckpoint>, StoreError> {
-        self.get_record(Tree::Meta, CHECKPOINT_KEY)
+    /// The checkpoint trimming left in `chain`, if it was ever trimmed.
+    pub fn audit_checkpoint(&self, chain: u32) -> Result<Option<AuditCheckpoint>, StoreError> {
+        self.get_record(Tree::Meta, &checkpoint_key(chain))
+    }
+
+    /// Whether retention removed entries `since` asks for, in some chain.
+    pub fn audit_trimmed_past(&self, since: &ChainPositions) -> Result<bool, StoreError> {
+        for chain in self.audit_chains()? {
+            if let Some(cp) = self.audit_checkpoint(chain.number)? {
+                if since.of(chain.number) <= cp.seq {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Removes, oldest first, every record whose entries are all older than `cutoff`,
-    /// [`TRIM_BATCH`] records per transaction, each moving the checkpoint with it. Stops
-    /// at the first record with an entry at or after `cutoff`, so what is kept is always
-    /// a contiguous end of the chain.
+    /// from every chain (a node that left keeps none past the retention either),
+    /// [`TRIM_BATCH`] records per transaction, each moving its chain's checkpoint with it.
+    /// Stops at the first record with an entry at or after `cutoff`, so what each chain
+    /// keeps is always a contiguous end of it.
     pub fn trim_audit(&self, cutoff: Timestamp) -> Result<AuditTrim, StoreError> {
-        let mut trim = AuditTrim {
-            entries: 0,
-            checkpoint: self.audit_checkpoint()?,
-        };
+        let own = self.audit_head.lock().chain().number;
+        let mut trim = AuditTrim::default();
+        for chain in self.audit_chains()? {
+            trim.entries += self.trim_chain(chain.number, cutoff)?;
+        }
+        trim.checkpoint = self.audit_checkpoint(own)?;
+        if trim.entries > 0 {
+            self.flush()?;
+        }
+        Ok(trim)
+    }
+
+    /// [`Store::trim_audit`] of one chain; the entries removed.
+    fn trim_chain(&self, chain: u32, cutoff: Timestamp) -> Result<u64, StoreError> {
+        let checkpoint_key = checkpoint_key(chain);
+        let mut removed_in_all = 0;
         loop {
+            // What it starts from, compared inside the transaction: another node trimming
+            // the same chain meanwhile makes this round start again, instead of putting
+            // an older checkpoint back.
+            let before = self.kv.get(Tree::Meta, &checkpoint_key)?;
             let mut doomed = Vec::with_capacity(TRIM_BATCH);
             let mut removed = 0;
             let mut last = None;
-            for pair in self.kv.scan_from(Tree::Audit, &[]) {
+            for pair in self.kv.scan_prefix(Tree::Audit, &keys::audit_chain(chain)) {
                 let (key, bytes) = pair?;
                 let entries = decode_record(&bytes)?;
                 let newest = entries.last().expect("a record holds at least one entry");
@@ -73,27 +108,29 @@ impl<B: KvBackend> Store<B> {
                 doomed.push(key);
             }
             let Some(checkpoint) = last else {
-                break;
+                return Ok(removed_in_all);
             };
             let record = codec::encode(&checkpoint);
-            self.kv
+            let trimmed = self
+                .kv
                 .transaction(&[Tree::Meta, Tree::Audit], |tx| {
+                    if tx.get(Tree::Meta, &checkpoint_key)? != before {
+                        return Ok(false);
+                    }
                     for key in &doomed {
                         tx.remove(Tree::Audit, key)?;
                     }
-                    tx.insert(Tree::Meta, CHECKPOINT_KEY, &record)?;
-                    Ok::<_, TxAbort<StoreError>>(())
+                    tx.insert(Tree::Meta, &checkpoint_key, &record)?;
+                    Ok::<_, TxAbort<StoreError>>(true)
                 })
                 .map_err(tx_error)?;
-            trim.entries += removed;
-            trim.checkpoint = Some(checkpoint);
+            if !trimmed {
+                continue;
+            }
+            removed_in_all += removed;
             if doomed.len() < TRIM_BATCH {
-                break;
+                return Ok(removed_in_all);
             }
         }
-        if trim.entries > 0 {
-            self.flush()?;
-        }
-        Ok(trim)
     }
 }

@@ -86,7 +86,7 @@ impl CacheEpoch {
 impl<B: KvBackend> Store<B> {
     /// Whether the backend answered lately: always for a store no other process writes;
     /// for a shared one, whether a confirmation (made several times a second by
-    /// [`Store::keep_caches_confirmed`]) succeeded within the last moment. Costs no
+    /// [`Store::follow_other_nodes`]) succeeded within the last moment. Costs no
     /// request of its own, so a health check can ask it as often as it likes.
     pub fn storage_reachable(&self) -> bool {
         self.cache_epoch.trusted()
@@ -125,9 +125,10 @@ impl<B: KvBackend> Store<B>
 where
     Store<B>: Send + Sync + 'static,
 {
-    /// Confirms the caches from a thread of its own, several times a second, for as long
-    /// as the store is alive (nothing to do for a store no other process writes).
-    pub fn keep_caches_confirmed(self: &Arc<Self>) {
+    /// Confirms the caches, and moves the changes feed over what other nodes appended,
+    /// from a thread of its own, several times a second, for as long as the store is
+    /// alive (nothing to do for a store no other process writes).
+    pub fn follow_other_nodes(self: &Arc<Self>) {
         if !self.cache_epoch.shared {
             return;
         }
@@ -142,6 +143,7 @@ where
                     // A failed round needs no report of its own: lookups read through
                     // meanwhile and meet the same failure, where it is answered.
                     let _ = store.confirm_caches();
+                    let _ = store.refresh_feed();
                     drop(store);
                     std::thread::sleep(CONFIRM_EVERY);
                 }

@@ -1,21 +1,24 @@
 //! The changes feed: the `secret.create`, `secret.update` and `secret.delete` entries
 //! of the audit chain, read from a position on, and a way to await new ones.
 //!
-//! A position is the sequence number of the next entry to read. The feed only ever
-//! reaches as far as what is durable: it moves when a write's fsync has returned, so a
-//! change is never fed before it is acknowledged. Waiting for the feed to move is a
+//! A position is, for each node's audit chain, the sequence number of the next entry to
+//! read. The feed only ever reaches as far as what is durable: it moves when a write's
+//! fsync has returned, so a change is never fed before it is acknowledged; other
+//! nodes' chains (a shared backend, whose every write is durable) are looked at by
+//! [`Store::refresh_feed`], which a server runs every fraction of a second. Waiting for the feed to move is a
 //! future ([`Store::fed_beyond`]) that any executor can poll; nothing is polled meanwhile,
 //! the write that moves the feed wakes it.
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use event_listener::Event;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
-use crate::audit::{AuditAction, AuditEntry, AuditEvent};
+use crate::audit::{AuditAction, AuditEntry, AuditEvent, AuditHead};
+use crate::audit_chains::{Chain, ChainPositions};
 use crate::error::StoreError;
 use crate::kv::KvBackend;
 use crate::model::Timestamp;
@@ -55,7 +58,11 @@ impl ChangeAction {
 /// One change of secrets: which secrets of which environment, never a value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
-    /// The audit entry's sequence number.
+    /// The node whose audit chain recorded it.
+    pub node_id: Arc<str>,
+    /// The chain's number.
+    pub chain: u32,
+    /// The audit entry's sequence number in that chain.
     pub seq: u64,
     /// What was done.
     pub action: ChangeAction,
@@ -81,6 +88,8 @@ impl Change {
             _ => return None,
         };
         Some(Change {
+            node_id: entry.node_id.clone(),
+            chain: entry.chain,
             seq: entry.seq,
             action,
             app_id: entry.app_id?,
@@ -123,25 +132,30 @@ pub struct ChangesQuery {
     /// Whose changes.
     pub scope: ChangeScope,
     /// The position to read from (a `next` of an earlier page).
-    pub since: u64,
+    pub since: ChainPositions,
 }
 
 /// A page of the feed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangesPage {
-    /// Changes, oldest first, at most [`MAX_CHANGES`].
+    /// Changes, oldest first (the chains merged by time), at most [`MAX_CHANGES`].
     pub changes: Vec<Change>,
     /// Where the next page starts: past the last change returned and past every entry
-    /// passed over.
-    pub next: u64,
+    /// passed over, in each chain.
+    pub next: ChainPositions,
     /// Whether `next` is the feed's position: there was nothing more to read.
     pub caught_up: bool,
 }
 
 /// The feed's position, its recent changes and the event that announces a move.
 pub(crate) struct Feed {
-    /// The next entry to feed: every entry before it is durable.
-    position: AtomicU64,
+    /// For each chain, the next entry to feed: every entry before it is durable. This
+    /// node's moves with its flushes; other nodes' (a shared backend), when
+    /// [`Store::refresh_feed`] finds their chains longer.
+    position: Mutex<ChainPositions>,
+    /// This node's chain.
+    own: u32,
+    /// Recent changes of this node's chain.
     recent: Mutex<Recent>,
     moved: Event,
 }
@@ -154,36 +168,40 @@ struct Recent {
 }
 
 impl Feed {
-    /// A feed whose position is `position` (a store just opened: all it holds is durable).
-    pub(crate) fn at(position: u64) -> Self {
+    /// A feed at `position` (a store just opened: all it holds is durable), whose own
+    /// chain is `own`.
+    pub(crate) fn at(position: ChainPositions, own: u32) -> Self {
+        let end = position.of(own);
         Feed {
-            position: AtomicU64::new(position),
+            position: Mutex::new(position),
+            own,
             recent: Mutex::new(Recent {
-                start: position,
-                end: position,
+                start: end,
+                end,
                 changes: VecDeque::new(),
             }),
             moved: Event::new(),
         }
     }
 
-    fn position(&self) -> u64 {
-        self.position.load(Ordering::SeqCst)
+    fn position(&self) -> ChainPositions {
+        self.position.lock().clone()
     }
 }
 
 impl<B: KvBackend> Store<B> {
-    /// Moves the feed to `position` once every entry before it is durable, and wakes
-    /// whoever awaits it. Called by the write path after its fsync; never moves back.
-    /// Callers are serialised (the group commit's flush lock): the scan runs without
-    /// holding readers of `recent` up.
+    /// Moves the feed to `position` in this node's chain once every entry before it is
+    /// durable, and wakes whoever awaits it. Called by the write path after its fsync;
+    /// never moves back. Callers are serialised (the group commit's flush lock): the
+    /// scan runs without holding readers of `recent` up.
     pub(crate) fn feed_durable_to(&self, position: u64) {
         let feed = &self.feed;
         let end = feed.recent.lock().end;
         if position <= end {
             return;
         }
-        let scanned = self.scan_changes(end, position, usize::MAX);
+        let own = self.audit_head.lock().chain().clone();
+        let scanned = self.scan_changes(&own, end, position, usize::MAX);
         let mut recent = feed.recent.lock();
         match scanned {
             Ok((changes, _)) => {
@@ -200,26 +218,54 @@ impl<B: KvBackend> Store<B> {
             }
         }
         recent.end = position;
-        feed.position.store(position, Ordering::SeqCst);
+        feed.position.lock().set(feed.own, position);
         drop(recent);
         feed.moved.notify(usize::MAX);
     }
 
+    /// Moves the feed over what other nodes appended to their chains (on a shared
+    /// backend, where everything stored is durable), and wakes whoever awaits it.
+    pub fn refresh_feed(&self) -> Result<(), StoreError> {
+        let own = self.feed.own;
+        let mut heads = Vec::new();
+        for chain in self.audit_chains()?.into_iter().filter(|c| c.number != own) {
+            let number = chain.number;
+            heads.push((number, AuditHead::load(&self.kv, chain)?.next_seq()));
+        }
+        let mut moved = false;
+        {
+            let mut position = self.feed.position.lock();
+            for (chain, next) in heads {
+                if next > position.of(chain) {
+                    position.set(chain, next);
+                    moved = true;
+                }
+            }
+        }
+        if moved {
+            self.feed.moved.notify(usize::MAX);
+        }
+        Ok(())
+    }
+
     /// The feed's position: a page read from it holds nothing, and its `next` is it.
-    pub fn feed_position(&self) -> u64 {
+    pub fn feed_position(&self) -> ChainPositions {
         self.feed.position()
     }
 
-    /// Resolves once the feed's position is past `position`: an entry there or after it
-    /// is durable (a change, or any other entry). Runtime-agnostic; costs nothing while
-    /// pending.
-    pub fn fed_beyond(&self, position: u64) -> impl Future<Output = ()> + Send + '_ {
+    /// Resolves once the feed is past `position` in some chain: an entry there or after
+    /// it is durable (a change, or any other entry). Runtime-agnostic; costs nothing
+    /// while pending.
+    pub fn fed_beyond<'s>(
+        &'s self,
+        position: &'s ChainPositions,
+    ) -> impl Future<Output = ()> + Send + 's {
         let feed = &self.feed;
         async move {
-            while feed.position() <= position {
+            while !feed.position().any_beyond(position) {
                 let listener = feed.moved.listen();
                 // A move between the check and the listener's creation is not missed.
-                if feed.position() > position {
+                if feed.position().any_beyond(position) {
                     break;
                 }
                 listener.await;
@@ -230,65 +276,113 @@ impl<B: KvBackend> Store<B> {
     /// The page at `query.since` if memory holds it; `None` if only the store does (then
     /// [`Store::read_changes`] reads it). Never touches storage.
     pub fn recent_changes(&self, query: &ChangesQuery) -> Option<Result<ChangesPage, StoreError>> {
-        let recent = self.feed.recent.lock();
-        if query.since > recent.end {
-            return Some(Err(StoreError::FeedCursorUnknown(query.since)));
+        let position = self.feed.position();
+        if let Err(e) = self.check_reached(&position, &query.since) {
+            return Some(Err(e));
         }
-        if query.since < recent.start {
+        let own = self.feed.own;
+        // Memory holds this node's chain only: the other chains must have nothing new.
+        if position.any_beyond_except(&query.since, own) {
             return None;
         }
+        let recent = self.feed.recent.lock();
+        let since = query.since.of(own);
+        if since < recent.start || since > recent.end {
+            return None;
+        }
+        let mut next = position;
         let mut changes = Vec::new();
-        for change in recent.changes.iter().filter(|c| c.seq >= query.since) {
+        for change in recent.changes.iter().filter(|c| c.seq >= since) {
             if !query.scope.covers(change) {
                 continue;
             }
             changes.push(change.clone());
             if changes.len() == MAX_CHANGES {
-                let next = change.seq + 1;
+                next.set(own, change.seq + 1);
+                let caught_up = change.seq + 1 == recent.end;
                 return Some(Ok(ChangesPage {
                     changes,
                     next,
-                    caught_up: next == recent.end,
+                    caught_up,
                 }));
             }
         }
+        next.set(own, recent.end);
         Some(Ok(ChangesPage {
             changes,
-            next: recent.end,
+            next,
             caught_up: true,
         }))
     }
 
+    /// A position the feed has not reached in some chain (or of a chain it does not
+    /// know) was never handed out.
+    fn check_reached(
+        &self,
+        position: &ChainPositions,
+        since: &ChainPositions,
+    ) -> Result<(), StoreError> {
+        if since.any_beyond(position)
+            || !since.chains_within(position)
+            || since.rest_beyond_all(position)
+        {
+            return Err(StoreError::FeedCursorUnknown);
+        }
+        Ok(())
+    }
+
     /// The page at `query.since`: from memory, or read from the store, passing over at
-    /// most [`MAX_SCANNED`] entries. A position before the oldest entry the store keeps is
-    /// [`StoreError::FeedCursorExpired`]; one the feed has not reached,
+    /// most [`MAX_SCANNED`] entries of each chain. A position before the oldest entry a
+    /// chain keeps is [`StoreError::FeedCursorExpired`]; one the feed has not reached,
     /// [`StoreError::FeedCursorUnknown`].
     pub fn read_changes(&self, query: &ChangesQuery) -> Result<ChangesPage, StoreError> {
         if let Some(page) = self.recent_changes(query) {
             return page;
         }
-        let oldest = self.oldest_audit_seq()?;
-        if query.since < oldest {
-            return Err(StoreError::FeedCursorExpired { oldest });
-        }
         let end = self.feed_position();
-        let (changes, next) = self.scan_changes(query.since, end, MAX_SCANNED)?;
-        let changes: Vec<Change> = changes
-            .into_iter()
-            .filter(|c| query.scope.covers(c))
-            .collect();
+        let mut next = end.clone();
+        let mut changes = Vec::new();
+        let mut caught_up = true;
+        for chain in self.audit_chains()? {
+            let Some(chain_end) = end.named(chain.number) else {
+                // Listed after the feed last looked: read at the next refresh.
+                continue;
+            };
+            let since = query.since.of(chain.number);
+            let oldest = self.oldest_audit_seq(&chain)?;
+            if since < oldest {
+                return Err(StoreError::FeedCursorExpired { oldest });
+            }
+            let (found, chain_next) = self.scan_changes(&chain, since, chain_end, MAX_SCANNED)?;
+            changes.extend(found.into_iter().filter(|c| query.scope.covers(c)));
+            // A bare position past this chain's end reads it from its end next time.
+            let chain_next = chain_next.min(chain_end);
+            next.set(chain.number, chain_next);
+            caught_up &= chain_next == chain_end;
+        }
+        changes.sort_by_key(|c| (c.time, c.chain, c.seq));
+        if changes.len() > MAX_CHANGES {
+            // What is cut off is read again from the next page on.
+            for change in changes.drain(MAX_CHANGES..) {
+                if change.seq < next.of(change.chain) {
+                    next.set(change.chain, change.seq);
+                }
+            }
+            caught_up = false;
+        }
         Ok(ChangesPage {
             changes,
             next,
-            caught_up: next == end,
+            caught_up,
         })
     }
 
-    /// The changes among entries `from..end`, passing over at most `max_scanned` entries
-    /// and stopping after [`MAX_CHANGES`] changes, with the position after the last
-    /// entry passed over.
+    /// The changes among entries `from..end` of `chain`, passing over at most
+    /// `max_scanned` entries and stopping after [`MAX_CHANGES`] changes, with the
+    /// position after the last entry passed over.
     fn scan_changes(
         &self,
+        chain: &Chain,
         from: u64,
         end: u64,
         max_scanned: usize,
@@ -296,11 +390,8 @@ impl<B: KvBackend> Store<B> {
         let mut changes = Vec::new();
         let mut next = from;
         let mut scanned = 0;
-        for entry in self.audit_entries_from(from)? {
+        for entry in self.chain_entries_from(chain, from)? {
             let entry = entry?;
-            if entry.seq < from {
-                continue;
-            }
             if entry.seq >= end || scanned == max_scanned || changes.len() == MAX_CHANGES {
                 break;
             }

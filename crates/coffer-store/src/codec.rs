@@ -16,8 +16,10 @@ use crate::error::{InternalError, StoreError};
 /// chain may start after a checkpoint (retention trimmed what came before); reads may be
 /// stored as compact runs. A release that knows none of these must not open such a
 /// store; stores of format 3 and before hold none of them, so the migration only
-/// rewrites the format byte.
-pub const FORMAT_VERSION: u8 = 4;
+/// rewrites the format byte. 5: each node appends to its own audit chain, keyed by the
+/// chain's number before the sequence number; the meta tree lists the chains' nodes
+/// (the migration from 4 moves the one chain to the migrating node's).
+pub const FORMAT_VERSION: u8 = 5;
 
 /// The layout byte every record starts with (the bincode layout of its body).
 pub const RECORD_LAYOUT: u8 = 1;

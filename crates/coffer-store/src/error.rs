@@ -97,8 +97,8 @@ pub enum StoreError {
     #[error("invalid token name")]
     InvalidTokenName,
     /// A changes feed position the feed has not reached (never handed out).
-    #[error("feed position {0} not reached")]
-    FeedCursorUnknown(u64),
+    #[error("feed position not reached")]
+    FeedCursorUnknown,
     /// A changes feed position before the oldest audit entry kept.
     #[error("feed position before the oldest entry kept ({oldest})")]
     FeedCursorExpired {
@@ -264,6 +264,9 @@ pub enum OpenError {
         "--master-key-file is required with --storage {0}: every node must use the same master key"
     )]
     MasterKeyRequired(&'static str),
+    /// The node id is not 1 to 64 letters, digits, `.`, `_` or `-`.
+    #[error("invalid node id {0:?}: use 1 to 64 letters, digits, '.', '_' or '-'")]
+    InvalidNodeId(String),
     /// This build cannot open the storage asked for.
     #[error("this build of Coffer has no {0} support (build it with `--features {0}`)")]
     StorageNotBuilt(&'static str),

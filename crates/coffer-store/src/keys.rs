@@ -58,9 +58,17 @@ pub fn history(env_id: Uuid, id: Uuid, version: u64) -> [u8; 40] {
     key
 }
 
-/// `seq`
-pub fn audit(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
+/// `chain ‖ seq`: each node's chain apart, each in order.
+pub fn audit(chain: u32, seq: u64) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..4].copy_from_slice(&audit_chain(chain));
+    key[4..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// `chain`: every record of one node's chain.
+pub fn audit_chain(chain: u32) -> [u8; 4] {
+    chain.to_be_bytes()
 }
 
 /// The location a secret version's sealed fields are bound to.

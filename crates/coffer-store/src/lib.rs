@@ -42,6 +42,7 @@
 
 mod apps;
 mod audit;
+mod audit_chains;
 mod audit_compact;
 mod audit_retention;
 mod audit_sink;
@@ -75,8 +76,10 @@ mod validate;
 
 pub use apps::{AppUpdate, NewApp, DEFAULT_ENVIRONMENTS};
 pub use audit::{
-    Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, SecretRead,
+    Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditVerification, ChainVerification,
+    SecretRead,
 };
+pub use audit_chains::{valid_node_id, Chain, ChainPositions, MAX_NODE_ID_LEN};
 pub use audit_retention::{AuditCheckpoint, AuditTrim};
 pub use audit_sink::AuditSink;
 pub use backup::{

@@ -1,5 +1,5 @@
-//! Migrations of older stores, at open: format 1 to the current format, and formats 2
-//! and 3 to 4.
+//! Migrations of older stores, at open: format 1 to format 4, from which
+//! [`crate::audit_chains::migrate_from_one_chain`] goes on (as it does for formats 2 to 4).
 //!
 //! Format 1 stored records in clear but for sealed fields. Format 2 appends to every
 //! value a tag over its tree, key and value ([`crate::kv::Authenticated`]); index entries
@@ -14,10 +14,9 @@
 //! memory, once.)
 
 use crate::audit;
-use crate::codec;
 use crate::crypto::{Keyring, RecordMac};
 use crate::error::{InternalError, OpenError, StoreError};
-use crate::kv::{tagged, verified, Authenticated, KvBackend, Tree, TxAbort};
+use crate::kv::{tagged, verified, KvBackend, Tree, TxAbort};
 use crate::secrets;
 use crate::store::{tx_error, CHECK_KEY, CHECK_PLAINTEXT, FORMAT_KEY};
 use crate::tokens;
@@ -58,20 +57,6 @@ pub(crate) fn from_v1<B: KvBackend>(
     Ok(())
 }
 
-/// Moves a format-2 or 3 store to format 4: every record of theirs reads as it is (secret
-/// and history records of the first layout have no writer; a store without a wrapped data
-/// key uses its master key as data key; an audit chain without a checkpoint starts at 1;
-/// audit records of the older kinds are still read), so only the format byte changes.
-pub(crate) fn format_byte<B: KvBackend>(kv: &Authenticated<B>) -> Result<(), OpenError> {
-    kv.transaction(&[Tree::Meta], |tx| {
-        tx.insert(Tree::Meta, FORMAT_KEY, &[codec::FORMAT_VERSION])?;
-        Ok::<_, TxAbort<StoreError>>(())
-    })
-    .map_err(tx_error)?;
-    kv.flush().map_err(StoreError::from)?;
-    Ok(())
-}
-
 /// The format-2 value of one format-1 record (before its tag).
 fn upgrade<B: KvBackend>(
     kv: &B,
@@ -95,7 +80,8 @@ fn upgrade<B: KvBackend>(
         })
     };
     Ok(match tree {
-        Tree::Meta if key == FORMAT_KEY => vec![codec::FORMAT_VERSION],
+        // The format of one audit chain, which the next step moves to per-node chains.
+        Tree::Meta if key == FORMAT_KEY => vec![4],
         Tree::Meta if key == CHECK_KEY => check.to_vec(),
         Tree::SecretIndex => {
             // env id ‖ digest ‖ path → secret id; the record is at env id ‖ secret id.

@@ -52,8 +52,14 @@ pub enum RestoreError {
     #[error("the restored store does not open: {0}")]
     Open(OpenError),
     /// The restored audit chain does not verify.
-    #[error("the restored audit chain is broken at entry {0}")]
-    AuditBroken(u64),
+    #[error("the restored audit chain of node {node_id} is broken at {}",
+        seq.map_or("its checkpoint".to_owned(), |seq| format!("entry {seq}")))]
+    AuditBroken {
+        /// The node whose chain it is.
+        node_id: String,
+        /// The first entry that does not verify (none: its checkpoint does not).
+        seq: Option<u64>,
+    },
     /// Writing the new directory failed.
     #[error("{path}: {source}")]
     Io {
@@ -144,8 +150,11 @@ pub fn restore(
     let verified = store
         .verify_audit()
         .map_err(|e| RestoreError::Open(OpenError::Store(e)))?;
-    if let Some(seq) = verified.first_broken {
-        return Err(RestoreError::AuditBroken(seq));
+    if let Some(broken) = verified.first_broken_chain() {
+        return Err(RestoreError::AuditBroken {
+            node_id: broken.node_id.clone(),
+            seq: broken.first_broken,
+        });
     }
     let counts = store.counts();
     store
@@ -163,7 +172,7 @@ pub fn restore(
         records: manifest.trees.iter().map(|(_, n)| n).sum(),
         master_key_in_data_dir: manifest.key_in_data_dir,
         manifest,
-        audit_entries: verified.checked,
+        audit_entries: verified.checked(),
         secrets: counts.secrets,
         tokens: counts.tokens,
     })

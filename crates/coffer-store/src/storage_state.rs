@@ -9,7 +9,6 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::audit::AuditHead;
 use crate::error::{InternalError, StoreError};
 use crate::kv::{KvBackend, KvError, Tree, TxAbort};
 use crate::store::{tx_error, Store};
@@ -118,7 +117,7 @@ impl<B: KvBackend> Store<B> {
         let reopened = self.group_commit.reopening(|| {
             let mut head = self.audit_head.lock();
             self.kv.reopen()?;
-            *head = AuditHead::load(&self.kv)?;
+            head.reload(&self.kv)?;
             Ok::<_, StoreError>(())
         });
         self.token_cache.write().clear();

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::audit::{
     encode_compact_record, encode_record, Actor, AuditEntry, AuditEvent, AuditEvents, AuditHead,
 };
+use crate::audit_chains::{self, ChainPositions};
 use crate::audit_sink::AuditSink;
 use crate::backup::BackupKey;
 use crate::cache_epoch::CacheEpoch;
@@ -55,6 +56,9 @@ pub struct StoreConfig {
     /// When a write returns: once fsynced ([`Durability::Strict`], the default) or
     /// once handed to the operating system ([`Durability::Relaxed`]).
     pub durability: Durability,
+    /// The node whose audit chain this process appends to; `None`: the host's name on a
+    /// shared backend, else the id the store made for itself at its first open.
+    pub node_id: Option<String>,
 }
 
 impl StoreConfig {
@@ -69,6 +73,7 @@ impl StoreConfig {
             // about 8 MiB more RSS with 100,000 secrets loaded.
             cache_bytes: 2 * 1024 * 1024,
             durability: Durability::Strict,
+            node_id: None,
         }
     }
 }
@@ -140,7 +145,8 @@ impl Store<Backend> {
                     .as_deref()
                     .ok_or(OpenError::MasterKeyRequired("etcd"))?;
                 let master = MasterKey::read(key_file)?;
-                Store::assemble(connect_etcd(endpoints, prefix)?, &master)
+                let node_id = config.node_id.as_deref();
+                Store::assemble(connect_etcd(endpoints, prefix)?, &master, node_id)
             }
         }
     }
@@ -181,7 +187,7 @@ impl Store<Backend> {
                 kv::sync_dir(key_dir).map_err(dir_error)?;
             }
         }
-        let (mut store, data_key) = Store::assemble(kv, &master)?;
+        let (mut store, data_key) = Store::assemble(kv, &master, config.node_id.as_deref())?;
         store.key_in_data_dir = config.master_key_file.is_none();
         store.data_dir = Some(dir.clone());
         // sled creates its files under the umask; files it creates later (snapshots,
@@ -272,11 +278,20 @@ impl<B: KvBackend> Store<B> {
     /// initialised; an existing one must have been written under the same key. A store of
     /// format 1 is migrated first, in one transaction.
     pub fn with_backend(kv: B, master: &MasterKey) -> Result<Self, OpenError> {
-        Self::assemble(kv, master).map(|(store, _)| store)
+        Self::assemble(kv, master, None).map(|(store, _)| store)
+    }
+
+    /// [`Store::with_backend`], appending to the audit chain of `node_id`.
+    pub fn with_backend_as(kv: B, master: &MasterKey, node_id: &str) -> Result<Self, OpenError> {
+        Self::assemble(kv, master, Some(node_id)).map(|(store, _)| store)
     }
 
     /// [`Store::with_backend`], and the data key the master key opened.
-    pub(crate) fn assemble(kv: B, master: &MasterKey) -> Result<(Self, DataKey), OpenError> {
+    pub(crate) fn assemble(
+        kv: B,
+        master: &MasterKey,
+        node_id: Option<&str>,
+    ) -> Result<(Self, DataKey), OpenError> {
         let kv = Cut::new(kv);
         let stored_check = kv.get(Tree::Meta, CHECK_KEY).map_err(StoreError::from)?;
         let (data_key, unlocked) = match stored_check {
@@ -285,6 +300,7 @@ impl<B: KvBackend> Store<B> {
         };
         let keys = Keyring::derive(&data_key);
         let mac = RecordMac::derive(&data_key);
+        let mut one_chain_to_move = false;
         let kv = match stored_check {
             Some(stored) => {
                 let format = kv.get(Tree::Meta, FORMAT_KEY).map_err(StoreError::from)?;
@@ -315,7 +331,8 @@ impl<B: KvBackend> Store<B> {
                 }
                 match format.as_deref() {
                     Some([codec::FORMAT_VERSION]) => {}
-                    Some([2 | 3]) => migrate::format_byte(&kv)?,
+                    // Formats 2 and 3 differ from 4 only in what they never hold.
+                    Some([2..=4]) => one_chain_to_move = true,
                     Some([other, ..]) => return Err(OpenError::UnsupportedFormat(*other)),
                     _ => return Err(OpenError::UnsupportedFormat(0)),
                 }
@@ -344,14 +361,23 @@ impl<B: KvBackend> Store<B> {
                     })
                     .map_err(tx_error)?;
                 if !initialised {
-                    return Self::assemble(kv.into_inner(), master);
+                    return Self::assemble(kv.into_inner(), master, node_id);
                 }
                 kv.flush().map_err(StoreError::from)?;
                 Authenticated::new(kv, mac)
             }
         };
-        let audit_head = AuditHead::load(&kv)?;
-        let feed = Feed::at(audit_head.len() + 1);
+        let chain = audit_chains::join(&kv, node_id)?;
+        if one_chain_to_move {
+            audit_chains::migrate_from_one_chain(&kv, &chain)?;
+        }
+        let mut fed_to = ChainPositions::default();
+        for other in audit_chains::chains(&kv)? {
+            let number = other.number;
+            fed_to.set(number, AuditHead::load(&kv, other)?.next_seq());
+        }
+        let feed = Feed::at(fed_to, chain.number);
+        let audit_head = AuditHead::load(&kv, chain)?;
         let cache_epoch = CacheEpoch::new(kv.is_shared());
         let store = Store {
             kv,
@@ -549,7 +575,7 @@ impl<B: KvBackend> Store<B> {
             let (value, entries) = match committed {
                 Ok(committed) => committed,
                 Err(TxError::Abort(CommitAbort::HeadMoved)) => {
-                    *head = AuditHead::load(&self.kv)?;
+                    head.reload(&self.kv)?;
                     self.after_head_moved(attempt);
                     continue;
                 }
@@ -596,7 +622,7 @@ impl<B: KvBackend> Store<B> {
                 .insert_new(Tree::Audit, &first.key(), &encode_compact_record(&entries))
                 .map_err(|e| self.note_write_error(e.into(), false))?;
             if !appended {
-                *head = AuditHead::load(&self.kv)?;
+                head.reload(&self.kv)?;
                 self.after_head_moved(attempt);
                 continue;
             }

@@ -4,10 +4,10 @@
 mod common;
 
 use coffer_store::{
-    Actor, AppUpdate, AuditAction, AuditEntry, AuditQuery, NewApp, NewToken, Permissions,
-    SecretRead, SecretUpdate, StoreError, TokenKind,
+    Actor, AppUpdate, AuditAction, AuditEntry, AuditQuery, ChainPositions, NewApp, NewToken,
+    Permissions, SecretRead, SecretUpdate, StoreError, TokenKind,
 };
-use common::{me, secret, update, TestStore};
+use common::{me, on_the_one_chain, one_chain, secret, update, TestStore};
 use uuid::Uuid;
 
 fn everything() -> AuditQuery {
@@ -310,7 +310,7 @@ fn failed_writes_leave_no_entry() {
         Err(StoreError::TokenNotFound(_))
     ));
     assert_eq!(entries(&s), before);
-    assert_eq!(s.verify_audit().unwrap().first_broken, None);
+    assert_eq!(one_chain(s.verify_audit().unwrap()).first_broken, None);
 }
 
 #[test]
@@ -352,7 +352,7 @@ fn the_chain_links_every_entry_to_the_one_before_across_reopens() {
     for e in &all {
         assert_eq!(e.hash, e.compute_hash());
     }
-    let verified = s.verify_audit().unwrap();
+    let verified = one_chain(s.verify_audit().unwrap());
     assert_eq!((verified.checked, verified.first_broken), (3, None));
 }
 
@@ -403,7 +403,7 @@ fn audit_listing_filters_and_pages() {
     );
     assert_eq!(
         seqs(AuditQuery {
-            since: 4,
+            since: ChainPositions::every_chain_from(4),
             ..Default::default()
         }),
         [4, 5, 6]
@@ -416,7 +416,7 @@ fn audit_listing_filters_and_pages() {
         })
         .unwrap();
     assert_eq!(first.entries.len(), 4);
-    assert_eq!(first.next, Some(5));
+    assert_eq!(first.next, Some(on_the_one_chain(5)));
     let rest = s
         .list_audit(&AuditQuery {
             limit: 4,
@@ -434,7 +434,7 @@ fn audit_listing_filters_and_pages() {
 /// tree, reopens, and returns what verification says.
 fn verify_after(
     tamper: impl FnOnce(&sled::Tree, &[AuditEntry]),
-) -> coffer_store::AuditVerification {
+) -> coffer_store::ChainVerification {
     let s = TestStore::new();
     let (app, envs) = s.app("shop");
     for key in ["A", "B", "C", "D"] {
@@ -451,7 +451,7 @@ fn verify_after(
     )
     .unwrap();
     let before = entries(&s);
-    assert_eq!(s.verify_audit().unwrap().first_broken, None);
+    assert_eq!(one_chain(s.verify_audit().unwrap()).first_broken, None);
     let TestStore { store, dir } = s;
     drop(store);
     {
@@ -461,7 +461,7 @@ fn verify_after(
         db.flush().unwrap();
     }
     let s = TestStore::open_in(dir);
-    s.verify_audit().unwrap()
+    one_chain(s.verify_audit().unwrap())
 }
 
 fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -478,7 +478,7 @@ fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 fn an_entry_edited_on_disk_is_named_by_verification() {
     // Entry 3 is re-attributed to another secret: still decodes, hash no longer matches.
     let verified = verify_after(|audit, entries| {
-        let key = 3u64.to_be_bytes();
+        let key = common::audit_key(3);
         let raw = audit.get(key).unwrap().unwrap();
         let forged = replace(
             &raw,
@@ -498,7 +498,7 @@ fn an_entry_rehashed_after_editing_breaks_the_next_link() {
         let mut forged = entries[2].clone();
         forged.secret_ids = vec![Uuid::new_v4()];
         forged.hash = forged.compute_hash();
-        let key = 3u64.to_be_bytes();
+        let key = common::audit_key(3);
         let raw = audit.get(key).unwrap().unwrap();
         let raw = replace(
             &raw,
@@ -514,7 +514,7 @@ fn an_entry_rehashed_after_editing_breaks_the_next_link() {
 #[test]
 fn a_removed_entry_is_named_by_verification() {
     let verified = verify_after(|audit, _| {
-        audit.remove(2u64.to_be_bytes()).unwrap();
+        audit.remove(common::audit_key(2)).unwrap();
     });
     assert_eq!((verified.first_broken, verified.checked), (Some(2), 1));
 }
@@ -523,7 +523,7 @@ fn a_removed_entry_is_named_by_verification() {
 fn a_garbled_entry_is_named_by_verification() {
     let verified = verify_after(|audit, _| {
         audit
-            .insert(5u64.to_be_bytes(), b"\x01garbage".to_vec())
+            .insert(common::audit_key(5), b"\x01garbage".to_vec())
             .unwrap();
     });
     assert_eq!((verified.first_broken, verified.checked), (Some(5), 4));
@@ -581,7 +581,7 @@ fn reads_recorded_together_are_consecutive_entries_of_the_chain() {
     assert_eq!(all[6].action, AuditAction::SecretCreate);
     let s = s.reopen();
     assert_eq!(s.counts().audit_entries, 7);
-    let verified = s.verify_audit().unwrap();
+    let verified = one_chain(s.verify_audit().unwrap());
     assert_eq!((verified.checked, verified.first_broken), (7, None));
     s.record_reads(reads(env, 2)).unwrap();
     assert_eq!(entries(&s).last().unwrap().seq, 9);
@@ -595,13 +595,13 @@ fn listing_can_start_and_page_inside_a_group_of_reads() {
     let page = |since, limit| {
         let page = s
             .list_audit(&AuditQuery {
-                since,
+                since: ChainPositions::every_chain_from(since),
                 limit,
                 ..Default::default()
             })
             .unwrap();
         let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
-        (seqs, page.next)
+        (seqs, page.next.map(|next| next.of(0)))
     };
     assert_eq!(page(4, 3), (vec![4, 5, 6], Some(7)));
     assert_eq!(page(7, 100), (vec![7, 8, 9, 10, 11], None));
@@ -622,19 +622,19 @@ fn an_entry_edited_inside_a_group_of_reads_is_named_by_verification() {
         let db = common::open_raw_sled(dir.path());
         let audit = db.open_tree("audit").unwrap();
         // Entries 2–5 are the reads, stored as one record under the first one's seq.
-        let raw = audit.get(2u64.to_be_bytes()).unwrap().unwrap();
-        assert!(audit.get(3u64.to_be_bytes()).unwrap().is_none());
+        let raw = audit.get(common::audit_key(2)).unwrap().unwrap();
+        assert!(audit.get(common::audit_key(3)).unwrap().is_none());
         let forged = replace(
             &raw,
             group[2].secret_ids[0].as_bytes(),
             Uuid::new_v4().as_bytes(),
         );
-        audit.insert(2u64.to_be_bytes(), forged).unwrap();
+        audit.insert(common::audit_key(2), forged).unwrap();
         db.flush().unwrap();
     }
     // The record holding entries 2–5 fails its tag as a whole: the first entry it
     // holds is the first broken one.
-    let verified = TestStore::open_in(dir).verify_audit().unwrap();
+    let verified = one_chain(TestStore::open_in(dir).verify_audit().unwrap());
     assert_eq!((verified.first_broken, verified.checked), (Some(2), 1));
 }
 
@@ -661,7 +661,7 @@ fn concurrent_reads_and_writes_keep_one_unbroken_chain() {
     // app + 2 threads × 25 writes + 2 threads × (9×1 + 8×2 + 8×3) reads
     let expected = 1 + 50 + 2 * (9 + 16 + 24);
     assert_eq!(entries(&s).len(), expected);
-    let verified = s.verify_audit().unwrap();
+    let verified = one_chain(s.verify_audit().unwrap());
     assert_eq!(
         (verified.checked, verified.first_broken),
         (expected as u64, None)
@@ -674,7 +674,7 @@ fn empty_the_run_at(dir: &std::path::Path, seq: u64) {
     let audit = db.open_tree("audit").unwrap();
     // Layout byte of a run, then a length of zero.
     let empty_run = [2u8, 0, 0, 0, 0, 0, 0, 0, 0];
-    audit.insert(seq.to_be_bytes(), &empty_run).unwrap();
+    audit.insert(common::audit_key(seq), &empty_run).unwrap();
     db.flush().unwrap();
 }
 
@@ -688,7 +688,7 @@ fn a_group_of_reads_emptied_on_disk_is_named_by_verification() {
     let TestStore { store, dir } = s;
     drop(store);
     empty_the_run_at(dir.path(), 2);
-    let verified = TestStore::open_in(dir).verify_audit().unwrap();
+    let verified = one_chain(TestStore::open_in(dir).verify_audit().unwrap());
     assert_eq!((verified.first_broken, verified.checked), (Some(2), 1));
 }
 

@@ -5,8 +5,10 @@
 
 mod common;
 
-use coffer_store::{Actor, AuditAction, AuditEntry, AuditQuery, SecretRead, TokenKind};
-use common::{me, secret, TestStore};
+use coffer_store::{
+    Actor, AuditAction, AuditEntry, AuditQuery, ChainPositions, SecretRead, TokenKind,
+};
+use common::{me, one_chain, secret, TestStore};
 use uuid::Uuid;
 
 fn entries(s: &TestStore) -> Vec<AuditEntry> {
@@ -67,7 +69,7 @@ fn a_compact_run_reads_back_as_the_canonical_entries() {
     // Listing from inside the run starts at the entry asked for.
     let from_seven = s
         .list_audit(&AuditQuery {
-            since: 7,
+            since: ChainPositions::every_chain_from(7),
             limit: 3,
             ..Default::default()
         })
@@ -96,7 +98,7 @@ fn the_chain_verifies_across_compact_and_plain_records_and_reopens() {
     let all = entries(&s);
     assert_eq!(all.len(), before.len() + 4);
     assert_eq!(all[before.len()].prev_hash, before.last().unwrap().hash);
-    let verified = s.verify_audit().unwrap();
+    let verified = one_chain(s.verify_audit().unwrap());
     assert_eq!(
         (verified.checked, verified.first_broken),
         (all.len() as u64, None)
@@ -129,8 +131,11 @@ fn a_compact_run_stores_what_its_entries_share_once() {
     drop(store);
     let db = common::open_raw_sled(dir.path());
     let audit = db.open_tree("audit").unwrap();
-    let run = audit.get(2u64.to_be_bytes()).unwrap().expect("the run");
-    let single = audit.get(102u64.to_be_bytes()).unwrap().expect("one read");
+    let run = audit.get(common::audit_key(2)).unwrap().expect("the run");
+    let single = audit
+        .get(common::audit_key(102))
+        .unwrap()
+        .expect("one read");
     assert_eq!(run[0], 0x12, "compact kind byte");
     // A plain record of one such read takes 284 bytes (its two hashes alone 64, the
     // record's tag 32); in a run, an entry is little more than its secret id, and a run
@@ -155,14 +160,14 @@ fn tampering_with_a_compact_run_is_named_by_verification() {
         let db = common::open_raw_sled(dir.path());
         let audit = db.open_tree("audit").unwrap();
         // Entries 2–5 and 6–9 are the two runs; the first has a byte of its body changed.
-        let raw = audit.get(2u64.to_be_bytes()).unwrap().unwrap();
+        let raw = audit.get(common::audit_key(2)).unwrap().unwrap();
         let mut forged = raw.to_vec();
         forged[20] ^= 0x40;
-        audit.insert(2u64.to_be_bytes(), forged).unwrap();
+        audit.insert(common::audit_key(2), forged).unwrap();
         db.flush().unwrap();
     }
     let s = TestStore::open_in(dir);
-    let verified = s.verify_audit().unwrap();
+    let verified = one_chain(s.verify_audit().unwrap());
     assert_eq!((verified.first_broken, verified.checked), (Some(2), 1));
     let TestStore { store, dir } = s;
     drop(store);
@@ -170,10 +175,10 @@ fn tampering_with_a_compact_run_is_named_by_verification() {
         let db = common::open_raw_sled(dir.path());
         let audit = db.open_tree("audit").unwrap();
         // Both runs removed: the write after them no longer follows entry 1.
-        audit.remove(2u64.to_be_bytes()).unwrap();
-        audit.remove(6u64.to_be_bytes()).unwrap();
+        audit.remove(common::audit_key(2)).unwrap();
+        audit.remove(common::audit_key(6)).unwrap();
         db.flush().unwrap();
     }
-    let verified = TestStore::open_in(dir).verify_audit().unwrap();
+    let verified = one_chain(TestStore::open_in(dir).verify_audit().unwrap());
     assert_eq!((verified.first_broken, verified.checked), (Some(2), 1));
 }

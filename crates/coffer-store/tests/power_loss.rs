@@ -140,7 +140,7 @@ fn restart_on(image: Image, key: &MasterKey, context: &str) -> Store<PowerLoss> 
         .unwrap_or_else(|err| panic!("{context}: the store does not open: {err}"));
     let audit = store.verify_audit().unwrap();
     assert!(
-        audit.first_broken.is_none() && !audit.broken_checkpoint,
+        audit.intact(),
         "{context}: the audit chain is broken: {audit:?}"
     );
     store

@@ -408,7 +408,7 @@ fn a_format_1_store_is_migrated_at_open_and_serves_the_same() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(after, before);
-    assert_eq!(f.store.verify_audit().unwrap().first_broken, None);
+    assert!(f.store.verify_audit().unwrap().intact());
     for env in f.store.list_environments(f.app).unwrap() {
         assert!(
             f.store.environment_keys(env.id).is_ok(),
@@ -420,7 +420,7 @@ fn a_format_1_store_is_migrated_at_open_and_serves_the_same() {
     let Fixture { store, .. } = f;
     let TestStore { store: open, dir } = store;
     drop(open);
-    assert_eq!(raw(dir.path(), "meta", b"format")[0], 4);
+    assert_eq!(raw(dir.path(), "meta", b"format")[0], 5);
     assert_eq!(raw(dir.path(), "meta", b"format").len(), 1 + TAG_LEN);
     let s = TestStore::open_in(dir);
     let f = Fixture { store: s, ..f };

@@ -122,7 +122,6 @@ fn an_upsert_records_its_creates_and_updates_apart_and_a_restore_as_a_create() {
         .list_audit(&AuditQuery {
             app_id: None,
             env_id: Some(env),
-            since: 1,
             limit: 1000,
             ..Default::default()
         })

@@ -12,8 +12,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use coffer_store::{
-    MasterKey, NewApp, NewToken, Permissions, SecretFilter, Storage, Store, StoreConfig,
-    StoreError, TokenKind,
+    AuditAction, AuditQuery, AuditVerification, ChainPositions, ChangeAction, ChangeScope,
+    ChangesQuery, MasterKey, NewApp, NewToken, Permissions, SecretFilter, Storage, Store,
+    StoreConfig, StoreError, TokenKind,
 };
 use common::{me, secret};
 use uuid::Uuid;
@@ -35,26 +36,33 @@ struct TwoNodes {
 
 impl TwoNodes {
     fn new() -> Self {
+        TwoNodes::claiming(["a", "b"])
+    }
+
+    /// Two nodes claiming these node ids (the same one twice: two processes that
+    /// claim one id).
+    fn claiming(node_ids: [&str; 2]) -> Self {
         let key_dir = tempfile::tempdir().unwrap();
         let key_file = key_dir.path().join("master.key");
         MasterKey::generate().write_new(&key_file).unwrap();
         let prefix = format!("coffer-nodes-{}/", Uuid::new_v4());
-        let open = || {
+        let open = |node_id: &str| {
             let mut config = StoreConfig::new(key_dir.path());
+            config.node_id = Some(node_id.to_owned());
             config.storage = Storage::Etcd {
                 endpoints: endpoints(),
                 prefix: prefix.clone(),
             };
             config.master_key_file = Some(key_file.clone());
             let store = Arc::new(Store::open(&config).unwrap());
-            store.keep_caches_confirmed();
+            store.follow_other_nodes();
             store
         };
         // Opened side by side on an empty prefix: one initialises it, the other opens
         // what the first wrote.
         let (a, b) = std::thread::scope(|scope| {
-            let a = scope.spawn(open);
-            let b = scope.spawn(open);
+            let a = scope.spawn(|| open(node_ids[0]));
+            let b = scope.spawn(|| open(node_ids[1]));
             (a.join().unwrap(), b.join().unwrap())
         });
         TwoNodes {
@@ -142,14 +150,34 @@ fn of_32_racers_on_both_nodes_exactly_one_creates_the_key() {
 }
 
 #[test]
-fn writers_on_both_nodes_append_to_one_chain_that_never_forks() {
+fn writers_on_both_nodes_append_each_to_its_own_whole_chain() {
+    let nodes = TwoNodes::new();
+    let verified = write_on_both_nodes_and_verify(&nodes);
+    let mut chains: Vec<_> = verified
+        .chains
+        .iter()
+        .map(|c| (c.node_id.as_str(), c.checked > 0))
+        .collect();
+    // Numbered in the order the nodes first opened the store (here, side by side).
+    chains.sort();
+    assert_eq!(chains, [("a", true), ("b", true)], "{verified:?}");
+}
+
+#[test]
+fn two_processes_claiming_one_node_id_never_fork_its_chain() {
+    let nodes = TwoNodes::claiming(["a", "a"]);
+    let verified = write_on_both_nodes_and_verify(&nodes);
+    assert_eq!(verified.chains.len(), 1, "{verified:?}");
+}
+
+/// Writers on both nodes, each create read back on the other node; then every chain
+/// verifies from both nodes, and holds every entry.
+fn write_on_both_nodes_and_verify(nodes: &TwoNodes) -> AuditVerification {
     const WRITERS: usize = 8;
     const EACH: usize = 6;
-    let nodes = TwoNodes::new();
     let (app, env) = nodes.dev_app("shop");
     std::thread::scope(|scope| {
         for w in 0..WRITERS {
-            let nodes = &nodes;
             scope.spawn(move || {
                 for i in 0..EACH {
                     let node = nodes.node(w);
@@ -158,7 +186,7 @@ fn writers_on_both_nodes_append_to_one_chain_that_never_forks() {
                         .unwrap()[0]
                         .id;
                     // A read's audit entry is appended outside a transaction: it must
-                    // not fork the chain either.
+                    // not fork a chain either.
                     nodes
                         .node(w + 1)
                         .record_read(&me(), app, env, vec![id])
@@ -168,8 +196,6 @@ fn writers_on_both_nodes_append_to_one_chain_that_never_forks() {
         }
     });
     for node in [&*nodes.a, &*nodes.b] {
-        let verified = node.verify_audit().unwrap();
-        assert!(verified.first_broken.is_none(), "{verified:?}");
         assert_eq!(
             node.list_secrets(env, &SecretFilter::default())
                 .unwrap()
@@ -177,9 +203,92 @@ fn writers_on_both_nodes_append_to_one_chain_that_never_forks() {
             WRITERS * EACH
         );
     }
-    // app.create, then a create and a read per write: every one of them in the chain.
     let verified = nodes.a.verify_audit().unwrap();
-    assert_eq!(verified.checked, 1 + 2 * (WRITERS * EACH) as u64);
+    assert!(verified.intact(), "{verified:?}");
+    assert_eq!(nodes.b.verify_audit().unwrap(), verified);
+    // app.create, then a create and a read per write: every one of them in a chain.
+    assert_eq!(verified.checked(), 1 + 2 * (WRITERS * EACH) as u64);
+    verified
+}
+
+#[test]
+fn the_audit_log_merges_both_chains_by_time_and_pages_through_them() {
+    let nodes = TwoNodes::new();
+    let (_, env) = nodes.dev_app("shop");
+    for i in 0..6 {
+        nodes
+            .node(i)
+            .create_secrets(&me(), env, vec![secret(&format!("K_{i}"), "v")])
+            .unwrap();
+    }
+    let mut listed = Vec::new();
+    let mut since = ChainPositions::default();
+    loop {
+        let page = nodes
+            .b
+            .list_audit(&AuditQuery {
+                since: since.clone(),
+                limit: 2,
+                ..Default::default()
+            })
+            .unwrap();
+        listed.extend(page.entries);
+        match page.next {
+            Some(next) => since = next,
+            None => break,
+        }
+    }
+    // app.create and env.create (three environments) on node a, then six creates
+    // taking turns.
+    let creates: Vec<&str> = listed
+        .iter()
+        .filter(|e| e.action == AuditAction::SecretCreate)
+        .map(|e| &*e.node_id)
+        .collect();
+    assert_eq!(creates, ["a", "b", "a", "b", "a", "b"]);
+    assert!(listed.windows(2).all(|w| w[0].time <= w[1].time));
+    let whole = nodes.a.list_audit(&AuditQuery {
+        limit: 1000,
+        ..Default::default()
+    });
+    assert_eq!(whole.unwrap().entries, listed);
+}
+
+#[test]
+fn a_change_on_one_node_is_fed_on_the_other_and_wakes_its_waiters() {
+    let nodes = TwoNodes::new();
+    let (app, env) = nodes.dev_app("shop");
+    // Up to date with node a's app and environments, as it is within a moment anyway.
+    nodes.b.refresh_feed().unwrap();
+    let since = nodes.b.feed_position();
+    let woken = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let started = Instant::now();
+            pollster::block_on(nodes.b.fed_beyond(&since));
+            started.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        nodes
+            .a
+            .create_secrets(&me(), env, vec![secret("FED", "v")])
+            .unwrap();
+        waiter.join().unwrap()
+    });
+    assert!(woken < Duration::from_secs(2), "woken after {woken:?}");
+    let page = nodes
+        .b
+        .read_changes(&ChangesQuery {
+            scope: ChangeScope::App(app),
+            since,
+        })
+        .unwrap();
+    let fed: Vec<_> = page
+        .changes
+        .iter()
+        .map(|c| (&*c.node_id, c.action))
+        .collect();
+    assert_eq!(fed, [("a", ChangeAction::Create)]);
+    assert!(page.caught_up);
 }
 
 #[test]

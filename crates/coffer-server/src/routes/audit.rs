@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use coffer_store::{AuditAction, AuditQuery};
+use coffer_store::{AuditAction, AuditQuery, ChainPositions};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -40,9 +40,9 @@ pub(crate) struct AuditParams {
     /// Only entries of this action (`secret.read`, `token.create`, ...).
     #[param(value_type = Option<String>, example = "secret.update")]
     action: Option<AuditAction>,
-    /// First sequence number (a `next` cursor).
-    #[param(minimum = 0)]
-    since: Option<u64>,
+    /// Where to start: a `next` cursor, or a sequence number (every node's chain from it).
+    #[param(value_type = Option<String>, pattern = "^([0-9]{1,19}|[0-9]{1,10}:[0-9]{1,19}(,[0-9]{1,10}:[0-9]{1,19})*)$")]
+    since: Option<ChainPositions>,
     /// Page size.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
@@ -55,7 +55,13 @@ impl AuditParams {
             env: query.get("env").cloned(),
             secret_id: uuid_param(query, "secret_id")?,
             action: action_param(query)?,
-            since: number_param(query, "since")?,
+            since: query
+                .get("since")
+                .map(|raw| {
+                    raw.parse()
+                        .map_err(|()| Code::InvalidParameter.with(&[&"since"]))
+                })
+                .transpose()?,
             limit: number_param(query, "limit")?,
         })
     }
@@ -120,21 +126,20 @@ pub(crate) async fn list_audit(
     if limit == 0 || limit > MAX_LIMIT {
         return Err(Code::LimitOutOfRange.with(&[&MAX_LIMIT]));
     }
-    let since = params.since;
+    let given_since = params.since.is_some();
     let query = AuditQuery {
         app_id,
         env_id,
         secret_id: params.secret_id,
         action: params.action,
-        since: since.unwrap_or(1),
+        since: params.since.unwrap_or_default(),
         limit,
     };
     let store = Arc::clone(&state.store);
     let page = blocking(move || {
         // Without `since`, the listing starts at the oldest entry kept; a cursor before
         // it points at entries retention removed.
-        let trimmed_to = store.audit_checkpoint()?.map_or(0, |cp| cp.seq);
-        if since.is_some_and(|since| since <= trimmed_to && trimmed_to > 0) {
+        if given_since && store.audit_trimmed_past(&query.since)? {
             return Err(Code::CursorExpired.into());
         }
         Ok(store.list_audit(&query)?)
@@ -142,6 +147,6 @@ pub(crate) async fn list_audit(
     .await?;
     Ok(ok_json(&AuditPageView {
         data: page.entries.iter().map(AuditEntryView::from).collect(),
-        next: page.next.map(|seq| seq.to_string()),
+        next: page.next.map(|next| next.to_string()),
     }))
 }

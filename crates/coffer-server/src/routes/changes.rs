@@ -54,7 +54,10 @@ pub(crate) async fn list_changes(
     };
     let wait = Duration::from_secs(params.wait).min(state.changes_max_wait);
     let deadline = Instant::now() + wait;
-    let mut query = ChangesQuery { scope, since };
+    let mut query = ChangesQuery {
+        scope,
+        since: since.clone(),
+    };
     loop {
         let page = read_page(&state, &query).await?;
         if !page.changes.is_empty() || !page.caught_up || wait.is_zero() {
@@ -64,14 +67,14 @@ pub(crate) async fn list_changes(
         let held = {
             let _waiting = state.metrics.feed_waiting();
             tokio::select! {
-                () = state.store.fed_beyond(query.since) => Held::FeedMoved,
+                () = state.store.fed_beyond(&query.since) => Held::FeedMoved,
                 () = sleep_until(deadline) => Held::WaitOver,
                 () = state.stopping() => Held::Stopping,
             }
         };
         // Nothing came: the client asks again from where it asked (API.md), which costs
         // nothing more than going on from where this request got to.
-        let nothing = ChangesPageView::new(&[], since);
+        let nothing = ChangesPageView::new(&[], &since);
         match held {
             Held::FeedMoved => continue,
             Held::WaitOver => return Ok(super::ok_json(&nothing)),
@@ -85,7 +88,7 @@ pub(crate) async fn list_changes(
 }
 
 fn answer(page: &ChangesPage) -> HttpResponse {
-    super::ok_json(&ChangesPageView::new(&page.changes, page.next))
+    super::ok_json(&ChangesPageView::new(&page.changes, &page.next))
 }
 
 /// What this token sees of the app: the environment asked for, checked as a read of it;

@@ -145,6 +145,20 @@ pub fn rewrite_as_format_1(data_dir: &std::path::Path) {
         let tree = db.open_tree(name).unwrap();
         for pair in tree.iter() {
             let (key, stored) = pair.unwrap();
+            // Format 1 had one audit chain, keyed by sequence number alone, and no list
+            // of chains. (The store's own node id stays, so that the migrated chain is
+            // listed under the same one as before.)
+            if name == "meta" && &*key == b"audit_chains" {
+                tree.remove(key).unwrap();
+                continue;
+            }
+            let key = match name {
+                "audit" => {
+                    tree.remove(&key).unwrap();
+                    sled::IVec::from(&key[4..])
+                }
+                _ => key,
+            };
             let value = &stored[..stored.len() - TAG_LEN];
             let old: Vec<u8> = match name {
                 "meta" if &*key == b"format" => vec![1],
@@ -237,4 +251,25 @@ pub fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::Pat
             bytes.windows(needle.len()).any(|w| w == needle)
         })
         .collect()
+}
+
+/// The one chain of a store only one node ever wrote.
+pub fn one_chain(verified: coffer_store::AuditVerification) -> coffer_store::ChainVerification {
+    assert_eq!(verified.chains.len(), 1, "{verified:?}");
+    verified.chains.into_iter().next().unwrap()
+}
+
+/// The position `seq` of the one chain of a store only one node ever wrote.
+pub fn on_the_one_chain(seq: u64) -> coffer_store::ChainPositions {
+    let mut position = coffer_store::ChainPositions::default();
+    position.set(0, seq);
+    position
+}
+
+/// The raw key of the record at `seq` of the one chain of a store only one node ever
+/// wrote (chain number 0).
+pub fn audit_key(seq: u64) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[4..].copy_from_slice(&seq.to_be_bytes());
+    key
 }
