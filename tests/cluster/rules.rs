@@ -69,10 +69,6 @@ fn batches_on_both_nodes_are_never_seen_torn_by_readers_on_either() {
                             assert!(n == 0 || n == BATCH, "saw {n} of a {BATCH}-secret batch");
                             seen.insert(n);
                         }
-                        // Paced: every read appends to the one audit chain the nodes
-                        // share, and a stream of them from the other node starves a
-                        // long write of its turn (README.md, "Several nodes on etcd").
-                        std::thread::sleep(Duration::from_millis(250));
                     }
                     seen
                 })

@@ -389,13 +389,11 @@ impl<B: KvBackend> Store<B> {
     ) -> Result<(Vec<Change>, u64), StoreError> {
         let mut changes = Vec::new();
         let mut next = from;
-        let mut scanned = 0;
-        for entry in self.chain_entries_from(chain, from)? {
+        for (scanned, entry) in self.chain_entries_from(chain, from)?.enumerate() {
             let entry = entry?;
             if entry.seq >= end || scanned == max_scanned || changes.len() == MAX_CHANGES {
                 break;
             }
-            scanned += 1;
             next = entry.seq + 1;
             changes.extend(Change::of(&entry));
         }

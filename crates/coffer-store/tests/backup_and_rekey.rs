@@ -141,7 +141,7 @@ fn a_restored_store_serves_the_same_secrets_versions_tokens_and_audit_chain() {
     let chain = audit(&restored);
     assert_eq!(chain, audit(&f.store));
     assert_eq!(chain.last().unwrap().action, AuditAction::StoreBackup);
-    assert_eq!(restored.verify_audit().unwrap().intact(), true);
+    assert!(restored.verify_audit().unwrap().intact());
 }
 
 #[test]
@@ -231,7 +231,7 @@ fn a_backup_taken_during_concurrent_batches_holds_each_batch_whole_or_not_at_all
         .filter(|e| e.action == AuditAction::SecretCreate)
         .count();
     assert_eq!(created, per_batch.len());
-    assert_eq!(restored.verify_audit().unwrap().intact(), true);
+    assert!(restored.verify_audit().unwrap().intact());
 }
 
 /// The offsets of the frames of a backup (after the header), for cutting at each.
@@ -335,7 +335,7 @@ fn restore_refuses_a_directory_that_is_not_empty() {
 fn assert_serves_the_same(store: &Store, env: Uuid, token: &str, before: &[Secret]) {
     assert_eq!(secrets(store, env), before);
     assert!(store.authenticate(token).unwrap().is_some());
-    assert_eq!(store.verify_audit().unwrap().intact(), true);
+    assert!(store.verify_audit().unwrap().intact());
 }
 
 #[test]

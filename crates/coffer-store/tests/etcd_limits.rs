@@ -333,3 +333,19 @@ fn with_the_recommended_flags_the_largest_batches_fit() {
     assert!(after.secrets.is_empty());
     assert_eq!(after.audit.checked(), listed.audit.checked() + 1);
 }
+
+#[test]
+fn a_listing_larger_than_the_clients_default_answer_limit_is_read_whole() {
+    let etcd = Etcd::start(&RECOMMENDED_FLAGS);
+    let (store, env, _key) = open_store(&etcd);
+    // 600 secrets of 60,000-byte values: 36 MB, so one page of a scan (512 records)
+    // is far past the 4 MiB a gRPC client takes by default.
+    for part in 0..6 {
+        store
+            .create_secrets(&me(), env, batch(&format!("BIG{part}"), 100, 60_000))
+            .unwrap();
+    }
+    let listed = store.list_secrets(env, &SecretFilter::default()).unwrap();
+    assert_eq!(listed.len(), 600);
+    assert!(listed.iter().all(|s| s.value.len() == 60_000));
+}

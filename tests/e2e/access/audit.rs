@@ -81,6 +81,7 @@ impl Tail {
         let keys: Vec<&String> = entry.as_object().unwrap().keys().collect();
         let mut want_keys = [
             "seq",
+            "nodeId",
             "time",
             "actor",
             "ip",
@@ -446,7 +447,7 @@ fn audit_listing_filters_and_pages() {
     // Pages: `next` is where the following page starts.
     let page = audit_page(&admin, "limit=3");
     assert_eq!(page["data"].as_array().unwrap().to_vec(), all[..3].to_vec());
-    assert_eq!(page["next"], "4");
+    assert_eq!(page["next"], "0:4");
     let mut walked = Vec::new();
     let mut cursor = Some("1".to_string());
     while let Some(since) = cursor {
@@ -523,14 +524,14 @@ fn edit_audit_tree(data_dir: &Path, change: impl FnOnce(&sled::Tree)) {
 fn audit_record(data_dir: &Path, seq: u64) -> Vec<u8> {
     let mut record = None;
     edit_audit_tree(data_dir, |tree| {
-        record = tree.get(seq.to_be_bytes()).unwrap().map(|v| v.to_vec());
+        record = tree.get(audit_key(seq)).unwrap().map(|v| v.to_vec());
     });
     record.unwrap_or_else(|| panic!("no audit entry {seq}"))
 }
 
 fn put_record(data_dir: &Path, seq: u64, bytes: &[u8]) {
     edit_audit_tree(data_dir, |tree| {
-        tree.insert(seq.to_be_bytes(), bytes).unwrap();
+        tree.insert(audit_key(seq), bytes).unwrap();
     });
 }
 
@@ -652,7 +653,7 @@ fn tampering_with_a_stored_entry_is_detected() {
     // Remove an entry: the gap is found.
     let original = audit_record(&dir, 2);
     edit_audit_tree(&dir, |tree| {
-        tree.remove(2u64.to_be_bytes()).unwrap();
+        tree.remove(audit_key(2)).unwrap();
     });
     assert_broken_at(&dir, 2);
     put_record(&dir, 2, &original);

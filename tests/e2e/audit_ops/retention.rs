@@ -82,25 +82,22 @@ fn old_entries_are_trimmed_and_the_chain_verifies_from_the_checkpoint() {
     // An edited checkpoint fails its authentication.
     let mut checkpoint = None;
     edit_tree(&dir, "meta", |meta| {
-        let stored = meta.get("audit_checkpoint").unwrap().expect("checkpoint");
+        let stored = meta.get(CHECKPOINT).unwrap().expect("checkpoint");
         checkpoint = Some(stored.to_vec());
         let mut edited = stored.to_vec();
         edited[1] ^= 1;
-        meta.insert("audit_checkpoint", edited).unwrap();
+        meta.insert(CHECKPOINT, edited).unwrap();
     });
     let (ok, said) = verify(&dir);
     assert!(!ok, "an edited checkpoint passed: {said}");
-    assert!(
-        said.contains("audit checkpoint failed authentication"),
-        "{said}"
-    );
+    assert!(said.contains("checkpoint failed authentication"), "{said}");
 
     // The checkpoint put back; an entry after it edited is detected at that entry.
     let checkpoint = checkpoint.unwrap();
-    let first_kept = (last_old + 1).to_be_bytes();
+    let first_kept = audit_key(last_old + 1);
     let mut original = None;
     edit_tree(&dir, "meta", |meta| {
-        meta.insert("audit_checkpoint", checkpoint.clone()).unwrap();
+        meta.insert(CHECKPOINT, checkpoint.clone()).unwrap();
     });
     assert!(verify(&dir).0);
     edit_tree(&dir, "audit", |audit| {
@@ -120,7 +117,7 @@ fn old_entries_are_trimmed_and_the_chain_verifies_from_the_checkpoint() {
         audit.insert(first_kept, original.clone().unwrap()).unwrap();
     });
     edit_tree(&dir, "meta", |meta| {
-        meta.remove("audit_checkpoint").unwrap();
+        meta.remove(CHECKPOINT).unwrap();
     });
     let (ok, said) = verify(&dir);
     assert!(!ok, "a trimmed chain without its checkpoint passed: {said}");

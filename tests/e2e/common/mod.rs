@@ -382,3 +382,22 @@ pub fn until_feed_waiting(server: &Server, n: u64, within: Duration) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The raw meta key of the checkpoint of a data directory's one audit chain (chain 0).
+pub const CHECKPOINT: &[u8] = b"audit_checkpoint/\0\0\0\0";
+
+/// The raw key of the audit record at `seq` of a data directory's one chain (chain 0).
+pub fn audit_key(seq: u64) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[4..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The sequence number in a cursor of the audit log or the changes feed of a server with
+/// one audit chain (`0:<seq>`).
+pub fn chain_seq(cursor: &str) -> u64 {
+    cursor
+        .strip_prefix("0:")
+        .and_then(|seq| seq.parse().ok())
+        .unwrap_or_else(|| panic!("a cursor of the one chain 0: {cursor:?}"))
+}

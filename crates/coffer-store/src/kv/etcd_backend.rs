@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, SortOrder, SortTarget, Txn, TxnOp,
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, SortOrder, SortTarget, Txn,
+    TxnOp,
 };
 use parking_lot::Mutex;
 use tonic::Code;
@@ -52,7 +53,9 @@ type Scanned = (Vec<Versioned>, i64);
 /// An etcd cluster as a [`KvBackend`].
 pub struct EtcdBackend {
     runtime: tokio::runtime::Runtime,
-    client: Mutex<Client>,
+    client: Mutex<KvClient>,
+    /// For the cluster's status (its size on disk).
+    maintenance: Mutex<Client>,
     prefix: Vec<u8>,
 }
 
@@ -128,9 +131,13 @@ impl EtcdBackend {
         let client = runtime
             .block_on(Client::connect(endpoints, Some(options)))
             .map_err(kv_error)?;
+        // A page of a scan holds up to SCAN_PAGE records of any size the API takes: more
+        // than the client's default answer limit (4 MiB). etcd bounds what it sends.
+        let kv = client.kv_client().max_decoding_message_size(usize::MAX);
         Ok(EtcdBackend {
             runtime,
-            client: Mutex::new(client),
+            client: Mutex::new(kv),
+            maintenance: Mutex::new(client),
             prefix: prefix.as_bytes().to_vec(),
         })
     }
@@ -153,7 +160,7 @@ impl EtcdBackend {
     /// the client a stale connection or two, which the next attempt does not use.
     fn read<T>(
         &self,
-        request: impl AsyncFn(&mut Client) -> Result<T, etcd_client::Error>,
+        request: impl AsyncFn(&mut KvClient) -> Result<T, etcd_client::Error>,
     ) -> Result<T, KvError> {
         let mut pause = Duration::from_millis(50);
         for _ in 1..READ_ATTEMPTS {
@@ -170,7 +177,7 @@ impl EtcdBackend {
     /// never on an async worker).
     fn call<T>(
         &self,
-        request: impl AsyncFnOnce(&mut Client) -> Result<T, etcd_client::Error>,
+        request: impl AsyncFnOnce(&mut KvClient) -> Result<T, etcd_client::Error>,
     ) -> Result<T, KvError> {
         let mut client = self.client.lock().clone();
         self.runtime
@@ -509,7 +516,8 @@ impl KvBackend for EtcdBackend {
     }
 
     fn size_on_disk(&self) -> Result<u64, KvError> {
-        let status = self.call(async |client| client.status().await)?;
+        let mut client = self.maintenance.lock().clone();
+        let status = self.runtime.block_on(client.status()).map_err(kv_error)?;
         Ok(status.db_size().max(0) as u64)
     }
 }
