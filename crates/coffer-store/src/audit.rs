@@ -162,9 +162,10 @@ impl AuditEvent {
 }
 
 /// What one write records in the audit chain: one event, or several (a batch that both
-/// creates and updates records each action apart), all in the write's transaction.
+/// creates and updates records each action apart), all in the write's transaction; none
+/// for a write that found nothing to do (its commit changes nothing).
 pub(crate) trait AuditEvents {
-    /// The events, in order; never none.
+    /// The events, in order.
     fn into_events(self) -> impl Iterator<Item = AuditEvent>;
 }
 
@@ -183,7 +184,6 @@ impl AuditEvents for (AuditEvent, Vec<AuditEvent>) {
 
 impl AuditEvents for Vec<AuditEvent> {
     fn into_events(self) -> impl Iterator<Item = AuditEvent> {
-        debug_assert!(!self.is_empty(), "a write records at least one event");
         self.into_iter()
     }
 }

@@ -565,8 +565,9 @@ impl<B: KvBackend> Store<B> {
                 })?;
                 let events = events.into_events().map(|event| (actor.clone(), event));
                 let entries = head.next_entries(events);
-                let first = entries.first().expect("a write records at least one event");
-                tx.insert(Tree::Audit, &first.key(), &encode_record(&entries))?;
+                if let Some(first) = entries.first() {
+                    tx.insert(Tree::Audit, &first.key(), &encode_record(&entries))?;
+                }
                 if moves_epoch {
                     self.cache_epoch.move_in(tx)?;
                 }
@@ -582,8 +583,10 @@ impl<B: KvBackend> Store<B> {
                 Err(TxError::Abort(CommitAbort::Store(e))) => return Err(e),
                 Err(TxError::Storage(e)) => return Err(e.into()),
             };
-            head.advance(entries.last().expect("a write records at least one event"));
-            self.copy_to_sink(&entries);
+            if let Some(last) = entries.last() {
+                head.advance(last);
+                self.copy_to_sink(&entries);
+            }
             return Ok((value, self.group_commit.ticket()));
         }
         Err(head_kept_moving())

@@ -116,12 +116,13 @@ impl<B: KvBackend> Store<B> {
                 Tree::ClientKeys,
             ],
             |tx| {
+                // Another node initialised the shared store first: nothing to record.
                 if tx.get(Tree::Meta, INITIALIZED_KEY)?.is_some() {
-                    return Ok((false, AuditEvent::new(AuditAction::TokenCreate)));
+                    return Ok((false, Vec::new()));
                 }
                 tx.insert(Tree::Meta, INITIALIZED_KEY, &[1])?;
                 put_token(tx, &token, &keys)?;
-                Ok((true, token_event(AuditAction::TokenCreate, &token)))
+                Ok((true, vec![token_event(AuditAction::TokenCreate, &token)]))
             },
         )?;
         Ok(created.then_some(issued))

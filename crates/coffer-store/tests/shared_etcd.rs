@@ -113,6 +113,28 @@ fn nodes_opened_together_on_an_empty_cluster_share_one_store() {
 }
 
 #[test]
+fn nodes_initialising_together_issue_one_admin_token_and_audit_it_once() {
+    let nodes = TwoNodes::new();
+    let issued = std::thread::scope(|scope| {
+        let a = scope.spawn(|| nodes.a.initialize().unwrap());
+        let b = scope.spawn(|| nodes.b.initialize().unwrap());
+        [a.join().unwrap(), b.join().unwrap()]
+    });
+    assert_eq!(issued.iter().filter(|token| token.is_some()).count(), 1);
+    let token_creates = nodes
+        .a
+        .list_audit(&AuditQuery {
+            action: Some(AuditAction::TokenCreate),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()
+        .entries;
+    assert_eq!(token_creates.len(), 1, "{token_creates:?}");
+    assert_eq!(nodes.b.list_tokens().unwrap().len(), 1);
+}
+
+#[test]
 fn of_32_racers_on_both_nodes_exactly_one_creates_the_key() {
     const RACERS: usize = 32;
     let nodes = TwoNodes::new();
