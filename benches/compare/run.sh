@@ -213,11 +213,12 @@ start_etcd() {
   echo "etcd: $ETCD_MEMBERS member(s) at $ETCD_ENDPOINTS (pids ${ETCD_PIDS[*]}), prefix $ETCD_PREFIX"
 }
 
-# The serve options that put a node on the etcd cluster (none for embedded storage).
+# storage_args NODE_ID: the serve options that put a node on the etcd cluster, with an
+# audit chain of its own (none for embedded storage).
 storage_args() {
   if [[ $STORAGE == etcd ]]; then
     STORAGE_ARGS=(--storage etcd --etcd-endpoints "$ETCD_ENDPOINTS" --etcd-prefix "$ETCD_PREFIX"
-      --master-key-file "$MASTER_KEY")
+      --master-key-file "$MASTER_KEY" --node-id "$1")
   else
     STORAGE_ARGS=()
   fi
@@ -231,7 +232,7 @@ start_coffer() {
   mkdir -p "$dir"
   COFFER_DATA=$dir/data
   COFFER_BIND=127.0.0.1:$port
-  storage_args
+  storage_args node1
   "$COFFER" serve --data-dir "$COFFER_DATA" --bind "$COFFER_BIND" "${STORAGE_ARGS[@]}" \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   COFFER_PID=$!
@@ -249,7 +250,7 @@ start_coffer_node2() {
   local dir=$TMP/$1 port
   port=$(helper freeport 1)
   mkdir -p "$dir"
-  storage_args
+  storage_args node2
   "$COFFER" serve --data-dir "$dir/data" --bind "127.0.0.1:$port" "${STORAGE_ARGS[@]}" \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   COFFER2_PID=$!

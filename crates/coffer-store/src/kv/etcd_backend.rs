@@ -142,6 +142,16 @@ impl EtcdBackend {
         })
     }
 
+    /// Whether nothing `tx` read has changed since: its compares, sent alone.
+    fn still_current(&self, tx: &EtcdTx<'_>) -> Result<bool, KvError> {
+        let compares = tx.compares();
+        if compares.is_empty() {
+            return Ok(true);
+        }
+        let txn = Txn::new().when(compares);
+        Ok(self.call(async |client| client.txn(txn).await)?.succeeded())
+    }
+
     fn tree_prefix(&self, tree: Tree) -> Vec<u8> {
         let mut key = self.prefix.clone();
         key.extend_from_slice(tree.name().as_bytes());
@@ -443,7 +453,17 @@ impl KvBackend for EtcdBackend {
             };
             let value = match work(&tx) {
                 Ok(value) => value,
-                Err(TxAbort::Abort(e)) => return Err(TxError::Abort(e)),
+                // Each read is of the newest state, not of one snapshot: an answer decided
+                // on reads another commit changed meanwhile (a record and its index entry
+                // of two different versions, say) is a conflict, not the answer.
+                Err(TxAbort::Abort(e)) => match self.still_current(&tx) {
+                    Ok(true) => return Err(TxError::Abort(e)),
+                    Ok(false) => {
+                        pause = backoff(pause);
+                        continue;
+                    }
+                    Err(e) => return Err(TxError::Storage(e)),
+                },
                 Err(TxAbort::Fault(TxFault::Storage(e))) => return Err(TxError::Storage(e)),
                 Err(TxAbort::Fault(TxFault::Conflict)) => continue,
             };
@@ -466,11 +486,8 @@ impl KvBackend for EtcdBackend {
             if answer.succeeded() {
                 return Ok(value);
             }
-            // Another node committed over what this attempt read: wait a little (longer
-            // each time, randomised so that two nodes do not collide again) and rerun.
-            let jitter = rand::random::<u32>() % (pause.as_micros() as u32 + 1);
-            std::thread::sleep(pause + Duration::from_micros(u64::from(jitter)));
-            pause = (pause * 2).min(Duration::from_millis(100));
+            // Another node committed over what this attempt read.
+            pause = backoff(pause);
         }
         Err(TxError::Storage(KvError::new(std::io::Error::other(
             "transaction kept conflicting with concurrent commits",
@@ -527,4 +544,12 @@ fn pairs(scanned: Result<Scanned, KvError>) -> KvIter<'static> {
         Ok((pairs, _)) => Box::new(pairs.into_iter().map(|(k, v, _)| Ok((k, v)))),
         Err(e) => Box::new(std::iter::once(Err(e))),
     }
+}
+
+/// Waits a little before a transaction runs again after a conflict, longer each time and
+/// randomised, so that two nodes do not collide again; the next pause.
+fn backoff(pause: Duration) -> Duration {
+    let jitter = rand::random::<u32>() % (pause.as_micros() as u32 + 1);
+    std::thread::sleep(pause + Duration::from_micros(u64::from(jitter)));
+    (pause * 2).min(Duration::from_millis(100))
 }
