@@ -185,11 +185,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         crate::StorageKind::Etcd => {
             let endpoints = args.store.etcd_endpoints.join(",");
             let prefix = &args.store.etcd_prefix;
+            let node_id = store.node_id();
             eprintln!(
-                "Storage: etcd at {endpoints}, prefix {prefix} (a write is answered once a \
-                 quorum of the cluster has it on disk)"
+                "Storage: etcd at {endpoints}, prefix {prefix}, as node {node_id} (a write \
+                 is answered once a quorum of the cluster has it on disk)"
             );
-            tracing::info!(%endpoints, %prefix, "storage: etcd");
+            tracing::info!(%endpoints, %prefix, %node_id, "storage: etcd");
         }
     }
     if store.rotation_pending().map_err(|e| e.to_string())? {

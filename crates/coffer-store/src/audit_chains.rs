@@ -264,8 +264,9 @@ impl std::str::FromStr for ChainPositions {
     type Err = ();
 
     fn from_str(text: &str) -> Result<Self, ()> {
+        // Decimal digits only, within `i64` (what the API's schema says a number is).
         let number = |digits: &str| -> Result<u64, ()> {
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            if !(1..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(());
             }
             digits.parse().map_err(|_| ())
