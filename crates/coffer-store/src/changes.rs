@@ -154,7 +154,7 @@ pub(crate) struct Feed {
     /// [`Store::refresh_feed`] finds their chains longer.
     position: Mutex<ChainPositions>,
     /// This node's chain.
-    own: u32,
+    own: Chain,
     /// Recent changes of this node's chain.
     recent: Mutex<Recent>,
     moved: Event,
@@ -170,8 +170,8 @@ struct Recent {
 impl Feed {
     /// A feed at `position` (a store just opened: all it holds is durable), whose own
     /// chain is `own`.
-    pub(crate) fn at(position: ChainPositions, own: u32) -> Self {
-        let end = position.of(own);
+    pub(crate) fn at(position: ChainPositions, own: Chain) -> Self {
+        let end = position.of(own.number);
         Feed {
             position: Mutex::new(position),
             own,
@@ -200,8 +200,7 @@ impl<B: KvBackend> Store<B> {
         if position <= end {
             return;
         }
-        let own = self.audit_head.lock().chain().clone();
-        let scanned = self.scan_changes(&own, end, position, usize::MAX);
+        let scanned = self.scan_changes(&feed.own, end, position, usize::MAX);
         let mut recent = feed.recent.lock();
         match scanned {
             Ok((changes, _)) => {
@@ -218,7 +217,7 @@ impl<B: KvBackend> Store<B> {
             }
         }
         recent.end = position;
-        feed.position.lock().set(feed.own, position);
+        feed.position.lock().set(feed.own.number, position);
         drop(recent);
         feed.moved.notify(usize::MAX);
     }
@@ -226,7 +225,7 @@ impl<B: KvBackend> Store<B> {
     /// Moves the feed over what other nodes appended to their chains (on a shared
     /// backend, where everything stored is durable), and wakes whoever awaits it.
     pub fn refresh_feed(&self) -> Result<(), StoreError> {
-        let own = self.feed.own;
+        let own = self.feed.own.number;
         let mut heads = Vec::new();
         for chain in self.audit_chains()?.into_iter().filter(|c| c.number != own) {
             let number = chain.number;
@@ -280,7 +279,7 @@ impl<B: KvBackend> Store<B> {
         if let Err(e) = self.check_reached(&position, &query.since) {
             return Some(Err(e));
         }
-        let own = self.feed.own;
+        let own = self.feed.own.number;
         // Memory holds this node's chain only: the other chains must have nothing new.
         if position.any_beyond_except(&query.since, own) {
             return None;

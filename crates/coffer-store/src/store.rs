@@ -376,7 +376,7 @@ impl<B: KvBackend> Store<B> {
             let number = other.number;
             fed_to.set(number, AuditHead::load(&kv, other)?.next_seq());
         }
-        let feed = Feed::at(fed_to, chain.number);
+        let feed = Feed::at(fed_to, chain.clone());
         let audit_head = AuditHead::load(&kv, chain)?;
         let cache_epoch = CacheEpoch::new(kv.is_shared());
         let store = Store {

@@ -151,15 +151,7 @@ fn open_store(etcd: &Etcd) -> (Store, Uuid, TempDir) {
     };
     config.master_key_file = Some(key_file);
     let store = Store::open(&config).unwrap();
-    let (_, envs) = store
-        .create_app(
-            &me(),
-            coffer_store::NewApp {
-                name: "shop".into(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let (_, envs) = common::new_app(&store, "shop");
     (store, envs[0].id, key_dir)
 }
 

@@ -46,22 +46,28 @@ impl TestStore {
 
     /// Creates an app with the default environments; returns its id and environments.
     pub fn app(&self, name: &str) -> (Uuid, Vec<Environment>) {
-        let (app, envs) = self
-            .create_app(
-                &me(),
-                NewApp {
-                    name: name.into(),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        (app.id, envs)
+        new_app(self, name)
     }
 
     /// The `Development` environment of a new app.
     pub fn dev_env(&self, app_name: &str) -> Uuid {
         self.app(app_name).1[0].id
     }
+}
+
+/// Creates an app with the default environments in `store`; returns its id and
+/// environments.
+pub fn new_app(store: &Store, name: &str) -> (Uuid, Vec<Environment>) {
+    let (app, envs) = store
+        .create_app(
+            &me(),
+            NewApp {
+                name: name.into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    (app.id, envs)
 }
 
 /// The embedding program as actor.
