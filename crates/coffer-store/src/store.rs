@@ -1,13 +1,14 @@
 //! The [`Store`]: opening a data directory, the write path (one transaction with its
 //! audit entry, then a shared fsync), and the locks that make batches atomically visible.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
 use crate::audit::{
@@ -96,7 +97,8 @@ pub struct Store<B: KvBackend = Backend> {
     /// Serialises changes to apps, environments and tokens, which span several records
     /// that scans read (cascading deletes, name uniqueness).
     pub(crate) structure: Mutex<()>,
-    /// Serialises commits so audit entries form one chain.
+    /// The end of this node's audit chain: each commit takes it once its work is done,
+    /// and keeps it until applied, so the chain's entries are in commit order.
     pub(crate) audit_head: Mutex<AuditHead>,
     pub(crate) group_commit: GroupCommit,
     /// Token hash → token. Filled on first use; changed under its write lock together
@@ -551,18 +553,25 @@ impl<B: KvBackend> Store<B> {
         if moves_epoch && !trees.contains(&Tree::Meta) {
             spanned.push(Tree::Meta);
         }
-        let mut head = self.audit_head.lock();
+        // The head is taken at the end of the work, not before it: a batch's work (its
+        // reads, checks and writes) then never holds up the writers of other
+        // environments' chain entries, nor the reads, whose entries take the head too.
+        // Once taken it is kept until the commit is applied (and across the attempts a
+        // backend runs again after a conflict), so the entries stay next in the chain.
+        let held: RefCell<Option<MutexGuard<'_, AuditHead>>> = RefCell::new(None);
         for attempt in 0..HEAD_RELOADS {
             let committed = self.kv.transaction(&spanned, |tx| {
+                let (value, events) = work(tx).map_err(|abort| match abort {
+                    TxAbort::Abort(e) => TxAbort::Abort(CommitAbort::Store(e)),
+                    TxAbort::Fault(fault) => TxAbort::Fault(fault),
+                })?;
+                let mut held = held.borrow_mut();
+                let head = held.get_or_insert_with(|| self.audit_head.lock());
                 // Read inside the transaction: if another node appends at this key
                 // before the commit, the commit conflicts instead of forking the chain.
                 if tx.get(Tree::Audit, &head.next_key())?.is_some() {
                     return Err(TxAbort::Abort(CommitAbort::HeadMoved));
                 }
-                let (value, events) = work(tx).map_err(|abort| match abort {
-                    TxAbort::Abort(e) => TxAbort::Abort(CommitAbort::Store(e)),
-                    TxAbort::Fault(fault) => TxAbort::Fault(fault),
-                })?;
                 let events = events.into_events().map(|event| (actor.clone(), event));
                 let entries = head.next_entries(events);
                 if let Some(first) = entries.first() {
@@ -573,16 +582,20 @@ impl<B: KvBackend> Store<B> {
                 }
                 Ok((value, entries))
             });
+            let taken = held.borrow_mut().take();
             let (value, entries) = match committed {
                 Ok(committed) => committed,
                 Err(TxError::Abort(CommitAbort::HeadMoved)) => {
+                    let mut head = taken.unwrap_or_else(|| self.audit_head.lock());
                     head.reload(&self.kv)?;
+                    drop(head);
                     self.after_head_moved(attempt);
                     continue;
                 }
                 Err(TxError::Abort(CommitAbort::Store(e))) => return Err(e),
                 Err(TxError::Storage(e)) => return Err(e.into()),
             };
+            let mut head = taken.expect("a committed write took the head");
             if let Some(last) = entries.last() {
                 head.advance(last);
                 self.copy_to_sink(&entries);

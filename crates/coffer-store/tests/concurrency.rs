@@ -250,6 +250,9 @@ impl KvBackend for CountedFlushes {
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         self.inner.insert(tree, key, value)
     }
+    fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError> {
+        self.inner.insert_new(tree, key, value)
+    }
     fn flush(&self) -> Result<(), KvError> {
         self.flushes.fetch_add(1, Ordering::SeqCst);
         let covered = self.commits.load(Ordering::SeqCst);

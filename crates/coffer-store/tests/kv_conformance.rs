@@ -73,6 +73,46 @@ pub fn insert_outside_a_transaction(kv: &impl KvBackend) {
     );
 }
 
+pub fn insert_new_writes_only_an_absent_key(kv: &impl KvBackend) {
+    assert!(kv.insert_new(Tree::Audit, b"a", b"1").unwrap());
+    assert!(!kv.insert_new(Tree::Audit, b"a", b"2").unwrap());
+    assert_eq!(
+        kv.get(Tree::Audit, b"a").unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+}
+
+/// The store appends a read's audit entry with `insert_new` while a batch's transaction
+/// may be doing its work (which waits for that append to let go of the chain's head).
+pub fn insert_new_does_not_wait_for_a_transaction_in_progress(kv: &(impl KvBackend + Sync)) {
+    let (working, appended) = (
+        std::sync::Barrier::new(2),
+        std::sync::mpsc::channel::<bool>(),
+    );
+    let (appended_tx, appended_rx) = (appended.0, std::sync::Mutex::new(appended.1));
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            kv.transaction(&[Tree::Apps], |tx| {
+                tx.insert(Tree::Apps, b"batch", b"1")?;
+                working.wait();
+                // Held until the append has returned, or for long enough to tell.
+                let returned =
+                    (appended_rx.lock().unwrap()).recv_timeout(std::time::Duration::from_secs(5));
+                assert_eq!(returned, Ok(true), "insert_new waited for the transaction");
+                Ok::<_, TxAbort<()>>(())
+            })
+            .unwrap();
+        });
+        working.wait();
+        let appended = kv.insert_new(Tree::Audit, b"entry", b"1").unwrap();
+        appended_tx.send(appended).unwrap();
+    });
+    assert_eq!(
+        kv.get(Tree::Apps, b"batch").unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+}
+
 pub fn trees_are_separate(kv: &impl KvBackend) {
     for (i, tree) in Tree::ALL.iter().enumerate() {
         put(kv, *tree, &[(b"same key", &[i as u8])]);
@@ -444,6 +484,8 @@ macro_rules! conformance {
             conformance!(@tests
                 get_insert_remove,
                 insert_outside_a_transaction,
+                insert_new_writes_only_an_absent_key,
+                insert_new_does_not_wait_for_a_transaction_in_progress,
                 trees_are_separate,
                 prefix_scans_are_in_key_order,
                 big_endian_numbers_scan_in_numeric_order,

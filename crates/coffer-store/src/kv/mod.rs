@@ -300,21 +300,11 @@ pub trait KvBackend: Send + Sync + 'static {
     fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), KvError>;
 
     /// Writes one key outside a transaction if it is absent (atomic: of two callers,
-    /// at most one writes); `false` if it was there.
-    fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError> {
-        let written = self.transaction(&[tree], |tx| {
-            if tx.get(tree, key)?.is_some() {
-                return Ok(false);
-            }
-            tx.insert(tree, key, value)?;
-            Ok::<_, TxAbort<std::convert::Infallible>>(true)
-        });
-        match written {
-            Ok(written) => Ok(written),
-            Err(TxError::Storage(e)) => Err(e),
-            Err(TxError::Abort(never)) => match never {},
-        }
-    }
+    /// at most one writes); `false` if it was there. It must not wait for the work of a
+    /// transaction in progress: the store appends an audit entry with it while holding
+    /// its chain's head, which a transaction's work takes once it is done (a backend that
+    /// runs one transaction at a time must not run this as one of them).
+    fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError>;
 
     /// Returns once everything committed before the call is durable, as the backend's
     /// [`Durability`] defines it (by default: on disk, surviving a power loss).

@@ -48,9 +48,10 @@ pub struct SledBackend {
     open: RwLock<Option<Arc<OpenDb>>>,
     /// How to open it again; `None` for a temporary database.
     reopen_with: Option<(PathBuf, u64, Durability)>,
-    /// Held by every transaction and every write: sled's transactions read single keys
-    /// only, so a range read inside one is made safe by letting no other write commit
-    /// meanwhile (sled is one process's: its file lock keeps others out).
+    /// Held by every transaction and every write but [`KvBackend::insert_new`]: sled's
+    /// transactions read single keys only, so a range read inside one is made safe by
+    /// letting no other write commit meanwhile (sled is one process's: its file lock
+    /// keeps others out).
     writing: Mutex<()>,
 }
 
@@ -389,8 +390,11 @@ impl KvBackend for SledBackend {
             .map_err(KvError::new)
     }
 
+    /// Without the writers' lock: sled's compare-and-swap is atomic on its own, and the
+    /// one caller (an audit append at its chain's next key, under the chain's head)
+    /// writes no key a transaction reads in a range. A read's audit entry then never
+    /// waits for a batch's work.
     fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError> {
-        let _writing = self.writing.lock();
         let swapped = self
             .tree(tree)?
             .compare_and_swap(key, None::<&[u8]>, Some(value))

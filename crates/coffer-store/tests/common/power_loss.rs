@@ -373,6 +373,17 @@ impl KvBackend for PowerLoss {
         Ok(())
     }
 
+    /// As sled's: atomic on its own, without waiting for a transaction in progress.
+    fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError> {
+        let mut disk = self.disk();
+        if disk.live.tree(tree).contains_key(key) {
+            return Ok(false);
+        }
+        let write = ((tree.position(), key.to_vec()), Some(value.to_vec()));
+        disk.commit(Commit::from([write]));
+        Ok(true)
+    }
+
     /// Covers what was committed when it was called; commits made while it takes its
     /// time (or is held back) are left for the next flush.
     fn flush(&self) -> Result<(), KvError> {
