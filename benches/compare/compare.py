@@ -15,7 +15,9 @@ Subcommands (run.sh is the only intended caller):
   record                          turn one wrk output into a JSON line in a results file
   sum                             one row for a load split over several nodes: req/s
                                   summed, the worst node's latencies
-  report                          print the comparison table and ratios
+  report                          print the comparison table, the ratios and the goals
+  medians                         per (scenario, server), the median over several runs'
+                                  results, and the goals on those medians
   startup                         start Coffer on an existing data dir, time start -> first
                                   200 from GET /health, check a secret survived, stop it
   rss-summary CSV                 summarise rss_hour.sh's samples; exit 1 if RSS grew
@@ -517,6 +519,105 @@ def cmd_report(a):
     if bad:
         print()
         print(f"WARNING: {len(bad)} scenario(s) had errors; their numbers are not valid measurements.")
+    if any(k[1] == "coffer" for k in by):
+        print()
+        print_goals({k: r for k, r in by.items() if problem(r) is None})
+
+
+# The project's goals for this benchmark: (name, numerator, denominator, metric, bound,
+# "min" or "max"). Each is a ratio of two measured figures; a missing or failed figure
+# gives "n/a", never "met".
+GOALS = (
+    ("reads: Coffer req/s >= 10x OpenBao's", ("read", "coffer"), ("read", "openbao"), "rps", 10, "min"),
+    ("durable creates: Coffer req/s >= 5x OpenBao's", ("create", "coffer"), ("create", "openbao"),
+     "rps", 5, "min"),
+    ("updates: Coffer req/s >= 5x OpenBao's", ("update", "coffer"), ("update", "openbao"), "rps", 5, "min"),
+    ("read p99: Coffer <= 1/10 of OpenBao's", ("read", "coffer"), ("read", "openbao"), "p99_ms", 0.1, "max"),
+    ("reads: Coffer req/s >= 0.6x its GET /health", ("read", "coffer"), ("health", "coffer"), "rps", 0.6, "min"),
+)
+
+
+def goal_rows(by, coffer="coffer"):
+    """(goal, measured text, verdict) for each goal, from `by`: (scenario, server) ->
+    a result with rps/p99_ms (only results without errors). `coffer` names the server
+    whose rows stand for Coffer."""
+    out = []
+    for name, num, den, metric, bound, kind in GOALS:
+        num = (num[0], coffer if num[1] == "coffer" else num[1])
+        den = (den[0], coffer if den[1] == "coffer" else den[1])
+        a, b = by.get(num), by.get(den)
+        if not a or not b or not b[metric]:
+            out.append((name, "n/a (a figure is missing or had errors)", "n/a"))
+            continue
+        ratio = a[metric] / b[metric]
+        unit = "req/s" if metric == "rps" else "ms"
+        fmt = "%.0f" if metric == "rps" else "%.2f"
+        measured = f"{ratio:.2f}x ({fmt % a[metric]} vs {fmt % b[metric]} {unit})"
+        met = ratio >= bound if kind == "min" else ratio <= bound
+        out.append((name, measured, "met" if met else "NOT MET"))
+    return out
+
+
+def print_goals(by, coffer="coffer", title="Goals"):
+    rows = goal_rows(by, coffer)
+    w = max(len(r[0]) for r in rows)
+    m = max(len(r[1]) for r in rows)
+    print(f"{title}:")
+    print(f"  {'goal':<{w}}  {'measured':<{m}}  verdict")
+    print("  " + "-" * (w + m + 11))
+    for name, measured, verdict in rows:
+        print(f"  {name:<{w}}  {measured:<{m}}  {verdict}")
+
+
+def load_results(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def cmd_medians(a):
+    """Median of req/s, p50 and p99 per (scenario, server) over the runs given; runs with
+    errors are left out of a median (and counted). Rows of --results-b (a second Coffer
+    binary, run with COMPARE_ONLY=coffer) are shown as server `coffer-b`."""
+    runs = {}  # (scenario, server) -> [result, ...] in run order
+    bad = {}
+
+    def add(path, rename=None):
+        for r in load_results(path):
+            server = rename.get(r["server"], r["server"]) if rename else r["server"]
+            key = (r["scenario"], server)
+            if problem(r) is None:
+                runs.setdefault(key, []).append(r)
+            else:
+                bad[key] = bad.get(key, 0) + 1
+                runs.setdefault(key, [])
+
+    for path in a.results:
+        add(path)
+    for path in a.results_b or []:
+        add(path, {"coffer": "coffer-b"})
+    med = {}
+    print(f"{a.label}: medians over {len(a.results)} run(s)"
+          + (f" (and {len(a.results_b)} of the second Coffer binary)" if a.results_b else ""))
+    print(f"{'scenario':<9}{'server':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'runs':>6}  req/s of each run")
+    print("-" * 78)
+    order = {"read": 0, "create": 1, "update": 2, "health": 3}
+    for key in sorted(runs, key=lambda k: (order.get(k[0], 9), k[0], k[1])):
+        rs = runs[key]
+        note = f"  ({bad[key]} with errors left out)" if key in bad else ""
+        if not rs:
+            print(f"{key[0]:<9}{key[1]:<10}{'-':>10}{'-':>9}{'-':>9}{0:>6}{note}")
+            continue
+        m = {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")}
+        med[key] = m
+        each = ", ".join(f"{r['rps']:.0f}" for r in rs)
+        print(f"{key[0]:<9}{key[1]:<10}{m['rps']:>10.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
+              f"{len(rs):>6}  {each}{note}")
+    print()
+    print_goals(med, title=f"Goals ({a.label}, on the medians)")
+    if a.results_b:
+        print()
+        print_goals(med, coffer="coffer-b",
+                    title=f"Goals ({a.label}, second Coffer binary, on the medians)")
 
 
 # ---------------------------------------------------------------- rss_hour.sh
@@ -659,6 +760,10 @@ def main():
     s.add_argument("--results", required=True); s.set_defaults(f=cmd_sum)
 
     s = sub.add_parser("report"); s.add_argument("results"); s.set_defaults(f=cmd_report)
+
+    s = sub.add_parser("medians"); s.add_argument("--label", required=True)
+    s.add_argument("--results", nargs="+", required=True); s.add_argument("--results-b", nargs="*")
+    s.set_defaults(f=cmd_medians)
 
     s = sub.add_parser("rss-summary"); s.add_argument("csv")
     s.add_argument("--warmup", type=int, default=300)
