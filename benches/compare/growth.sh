@@ -12,6 +12,7 @@
 #   GROWTH_CLIENTS     concurrent loading clients                (default 4)
 #   GROWTH_IMPORT      secrets of the timed bulk import          (default 100000)
 #   GROWTH_IMPORT_CLIENTS  its concurrent clients                (default 4)
+#   GROWTH_IMPORT_ENVS     environments it is spread over         (default 1)
 #   COMPARE_DURATION, COMPARE_WARMUP, COMPARE_WRK_THREADS, COMPARE_CONNS (10, 2, 2, 16),
 #   COMPARE_COFFER_BIN, COMPARE_KEEP_TMP: as for run.sh.
 # See benches/compare/README.md.
@@ -25,9 +26,14 @@ PER_ENV=${GROWTH_PER_ENV:-1000}
 CLIENTS=${GROWTH_CLIENTS:-4}
 IMPORT=${GROWTH_IMPORT:-100000}
 IMPORT_CLIENTS=${GROWTH_IMPORT_CLIENTS:-4}
-for v in ENVS PER_ENV CLIENTS IMPORT IMPORT_CLIENTS; do
+IMPORT_ENVS=${GROWTH_IMPORT_ENVS:-1}
+for v in ENVS PER_ENV CLIENTS IMPORT IMPORT_CLIENTS IMPORT_ENVS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "GROWTH_$v must be a positive integer" >&2; exit 2; }
 done
+if ((IMPORT % IMPORT_ENVS)); then
+  echo "GROWTH_IMPORT must be a multiple of GROWTH_IMPORT_ENVS" >&2
+  exit 2
+fi
 TOTAL=$((ENVS * PER_ENV))
 WIDTH=$((${#PER_ENV} > 4 ? ${#PER_ENV} : 4))
 READ_KEY=$(printf 'KEY_%0*d' "$WIDTH" $(((PER_ENV + 1) / 2)))
@@ -37,7 +43,8 @@ echo
 machine
 echo "growth: $ENVS environments of $PER_ENV secrets ($TOTAL in all), $CLIENTS loading clients;"
 echo "reads: wrk -t$THREADS -c$CONNS -d${DURATION}s (+${WARMUP}s warm-up) of $READ_KEY in E0001, read-only service token"
-echo "bulk import: $IMPORT secrets in batches of 1000 from $IMPORT_CLIENTS clients; temp dir $TMP"
+echo "bulk import: $IMPORT secrets in $IMPORT_ENVS environment(s), batches of 1000 from $IMPORT_CLIENTS clients"
+echo "temp dir $TMP"
 
 # ------------------------------------------------------------------ 1. one environment
 log "starting Coffer; loading E0001 ($PER_ENV secrets)"
@@ -62,14 +69,15 @@ if ((ENVS > 1)); then
 fi
 sleep 1
 RSS_LOAD=$(helper rss "$COFFER_PID")
-echo "RSS after loading: $(mib "$RSS_LOAD") MiB"
+DATA_LOAD_KIB=$(du -sk "$COFFER_DATA" | cut -f1)
+echo "RSS after loading: $(mib "$RSS_LOAD") MiB; data directory: $(mib "$DATA_LOAD_KIB") MiB"
 log "reads with $TOTAL secrets"
 run_wrk read-large coffer_read.lua
 RSS_READ=$(helper rss "$COFFER_PID")
 echo "RSS after the reads: $(mib "$RSS_READ") MiB"
 stop_coffer
 DATA_KIB=$(du -sk "$COFFER_DATA" | cut -f1)
-echo "data directory: $(mib "$DATA_KIB") MiB"
+echo "data directory after the reads (their audit entries included): $(mib "$DATA_KIB") MiB"
 
 # ------------------------------------------------------------------ 3. start-up
 log "start-up: restarting Coffer on the loaded data dir, polling GET /health every 2 ms"
@@ -86,12 +94,13 @@ STARTUPS_JSON="[$(IFS=,; echo "${STARTS[*]}")]"
 rm -rf "$COFFER_DATA" # the import below gets the disk to itself
 
 # ------------------------------------------------------------------ 4. bulk import
-log "bulk import: $IMPORT secrets into a fresh Coffer, batches of 1000, $IMPORT_CLIENTS clients"
+log "bulk import: $IMPORT secrets into $IMPORT_ENVS environment(s) of a fresh Coffer, batches of 1000, $IMPORT_CLIENTS clients"
 start_coffer import
 helper coffer-setup --addr "$COFFER_ADDR" --admin-token "$COFFER_ADMIN" --env E0001 \
   --app-name import --out "$TMP/import/setup.json"
 IMPORT_JSON=$(helper load-envs --addr "$COFFER_ADDR" --token "$COFFER_ADMIN" \
-  --app-id "$(jq_get "$TMP/import/setup.json" app_id)" --first 1 --last 1 --per-env "$IMPORT" \
+  --app-id "$(jq_get "$TMP/import/setup.json" app_id)" --first 1 --last "$IMPORT_ENVS" \
+  --per-env $((IMPORT / IMPORT_ENVS)) \
   --clients "$IMPORT_CLIENTS")
 echo "$IMPORT_JSON"
 stop_coffer
@@ -99,5 +108,5 @@ stop_coffer
 # ------------------------------------------------------------------ 5. table
 log "results: $TOTAL secrets; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 helper growth-report --results "$RESULTS" --envs "$ENVS" --per-env "$PER_ENV" \
-  --rss-load-kib "$RSS_LOAD" --rss-read-kib "$RSS_READ" --data-kib "$DATA_KIB" \
+  --rss-load-kib "$RSS_LOAD" --rss-read-kib "$RSS_READ" --data-load-kib "$DATA_LOAD_KIB" --data-kib "$DATA_KIB" \
   --startups "$STARTUPS_JSON" --import-json "$IMPORT_JSON" --load-json "$LOAD_JSON"

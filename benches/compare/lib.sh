@@ -95,12 +95,17 @@ start_coffer() {
   echo "Coffer pid $COFFER_PID at $COFFER_ADDR (data in $COFFER_DATA)"
 }
 
+# forget_pid PID: the trap need not stop PID any more (it has been stopped and waited for).
+forget_pid() {
+  local pid keep=()
+  for pid in "${SERVER_PIDS[@]}"; do [[ $pid == "$1" ]] || keep+=("$pid"); done
+  SERVER_PIDS=("${keep[@]}")
+}
+
 # stop_coffer: stop the Coffer started last.
 stop_coffer() {
-  local pid keep=()
   stop_pid "$COFFER_PID"
-  for pid in "${SERVER_PIDS[@]}"; do [[ $pid == "$COFFER_PID" ]] || keep+=("$pid"); done
-  SERVER_PIDS=("${keep[@]}")
+  forget_pid "$COFFER_PID"
 }
 
 # run_wrk SCENARIO LUA: warm-up, then one measured run against $COFFER_ADDR, recorded in

@@ -43,8 +43,9 @@ under() {
   sleep 1 # the loop is under way before the warm-up begins
   kill -0 "$pid" 2>/dev/null || { wait "$pid" || true; echo "the $kind loop stopped at once" >&2; return 1; }
   run_wrk "$kind" coffer_read.lua
-  kill -TERM "$pid"
+  kill -TERM "$pid" 2>/dev/null || true # it may have stopped by itself, on an error
   wait "$pid" || rc=$?
+  forget_pid "$pid"
   if ((rc != 0)) || [[ ! -s $TMP/$kind.json ]]; then
     echo "the $kind loop failed (status $rc)" >&2
     return 1
