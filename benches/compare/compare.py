@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Helpers for benches/compare/run.sh (standard library only).
 
-Subcommands (run.sh is the only intended caller):
+Subcommands (the scripts in this folder are the only intended callers):
 
   freeport N                      print N free loopback TCP ports
   admin-token LOG PID             wait for Coffer's `Admin token: <hex>` line on stderr

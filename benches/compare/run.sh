@@ -158,7 +158,7 @@ RESULTS=$TMP/results.jsonl
 : >"$RESULTS"
 
 echo
-echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
+echo "machine: $(uname -n), $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other busy processes skew every number)"
 echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s per run (+${WARMUP}s warm-up); temp dir $TMP"
 if want coffer; then echo "Coffer storage: $(storage_desc)"; fi
