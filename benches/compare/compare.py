@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Helpers for benches/compare/run.sh (standard library only).
 
-Subcommands (run.sh is the only intended caller):
+Subcommands (the scripts in this folder are the only intended callers):
 
   freeport N                      print N free loopback TCP ports
   admin-token LOG PID             wait for Coffer's `Admin token: <hex>` line on stderr
@@ -15,9 +15,16 @@ Subcommands (run.sh is the only intended caller):
   record                          turn one wrk output into a JSON line in a results file
   sum                             one row for a load split over several nodes: req/s
                                   summed, the worst node's latencies
-  report                          print the comparison table and ratios
+  report                          print the comparison table, the ratios and the goals
+  medians                         per (scenario, server), the median over several runs'
+                                  results, and the goals on those medians
   startup                         start Coffer on an existing data dir, time start -> first
                                   200 from GET /health, check a secret survived, stop it
+  load-envs                       growth.sh: environments E0001... of N secrets each, in
+                                  batches from several concurrent clients, timed
+  churn                           stalls.sh: a background loop of batch create+delete or
+                                  token create+revoke, until SIGTERM
+  growth-report / stalls-report   their tables of figures and goals
   rss-summary CSV                 summarise rss_hour.sh's samples; exit 1 if RSS grew
   log-leaks LOG                   exit 1 if a loaded value, a written value or a token
                                   appears in a server log
@@ -284,17 +291,21 @@ def user_hdr(token):
 
 def cmd_coffer_setup(a):
     c = Client(a.addr)
-    app = expect(*c.request("POST", "/v1/apps/", {"name": a.app_name}, user_hdr(a.admin_token)),
+    new_app = {"name": a.app_name}
+    if a.env:  # an app with this one environment instead of the three default ones
+        new_app["environments"] = [a.env]
+    app = expect(*c.request("POST", "/v1/apps/", new_app, user_hdr(a.admin_token)),
                  (201,), "create app")
+    env = a.env or "Development"
     out = {"app_id": app["id"],
            "environments": {e["name"]: e["id"] for e in app.get("environments", [])}}
-    if "Development" not in out["environments"]:
-        die(f"new app has no Development environment: {app}")
+    if env not in out["environments"]:
+        die(f"new app has no {env} environment: {app}")
     if a.tokens:
         for name, perms in (("read", ["read"]), ("write", ["create", "update"])):
             tok = expect(*c.request("POST", "/v1/tokens/", {
                 "name": f"bench-{name}", "type": "service", "appId": app["id"],
-                "environments": ["Development"], "permissions": perms,
+                "environments": [env], "permissions": perms,
             }, user_hdr(a.admin_token)), (200, 201), f"create {name} service token")
             out[f"{name}_token"] = tok["token"]
     with open(a.out, "w") as f:
@@ -318,8 +329,8 @@ def cmd_load_coffer(a):
     print(json.dumps({"count": a.count, "seconds": round(dt, 3), "per_second": round(a.count / dt, 1)}))
 
 
-def coffer_get_key(c, app_id, key, token):
-    st, body = c.request("GET", f"/v1/secrets/?app_id={app_id}&env=Development&key={key}", None,
+def coffer_get_key(c, app_id, key, token, env="Development"):
+    st, body = c.request("GET", f"/v1/secrets/?app_id={app_id}&env={env}&key={key}", None,
                          user_hdr(token))
     return st, body
 
@@ -375,7 +386,8 @@ def cmd_startup(a):
             time.sleep(a.poll_ms / 1000)
         rss = read_rss_kib(proc.pid)
         # the data must have survived the restart
-        st, body = coffer_get_key(Client(f"http://{a.bind}"), a.app_id, a.check_key, a.admin_token)
+        st, body = coffer_get_key(Client(f"http://{a.bind}"), a.app_id, a.check_key, a.admin_token,
+                                  a.env)
         ok = st == 200 and isinstance(body, list) and len(body) == 1 \
             and body[0].get("value") == value_for(a.check_key)
         print(json.dumps({"ready_ms": round(ready * 1000, 1),
@@ -391,6 +403,221 @@ def cmd_startup(a):
                 proc.kill()
                 proc.wait()
         os.unlink(a.pidfile)
+
+
+def env_name(i):
+    """The name of growth.sh's environment number i (from 1)."""
+    return f"E{i:04d}"
+
+
+def key_width(per_env):
+    return max(4, len(str(per_env)))
+
+
+def cmd_load_envs(a):
+    """Load environments E<first>..E<last> (made first where missing) with PER_ENV
+    secrets each, KEY_0001..., in batches of at most 1,000, from CLIENTS concurrent
+    keep-alive clients. Prints the time the batches took, from the first batch request to
+    the last answer (the environments' creation timed apart)."""
+    hdr = user_hdr(a.token)
+    c = Client(a.addr, timeout=120)
+    listed = expect(*c.request("GET", f"/v1/environments/?app_id={a.app_id}", None, hdr), (200,),
+                    "list environments")
+    present = {e["name"] for e in listed["data"]}
+    names = [env_name(i) for i in range(a.first, a.last + 1)]
+    local = threading.local()
+
+    def client():
+        if getattr(local, "c", None) is None:
+            local.c = Client(a.addr, timeout=120)
+        return local.c
+
+    def make_env(name):
+        st, body = client().request("POST", f"/v1/environments/?app_id={a.app_id}", {"name": name}, hdr)
+        expect(st, body, (201,), f"create environment {name}")
+
+    width = key_width(a.per_env)
+
+    def post_batch(job):
+        name, start = job
+        batch = [{"key": f"KEY_{i:0{width}d}", "value": value_for(f"KEY_{i:0{width}d}")}
+                 for i in range(start, min(start + a.batch, a.per_env + 1))]
+        st, body = client().request("POST", f"/v1/secrets/?app_id={a.app_id}&env={name}",
+                                    {"secrets": batch}, hdr)
+        expect(st, body, (200,), f"batch {name} from KEY_{start:0{width}d}")
+        if not isinstance(body, list) or len(body) != len(batch):
+            die(f"batch {name} from {start}: expected {len(batch)} created secrets, got {str(body)[:200]}")
+        return len(batch)
+
+    deadline = time.monotonic() + a.timeout
+
+    def run(fn, jobs):
+        done = 0
+        with concurrent.futures.ThreadPoolExecutor(a.clients) as pool:
+            for n in pool.map(fn, jobs):
+                done += n or 0
+                if time.monotonic() > deadline:
+                    die(f"load-envs did not finish within {a.timeout}s")
+        return done
+
+    t0 = time.monotonic()
+    run(make_env, [n for n in names if n not in present])
+    t1 = time.monotonic()
+    loaded = run(post_batch, [(n, s) for n in names for s in range(1, a.per_env + 1, a.batch)])
+    t2 = time.monotonic()
+    print(json.dumps({"envs": len(names), "envs_created": len(names) - len(present & set(names)),
+                      "env_seconds": round(t1 - t0, 3), "secrets": loaded,
+                      "seconds": round(t2 - t1, 3), "per_second": round(loaded / max(t2 - t1, 1e-9), 1),
+                      "clients": a.clients, "batch": a.batch}))
+
+
+class Stop:
+    """Set by SIGTERM/SIGINT: a background loop finishes the operation it is in, then
+    reports."""
+    stop = False
+
+    @classmethod
+    def install(cls):
+        def handler(signum, frame):
+            cls.stop = True
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def cmd_churn(a):
+    """A background load for stalls.sh, until SIGTERM: `batches` creates a batch of
+    BATCH secrets in ENV and deletes it again, over and over; `tokens` creates a service
+    token on ENV and revokes it, over and over. Any failed request stops it with an
+    error. Writes {kind, ops, seconds, ops_per_second, secrets_per_second} to --out
+    (an op is one create or one delete/revoke)."""
+    Stop.install()
+    c = Client(a.addr, timeout=60)
+    hdr = user_hdr(a.token)
+    path = f"/v1/secrets/?app_id={a.app_id}&env={a.env}"
+    ops = secrets_written = 0
+    t0 = time.monotonic()
+    while not Stop.stop:
+        if a.kind == "batches":
+            batch = [{"key": f"CHURN_{i:04d}", "value": value_for(f"CHURN_{i:04d}")}
+                     for i in range(1, a.batch + 1)]
+            body = expect(*c.request("POST", path, {"secrets": batch}, hdr), (200,), "churn: create batch")
+            ids = [s["id"] for s in body]
+            expect(*c.request("DELETE", path, {"secrets": ids}, hdr), (200,), "churn: delete batch")
+            secrets_written += 2 * len(batch)
+        else:
+            tok = expect(*c.request("POST", "/v1/tokens/", {
+                "name": "churn", "type": "service", "appId": a.app_id, "environments": [a.env],
+                "permissions": ["read"]}, hdr), (200, 201), "churn: create token")
+            expect(*c.request("DELETE", f"/v1/tokens/{tok['id']}/", None, hdr), (204,), "churn: revoke token")
+        ops += 2
+    dt = time.monotonic() - t0
+    with open(a.out, "w") as f:
+        json.dump({"kind": a.kind, "ops": ops, "seconds": round(dt, 3),
+                   "ops_per_second": round(ops / max(dt, 1e-9), 1),
+                   "secrets_per_second": round(secrets_written / max(dt, 1e-9), 1)}, f)
+
+
+def goal_table(rows):
+    """Print (figure, goal, measured, met) rows; return how many goals were not met."""
+    head = ("figure", "goal", "measured", "met")
+    w = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]
+    line = lambda r: "  ".join(str(v).ljust(w[i]) for i, v in enumerate(r)).rstrip()
+    print(line(head))
+    print("-" * (sum(w) + 6))
+    for r in rows:
+        print(line(r))
+    return sum(1 for r in rows if r[3] in ("NO", "n/a"))
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("yes" if ok else "NO")
+
+
+def cmd_growth_report(a):
+    by = {r["scenario"]: r for r in load_results(a.results)}
+    small, large = by.get("read-small"), by.get("read-large")
+    total = a.envs * a.per_env
+    rows = []
+    for k, label in (("p50_ms", "p50"), ("p99_ms", "p99")):
+        if small and large and problem(small) is None and problem(large) is None:
+            ratio = large[k] / small[k]
+            rows.append((f"read {label}, {total:,} vs {a.per_env:,} secrets", "<= 1.2x",
+                         f"{ratio:.2f}x ({large[k]:.2f} vs {small[k]:.2f} ms)", verdict(ratio <= 1.2)))
+        else:
+            rows.append((f"read {label}, {total:,} vs {a.per_env:,} secrets", "<= 1.2x",
+                         "n/a (a read run failed)", "n/a"))
+    mib = lambda kib: kib / 1024
+    rows.append((f"RSS after loading {total:,} secrets", "<= 128 MiB", f"{mib(a.rss_load_kib):.1f} MiB",
+                 verdict(mib(a.rss_load_kib) <= 128)))
+    rows.append(("RSS after the reads", "<= 128 MiB", f"{mib(a.rss_read_kib):.1f} MiB",
+                 verdict(mib(a.rss_read_kib) <= 128)))
+    starts = json.loads(a.startups)
+    ms = [s["ready_ms"] for s in starts]
+    intact = all(s["check_read_ok"] for s in starts)
+    med = statistics.median(ms) if ms else None
+    rows.append(("start to first 200 from GET /health (median)", "<= 300 ms",
+                 f"{med:.1f} ms (runs: {', '.join('%.1f' % m for m in ms)})" if ms else "n/a",
+                 verdict(None if med is None else med <= 300)))
+    rows.append(("a secret read back after each restart", "yes", "yes" if intact else "NO", verdict(intact)))
+    rows.append((f"data directory after loading {total:,} secrets", "<= 450 MiB",
+                 f"{mib(a.data_load_kib):.1f} MiB", verdict(mib(a.data_load_kib) <= 450)))
+    rows.append(("data directory after the reads (audited)", "<= 450 MiB", f"{mib(a.data_kib):.1f} MiB",
+                 verdict(mib(a.data_kib) <= 450)))
+    imp = json.loads(a.import_json)
+    rows.append((f"bulk import of {imp['secrets']:,} secrets into {imp['envs']} environment(s), "
+                 f"batches of {imp['batch']:,}, {imp['clients']} clients", "<= 3 s",
+                 f"{imp['seconds']:.2f} s ({imp['per_second']:,.0f}/s)", verdict(imp["seconds"] <= 3)))
+    print(f"Growth: {a.envs:,} environments of {a.per_env:,} secrets (64-byte values)")
+    missed = goal_table(rows)
+    load = json.loads(a.load_json)
+    print()
+    print(f"loading the other {load['envs']:,} environments: {load['secrets']:,} secrets in "
+          f"{load['seconds']:.1f} s ({load['per_second']:,.0f}/s, {load['clients']} clients; "
+          f"making the environments took {load['env_seconds']:.1f} s more)")
+    for name, r in (("small", small), ("large", large)):
+        if r:
+            print(f"read with {a.per_env if name == 'small' else total:,} secrets: {short(r)}")
+    if missed:
+        print(f"{missed} goal(s) not met")
+
+
+def cmd_stalls_report(a):
+    by = {r["scenario"]: r for r in load_results(a.results)}
+    alone = by.get("alone")
+    rows = []
+    print(f"{'reads':<28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  background")
+    print("-" * 78)
+    for scenario, label, bg_file in (("alone", "alone", None),
+                                     ("batches", "with 1,000-entry batches", a.batches),
+                                     ("tokens", "with token create/revoke", a.tokens)):
+        r = by.get(scenario)
+        bg = ""
+        if bg_file:
+            try:
+                with open(bg_file) as f:
+                    b = json.load(f)
+                bg = f"{b['ops_per_second']:,.1f} ops/s"
+                if b["kind"] == "batches":
+                    bg += f" ({b['secrets_per_second']:,.0f} secrets written or deleted/s)"
+            except (OSError, ValueError):
+                bg = "no report from the background loop"
+        if r and "rps" in r:
+            p = problem(r)
+            print(f"{label:<28}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}  {bg}"
+                  + (f"  ** {p}" if p else ""))
+            if scenario != "alone":
+                ok = alone and problem(alone) is None and problem(r) is None
+                ratio = r["p99_ms"] / alone["p99_ms"] if ok else None
+                rows.append((f"read p99 {label} / alone", "<= 2x",
+                             f"{ratio:.2f}x" if ok else "n/a", verdict(None if ratio is None else ratio <= 2)))
+        else:
+            print(f"{label:<28}{'-':>9}{'-':>9}{'-':>9}  FAILED: {problem(r) if r else 'no result'}")
+            if scenario != "alone":
+                rows.append((f"read p99 {label} / alone", "<= 2x", "n/a", "n/a"))
+    print()
+    missed = goal_table(rows)
+    if missed:
+        print(f"{missed} goal(s) not met")
 
 
 # ---------------------------------------------------------------- results
@@ -517,6 +744,105 @@ def cmd_report(a):
     if bad:
         print()
         print(f"WARNING: {len(bad)} scenario(s) had errors; their numbers are not valid measurements.")
+    if any(k[1] == "coffer" for k in by):
+        print()
+        print_goals({k: r for k, r in by.items() if problem(r) is None})
+
+
+# The project's goals for this benchmark: (name, numerator, denominator, metric, bound,
+# "min" or "max"). Each is a ratio of two measured figures; a missing or failed figure
+# gives "n/a", never "met".
+GOALS = (
+    ("reads: Coffer req/s >= 10x OpenBao's", ("read", "coffer"), ("read", "openbao"), "rps", 10, "min"),
+    ("durable creates: Coffer req/s >= 5x OpenBao's", ("create", "coffer"), ("create", "openbao"),
+     "rps", 5, "min"),
+    ("updates: Coffer req/s >= 5x OpenBao's", ("update", "coffer"), ("update", "openbao"), "rps", 5, "min"),
+    ("read p99: Coffer <= 1/10 of OpenBao's", ("read", "coffer"), ("read", "openbao"), "p99_ms", 0.1, "max"),
+    ("reads: Coffer req/s >= 0.6x its GET /health", ("read", "coffer"), ("health", "coffer"), "rps", 0.6, "min"),
+)
+
+
+def goal_rows(by, coffer="coffer"):
+    """(goal, measured text, verdict) for each goal, from `by`: (scenario, server) ->
+    a result with rps/p99_ms (only results without errors). `coffer` names the server
+    whose rows stand for Coffer."""
+    out = []
+    for name, num, den, metric, bound, kind in GOALS:
+        num = (num[0], coffer if num[1] == "coffer" else num[1])
+        den = (den[0], coffer if den[1] == "coffer" else den[1])
+        a, b = by.get(num), by.get(den)
+        if not a or not b or not b[metric]:
+            out.append((name, "n/a (a figure is missing or had errors)", "n/a"))
+            continue
+        ratio = a[metric] / b[metric]
+        unit = "req/s" if metric == "rps" else "ms"
+        fmt = "%.0f" if metric == "rps" else "%.2f"
+        measured = f"{ratio:.2f}x ({fmt % a[metric]} vs {fmt % b[metric]} {unit})"
+        met = ratio >= bound if kind == "min" else ratio <= bound
+        out.append((name, measured, "met" if met else "NOT MET"))
+    return out
+
+
+def print_goals(by, coffer="coffer", title="Goals"):
+    rows = goal_rows(by, coffer)
+    w = max(len(r[0]) for r in rows)
+    m = max(len(r[1]) for r in rows)
+    print(f"{title}:")
+    print(f"  {'goal':<{w}}  {'measured':<{m}}  verdict")
+    print("  " + "-" * (w + m + 11))
+    for name, measured, verdict in rows:
+        print(f"  {name:<{w}}  {measured:<{m}}  {verdict}")
+
+
+def load_results(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def cmd_medians(a):
+    """Median of req/s, p50 and p99 per (scenario, server) over the runs given; runs with
+    errors are left out of a median (and counted). Rows of --results-b (a second Coffer
+    binary, run with COMPARE_ONLY=coffer) are shown as server `coffer-b`."""
+    runs = {}  # (scenario, server) -> [result, ...] in run order
+    bad = {}
+
+    def add(path, rename=None):
+        for r in load_results(path):
+            server = rename.get(r["server"], r["server"]) if rename else r["server"]
+            key = (r["scenario"], server)
+            if problem(r) is None:
+                runs.setdefault(key, []).append(r)
+            else:
+                bad[key] = bad.get(key, 0) + 1
+                runs.setdefault(key, [])
+
+    for path in a.results:
+        add(path)
+    for path in a.results_b or []:
+        add(path, {"coffer": "coffer-b"})
+    med = {}
+    print(f"{a.label}: medians over {len(a.results)} run(s)"
+          + (f" (and {len(a.results_b)} of the second Coffer binary)" if a.results_b else ""))
+    print(f"{'scenario':<9}{'server':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'runs':>6}  req/s of each run")
+    print("-" * 78)
+    order = {"read": 0, "create": 1, "update": 2, "health": 3}
+    for key in sorted(runs, key=lambda k: (order.get(k[0], 9), k[0], k[1])):
+        rs = runs[key]
+        note = f"  ({bad[key]} with errors left out)" if key in bad else ""
+        if not rs:
+            print(f"{key[0]:<9}{key[1]:<10}{'-':>10}{'-':>9}{'-':>9}{0:>6}{note}")
+            continue
+        m = {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")}
+        med[key] = m
+        each = ", ".join(f"{r['rps']:.0f}" for r in rs)
+        print(f"{key[0]:<9}{key[1]:<10}{m['rps']:>10.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
+              f"{len(rs):>6}  {each}{note}")
+    print()
+    print_goals(med, title=f"Goals ({a.label}, on the medians)")
+    if a.results_b:
+        print()
+        print_goals(med, coffer="coffer-b",
+                    title=f"Goals ({a.label}, second Coffer binary, on the medians)")
 
 
 # ---------------------------------------------------------------- rss_hour.sh
@@ -636,6 +962,8 @@ def main():
     s = sub.add_parser("coffer-setup"); s.add_argument("--addr", required=True)
     s.add_argument("--admin-token", required=True); s.add_argument("--out", required=True)
     s.add_argument("--app-name", default="bench"); s.add_argument("--tokens", action="store_true")
+    s.add_argument("--env", help="make the app with this one environment (default: the three default ones; "
+                                 "tokens on Development)")
     s.set_defaults(f=cmd_coffer_setup)
 
     s = sub.add_parser("coffer-id"); s.add_argument("--addr", required=True)
@@ -646,8 +974,34 @@ def main():
     s.add_argument("--data-dir", required=True); s.add_argument("--bind", required=True)
     s.add_argument("--log", required=True); s.add_argument("--pidfile", required=True)
     s.add_argument("--admin-token", required=True); s.add_argument("--app-id", required=True)
-    s.add_argument("--check-key", required=True); s.add_argument("--poll-ms", type=float, default=2)
+    s.add_argument("--check-key", required=True); s.add_argument("--env", default="Development")
+    s.add_argument("--poll-ms", type=float, default=2)
     s.add_argument("--timeout", type=float, default=120); s.set_defaults(f=cmd_startup)
+
+    s = sub.add_parser("load-envs"); s.add_argument("--addr", required=True)
+    s.add_argument("--token", required=True); s.add_argument("--app-id", required=True)
+    s.add_argument("--first", type=int, default=1); s.add_argument("--last", type=int, required=True)
+    s.add_argument("--per-env", type=int, required=True); s.add_argument("--batch", type=int, default=1000)
+    s.add_argument("--clients", type=int, default=4); s.add_argument("--timeout", type=float, default=3600)
+    s.set_defaults(f=cmd_load_envs)
+
+    s = sub.add_parser("churn"); s.add_argument("--kind", choices=("batches", "tokens"), required=True)
+    s.add_argument("--addr", required=True); s.add_argument("--token", required=True)
+    s.add_argument("--app-id", required=True); s.add_argument("--env", required=True)
+    s.add_argument("--batch", type=int, default=1000); s.add_argument("--out", required=True)
+    s.set_defaults(f=cmd_churn)
+
+    s = sub.add_parser("growth-report"); s.add_argument("--results", required=True)
+    s.add_argument("--envs", type=int, required=True); s.add_argument("--per-env", type=int, required=True)
+    s.add_argument("--rss-load-kib", type=int, required=True); s.add_argument("--rss-read-kib", type=int, required=True)
+    s.add_argument("--data-load-kib", type=int, required=True)
+    s.add_argument("--data-kib", type=int, required=True); s.add_argument("--startups", required=True)
+    s.add_argument("--import-json", required=True); s.add_argument("--load-json", required=True)
+    s.set_defaults(f=cmd_growth_report)
+
+    s = sub.add_parser("stalls-report"); s.add_argument("--results", required=True)
+    s.add_argument("--batches", required=True); s.add_argument("--tokens", required=True)
+    s.set_defaults(f=cmd_stalls_report)
 
     s = sub.add_parser("record"); s.add_argument("--scenario", required=True)
     s.add_argument("--server", required=True); s.add_argument("--wrk-output", required=True)
@@ -659,6 +1013,10 @@ def main():
     s.add_argument("--results", required=True); s.set_defaults(f=cmd_sum)
 
     s = sub.add_parser("report"); s.add_argument("results"); s.set_defaults(f=cmd_report)
+
+    s = sub.add_parser("medians"); s.add_argument("--label", required=True)
+    s.add_argument("--results", nargs="+", required=True); s.add_argument("--results-b", nargs="*")
+    s.set_defaults(f=cmd_medians)
 
     s = sub.add_parser("rss-summary"); s.add_argument("csv")
     s.add_argument("--warmup", type=int, default=300)

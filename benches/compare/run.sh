@@ -13,6 +13,11 @@
 #   COMPARE_STORAGE   embedded | etcd: Coffer's storage          (default embedded)
 #   COMPARE_NODES     1 | 2: Coffer nodes on one etcd prefix       (default 1; etcd only)
 #   COMPARE_ETCD_MEMBERS  1 | 3: etcd members on loopback          (default 1; etcd only)
+#   COMPARE_BAO_TOKEN policy | root: the token OpenBao's scenarios use (default policy;
+#                     root skips OpenBao's policy evaluation)
+#   COMPARE_WRK_THREADS  wrk threads                              (default 2)
+#   COMPARE_CONNS     wrk connections                          (default 16)
+#   COMPARE_RESULTS_OUT  also copy the run's results.jsonl to this file
 # See benches/compare/README.md.
 set -euo pipefail
 
@@ -27,8 +32,9 @@ ONLY=${COMPARE_ONLY:-both}
 STORAGE=${COMPARE_STORAGE:-embedded}
 NODES=${COMPARE_NODES:-1}
 ETCD_MEMBERS=${COMPARE_ETCD_MEMBERS:-1}
-CONNS=16
-THREADS=2
+BAO_TOKEN=${COMPARE_BAO_TOKEN:-policy}
+THREADS=${COMPARE_WRK_THREADS:-2}
+CONNS=${COMPARE_CONNS:-16}
 BAO_VERSION=2.7.2
 VENV=$ROOT/target/compare-venv
 COFFER=$ROOT/target/release/coffer
@@ -40,6 +46,11 @@ case $ONLY in both|coffer|openbao) ;; *) echo "COMPARE_ONLY must be both, coffer
 case $STORAGE in embedded|etcd) ;; *) echo "COMPARE_STORAGE must be embedded or etcd" >&2; exit 2;; esac
 case $NODES in 1|2) ;; *) echo "COMPARE_NODES must be 1 or 2" >&2; exit 2;; esac
 case $ETCD_MEMBERS in 1|3) ;; *) echo "COMPARE_ETCD_MEMBERS must be 1 or 3" >&2; exit 2;; esac
+case $BAO_TOKEN in policy|root) ;; *) echo "COMPARE_BAO_TOKEN must be policy or root" >&2; exit 2;; esac
+if ! [[ $THREADS =~ ^[1-9][0-9]*$ && $CONNS =~ ^[1-9][0-9]*$ ]] || ((CONNS < THREADS)); then
+  echo "COMPARE_WRK_THREADS and COMPARE_CONNS must be positive integers, connections >= threads" >&2
+  exit 2
+fi
 if [[ $STORAGE == embedded && $NODES != 1 ]]; then
   echo "COMPARE_NODES=2 needs COMPARE_STORAGE=etcd (embedded storage is one node)" >&2
   exit 2
@@ -47,6 +58,13 @@ fi
 want() { [[ $ONLY == both || $ONLY == "$1" ]]; }
 log() { printf '\n== %s\n' "$*"; }
 helper() { "$PY" "$HELPER" "$@"; }
+bao_token_desc() {
+  if [[ $BAO_TOKEN == root ]]; then
+    echo "root (reads and writes skip policy evaluation)"
+  else
+    echo "policy (a read-only token, a create+update token on secret/data/bench/*)"
+  fi
+}
 storage_desc() {
   if [[ $STORAGE == embedded ]]; then
     echo "embedded (sled in a data dir), 1 node"
@@ -69,7 +87,7 @@ stop_pid() { # stop one process we started: TERM, then KILL after 15 s
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
   wait "$pid" 2>/dev/null || true
 }
 cleanup() {
@@ -140,10 +158,11 @@ RESULTS=$TMP/results.jsonl
 : >"$RESULTS"
 
 echo
-echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
+echo "machine: $(uname -n), $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other busy processes skew every number)"
 echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s per run (+${WARMUP}s warm-up); temp dir $TMP"
 if want coffer; then echo "Coffer storage: $(storage_desc)"; fi
+if want openbao; then echo "OpenBao token: $(bao_token_desc)"; fi
 
 # ------------------------------------------------------------------ server start helpers
 # start_bao NAME: start a fresh OpenBao (raft storage in $TMP/NAME), init, unseal,
@@ -285,7 +304,7 @@ run_wrk() {
 # once (one wrk per node, each with half the threads and connections); records each
 # node (coffer1, coffer2) and their sum (coffer).
 run_wrk_nodes() {
-  local scenario=$1 script=$HERE/lua/$2 t=$((THREADS / 2)) c=$((CONNS / 2)) p1 p2 rc1=0 rc2=0
+  local scenario=$1 script=$HERE/lua/$2 t=$(((THREADS + 1) / 2)) c=$(((CONNS + 1) / 2)) p1 p2 rc1=0 rc2=0
   local out1=$TMP/wrk-$1-coffer1.txt out2=$TMP/wrk-$1-coffer2.txt
   if ((WARMUP > 0)); then
     COMPARE_NONCE=w${RANDOM}n1 timeout $((WARMUP + 30)) \
@@ -328,6 +347,10 @@ if want openbao; then
   start_bao bao1
   helper load-bao --addr "$BAO_ADDR" --token "$BAO_ROOT_TOKEN" --count "$N_SECRETS" \
     --prefix KEY_ --width 4 --threads 8 --timeout 300
+  if [[ $BAO_TOKEN == root ]]; then
+    BAO_READ_TOKEN=$BAO_ROOT_TOKEN
+    BAO_WRITE_TOKEN=$BAO_ROOT_TOKEN
+  fi
   export BAO_READ_TOKEN BAO_WRITE_TOKEN
 fi
 if want coffer; then
@@ -362,7 +385,9 @@ if want coffer; then run_coffer health coffer_health.lua; fi
 log "results: wrk -t$THREADS -c$CONNS -d${DURATION}s, 1,000 secrets of 64 bytes loaded"
 echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 if want coffer; then echo "Coffer storage: $(storage_desc)"; fi
+if want openbao; then echo "OpenBao token: $(bao_token_desc)"; fi
 helper report "$RESULTS"
+if [[ -n ${COMPARE_RESULTS_OUT:-} ]]; then cp "$RESULTS" "$COMPARE_RESULTS_OUT"; fi
 
 # stop the phase-1 servers before the memory part so they neither eat CPU nor memory
 for pid in "${SERVER_PIDS[@]}"; do stop_pid "$pid"; done
