@@ -3,7 +3,8 @@
 //!
 //! Every write that changes what the caches hold (tokens, apps, environments) also
 //! writes a new random value at the epoch key, in the same transaction. A node reads the
-//! epoch (linearizably) several times a second; when it changed, the caches are emptied.
+//! epoch (linearizably) several times a second, and at once when the backend's watch says
+//! another node committed; when it changed, the caches are emptied.
 //! A cache answers only while its node confirmed the epoch within [`TRUSTED_FOR`]: a
 //! write committed before a confirmation began is seen by it, so no cache answers from
 //! before a revocation later than [`TRUSTED_FOR`] after it committed. Without fresh
@@ -27,8 +28,11 @@ use crate::store::Store;
 const EPOCH_KEY: &[u8] = b"cache_epoch";
 /// How long after a confirmation began the caches may answer.
 const TRUSTED_FOR: Duration = Duration::from_millis(750);
-/// How often the confirming thread reads the epoch.
+/// How often the confirming thread reads the epoch, if no watch wakes it sooner.
 const CONFIRM_EVERY: Duration = Duration::from_millis(200);
+/// The shortest time between two rounds woken by the watch: a burst of commits on other
+/// nodes is one round, not one each.
+const WOKEN_ROUNDS_APART: Duration = Duration::from_millis(20);
 
 /// The trees whose changes the caches hold.
 const CACHED_TREES: [Tree; 5] = [
@@ -135,17 +139,36 @@ where
         // Once before returning: a server that has just started answers from its
         // caches, and reports its storage reachable, at once.
         let _ = self.confirm_caches();
+        // Woken by the backend's watch of what the rounds read (the epoch, and the audit
+        // chains the feed follows), so that a change on another node is seen at once;
+        // and on a timer, which is what the caches' trust rests on.
+        let watch = self
+            .kv
+            .watch(&[(Tree::Meta, EPOCH_KEY), (Tree::Audit, b"")]);
         let store: Weak<Self> = Arc::downgrade(self);
         std::thread::Builder::new()
             .name("cache-epoch".into())
             .spawn(move || {
+                let mut seen = watch.as_ref().map_or(0, |watch| watch.seen());
                 while let Some(store) = store.upgrade() {
+                    let round = Instant::now();
                     // A failed round needs no report of its own: lookups read through
                     // meanwhile and meet the same failure, where it is answered.
                     let _ = store.confirm_caches();
                     let _ = store.refresh_feed();
                     drop(store);
-                    std::thread::sleep(CONFIRM_EVERY);
+                    match &watch {
+                        Some(watch) => {
+                            let before = seen;
+                            seen = watch.wait(seen, CONFIRM_EVERY);
+                            if seen != before {
+                                std::thread::sleep(
+                                    WOKEN_ROUNDS_APART.saturating_sub(round.elapsed()),
+                                );
+                            }
+                        }
+                        None => std::thread::sleep(CONFIRM_EVERY),
+                    }
                 }
             })
             .expect("a thread can be started");

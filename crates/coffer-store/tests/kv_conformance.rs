@@ -84,7 +84,7 @@ pub fn insert_new_writes_only_an_absent_key(kv: &impl KvBackend) {
 
 /// The store appends a read's audit entry with `insert_new` while a batch's transaction
 /// may be doing its work (which waits for that append to let go of the chain's head).
-pub fn insert_new_does_not_wait_for_a_transaction_in_progress(kv: &(impl KvBackend + Sync)) {
+pub fn insert_new_does_not_wait_for_a_transaction_in_progress(kv: &impl KvBackend) {
     let (working, appended) = (
         std::sync::Barrier::new(2),
         std::sync::mpsc::channel::<bool>(),

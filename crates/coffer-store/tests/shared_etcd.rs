@@ -417,3 +417,32 @@ fn updates_of_one_secret_on_both_nodes_all_apply_and_never_look_like_tampering()
     let last = nodes.b.get_secret(env, id).unwrap();
     assert_eq!(last.version, 1 + (WRITERS * EACH) as u64);
 }
+
+#[test]
+fn a_commit_on_one_node_wakes_the_watch_of_the_other_and_no_other_key_does() {
+    use coffer_store::kv::{EtcdBackend, KvBackend, Tree};
+    let prefix = format!("coffer-watch-{}/", Uuid::new_v4());
+    let a = EtcdBackend::connect(&endpoints(), &prefix).unwrap();
+    let b = EtcdBackend::connect(&endpoints(), &prefix).unwrap();
+    let watch = a.watch(&[(Tree::Meta, b"epoch")]).expect("etcd watches");
+    // The watch is made in the background: commit until one of them is signalled.
+    let mut seen = watch.seen();
+    let woken = (0..50).any(|n| {
+        b.insert(Tree::Meta, b"epoch", format!("{n}").as_bytes())
+            .unwrap();
+        let now = watch.wait(seen, Duration::from_millis(100));
+        let woken = now != seen;
+        seen = now;
+        woken
+    });
+    assert!(woken, "no commit to the watched key woke the watch in 5 s");
+    // Keys outside what is watched, in the same tree and in another, wake nothing.
+    std::thread::sleep(Duration::from_millis(200));
+    seen = watch.seen();
+    b.insert(Tree::Meta, b"other", b"1").unwrap();
+    b.insert(Tree::Apps, b"epoch", b"1").unwrap();
+    assert_eq!(watch.wait(seen, Duration::from_millis(500)), seen);
+    // And the watched key still does.
+    b.insert(Tree::Meta, b"epoch", b"again").unwrap();
+    assert_ne!(watch.wait(seen, Duration::from_secs(5)), seen);
+}

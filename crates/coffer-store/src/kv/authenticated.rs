@@ -213,6 +213,10 @@ impl<B: KvBackend> KvBackend for Authenticated<B> {
     fn check_reachable(&self) -> Result<(), KvError> {
         self.inner.check_reachable()
     }
+
+    fn watch(&self, watched: &[(Tree, &[u8])]) -> Option<std::sync::Arc<super::ChangeSignal>> {
+        self.inner.watch(watched)
+    }
 }
 
 #[cfg(test)]

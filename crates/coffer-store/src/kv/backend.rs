@@ -147,4 +147,8 @@ impl KvBackend for Backend {
     fn check_reachable(&self) -> Result<(), KvError> {
         each!(self, b => b.check_reachable())
     }
+
+    fn watch(&self, watched: &[(Tree, &[u8])]) -> Option<std::sync::Arc<super::ChangeSignal>> {
+        each!(self, b => b.watch(watched))
+    }
 }

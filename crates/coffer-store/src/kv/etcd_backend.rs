@@ -17,17 +17,19 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, SortOrder, SortTarget, Txn,
-    TxnOp,
+    TxnOp, WatchOptions,
 };
 use parking_lot::Mutex;
 use tonic::Code;
 
 use super::{
-    BackendFault, KvBackend, KvError, KvIter, KvPair, KvTx, Tree, TxAbort, TxError, TxFault,
+    BackendFault, ChangeSignal, KvBackend, KvError, KvIter, KvPair, KvTx, Tree, TxAbort, TxError,
+    TxFault,
 };
 
 /// Keys fetched per request while scanning.
@@ -44,6 +46,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The key [`KvBackend::check_reachable`] reads (linearizably: only a member that is
 /// part of a quorum answers).
 const PROBE_KEY: &[u8] = b"probe";
+/// The first pause before a lost watch is made again, and the longest.
+const WATCH_RETRY_FIRST: Duration = Duration::from_millis(100);
+const WATCH_RETRY_MOST: Duration = Duration::from_secs(2);
+/// How often a watch with no events looks whether anyone still listens.
+const WATCH_ALIVE_EVERY: Duration = Duration::from_secs(1);
 
 /// `(key without the tree prefix, value, mod_revision)`.
 type Versioned = (Vec<u8>, Vec<u8>, i64);
@@ -53,6 +60,8 @@ type Scanned = (Vec<Versioned>, i64);
 /// An etcd cluster as a [`KvBackend`].
 pub struct EtcdBackend {
     runtime: tokio::runtime::Runtime,
+    /// For the watches, which run on connections of their own.
+    endpoints: Vec<String>,
     client: Mutex<KvClient>,
     /// For the cluster's status (its size on disk).
     maintenance: Mutex<Client>,
@@ -102,6 +111,81 @@ fn kv_error(err: etcd_client::Error) -> KvError {
     }
 }
 
+/// How every connection is made. A request's own time limit is set on the store's
+/// connection only: a watch is one request that lasts.
+fn connect_options() -> ConnectOptions {
+    ConnectOptions::new()
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+        // A member cut off from the leader refuses at once instead of waiting.
+        .with_require_leader(true)
+}
+
+/// Watches the key ranges `[start, end)` for as long as anyone holds the signal, and
+/// makes the watch again (after a pause, longer each time it fails) whenever it is lost:
+/// its stream broken, the member gone, or the watch cancelled by a compaction.
+async fn keep_watching(
+    endpoints: Vec<String>,
+    ranges: Vec<(Vec<u8>, Vec<u8>)>,
+    signal: Weak<ChangeSignal>,
+) {
+    let mut pause = WATCH_RETRY_FIRST;
+    while signal.strong_count() > 0 {
+        match watch_until_lost(&endpoints, &ranges, &signal).await {
+            Ok(()) => pause = WATCH_RETRY_FIRST,
+            Err(_) => pause = (pause * 2).min(WATCH_RETRY_MOST),
+        }
+        // What happened while no watch was made is seen by the next round of the
+        // waiter, which this wakes.
+        match signal.upgrade() {
+            Some(signal) => signal.notify(),
+            None => return,
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// One watch over `ranges`, signalling every response with events, until it is lost
+/// (`Ok` if it ended without an error) or no one listens any more.
+async fn watch_until_lost(
+    endpoints: &[String],
+    ranges: &[(Vec<u8>, Vec<u8>)],
+    signal: &Weak<ChangeSignal>,
+) -> Result<(), etcd_client::Error> {
+    let mut client = Client::connect(endpoints, Some(connect_options())).await?;
+    let mut stream = None;
+    for (start, end) in ranges {
+        let options = WatchOptions::new().with_range(end.clone());
+        match &mut stream {
+            None => stream = Some(client.watch(start.clone(), Some(options)).await?),
+            Some(stream) => stream.watch(start.clone(), Some(options)).await?,
+        }
+    }
+    let Some(mut stream) = stream else {
+        return Ok(());
+    };
+    loop {
+        let Ok(message) = tokio::time::timeout(WATCH_ALIVE_EVERY, stream.message()).await else {
+            if signal.strong_count() == 0 {
+                return Ok(());
+            }
+            continue;
+        };
+        let Some(response) = message? else {
+            return Ok(());
+        };
+        if response.canceled() {
+            return Ok(());
+        }
+        if !response.events().is_empty() {
+            match signal.upgrade() {
+                Some(signal) => signal.notify(),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
 /// The first key after every key that starts with `prefix` (etcd's `range_end`).
 fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
@@ -122,12 +206,7 @@ impl EtcdBackend {
             .enable_all()
             .build()
             .map_err(KvError::new)?;
-        let options = ConnectOptions::new()
-            .with_timeout(REQUEST_TIMEOUT)
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
-            // A member cut off from the leader refuses at once instead of waiting.
-            .with_require_leader(true);
+        let options = connect_options().with_timeout(REQUEST_TIMEOUT);
         let client = runtime
             .block_on(Client::connect(endpoints, Some(options)))
             .map_err(kv_error)?;
@@ -136,6 +215,7 @@ impl EtcdBackend {
         let kv = client.kv_client().max_decoding_message_size(usize::MAX);
         Ok(EtcdBackend {
             runtime,
+            endpoints: endpoints.to_vec(),
             client: Mutex::new(kv),
             maintenance: Mutex::new(client),
             prefix: prefix.as_bytes().to_vec(),
@@ -530,6 +610,30 @@ impl KvBackend for EtcdBackend {
             client.get(start.clone(), Some(options)).await
         })
         .map_or(0, |answer| answer.count() as usize)
+    }
+
+    /// A watch of its own, on a connection and a thread of their own, so that it never
+    /// waits behind the store's requests nor they behind it.
+    fn watch(&self, watched: &[(Tree, &[u8])]) -> Option<Arc<ChangeSignal>> {
+        let signal = Arc::new(ChangeSignal::default());
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = watched
+            .iter()
+            .map(|(tree, prefix)| {
+                let start = self.full_key(*tree, prefix);
+                let end = prefix_end(&start);
+                (start, end)
+            })
+            .collect();
+        let (endpoints, listener) = (self.endpoints.clone(), Arc::downgrade(&signal));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        std::thread::Builder::new()
+            .name("etcd-watch".into())
+            .spawn(move || runtime.block_on(keep_watching(endpoints, ranges, listener)))
+            .ok()?;
+        Some(signal)
     }
 
     fn size_on_disk(&self) -> Result<u64, KvError> {

@@ -8,6 +8,7 @@
 
 mod authenticated;
 mod backend;
+mod change_signal;
 mod cut;
 #[cfg(feature = "etcd")]
 mod etcd_backend;
@@ -16,6 +17,7 @@ mod sled_backend;
 
 pub(crate) use authenticated::{tagged, verified, Authenticated, RecordRefused};
 pub use backend::{Backend, Storage};
+pub use change_signal::ChangeSignal;
 pub(crate) use cut::Cut;
 #[cfg(feature = "etcd")]
 pub use etcd_backend::EtcdBackend;
@@ -337,5 +339,13 @@ pub trait KvBackend: Send + Sync + 'static {
     /// always can.
     fn check_reachable(&self) -> Result<(), KvError> {
         Ok(())
+    }
+
+    /// Starts watching the keys of `tree` that start with each of `prefixes` for commits
+    /// of other processes, and returns what it signals them on; `None` if the backend has
+    /// no such watch (no other process writes it). A signal is a hint, never the only way
+    /// a change is seen: a lost watch signals too, and is made again.
+    fn watch(&self, _watched: &[(Tree, &[u8])]) -> Option<std::sync::Arc<ChangeSignal>> {
+        None
     }
 }
