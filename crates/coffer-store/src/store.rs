@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
 use crate::audit::{
@@ -715,14 +715,32 @@ pub struct StoreCounts {
     pub audit_entries: usize,
 }
 
-/// Group commit: each commit takes a ticket; a writer that finds its ticket already
-/// covered by a flush that started after its commit returns without an fsync of its own.
+/// Group commit, as a write group: each commit takes a ticket; the first writer to wait
+/// while no flush runs leads: it waits (briefly, asleep) for the writers committing at
+/// that moment, then flushes once for every commit made so far. The writers that wait
+/// meanwhile sleep until a flush covers their ticket or, if it does not, until they
+/// must lead the next one. Nothing spins, and no lock is held through the fsync.
 #[derive(Default)]
 pub(crate) struct GroupCommit {
     committed: AtomicU64,
     /// Writers between the start of their write and its commit.
     committing: AtomicUsize,
-    durable: Mutex<Durable>,
+    /// Whether a leader sleeps on `settled` (the last committing writer then wakes it).
+    leader_waiting: AtomicBool,
+    state: Mutex<GroupState>,
+    /// Signalled when a flush ends (its waiters are covered, or one of them leads next).
+    flushed: Condvar,
+    /// Signalled when no writer is committing any more, for a leader waiting for them.
+    settled: Condvar,
+}
+
+/// The write group's state, under its mutex.
+#[derive(Default)]
+struct GroupState {
+    durable: Durable,
+    /// A leader is between taking the lead and publishing its flush's outcome (or a
+    /// reopen is under way): no other flush starts.
+    flushing: bool,
 }
 
 /// How far commits are durable, and which commits a reopen of the backend lost.
@@ -741,11 +759,19 @@ struct Durable {
 }
 
 /// Counts a writer as committing until dropped.
-struct Committing<'a>(&'a AtomicUsize);
+struct Committing<'a>(&'a GroupCommit);
 
 impl Drop for Committing<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let group = self.0;
+        // Both sides use SeqCst: either this sees the leader waiting, or the leader sees
+        // this writer gone before it sleeps. The lock orders the wake-up after its sleep.
+        if group.committing.fetch_sub(1, Ordering::SeqCst) == 1
+            && group.leader_waiting.load(Ordering::SeqCst)
+        {
+            let _state = group.state.lock();
+            group.settled.notify_all();
+        }
     }
 }
 
@@ -753,19 +779,22 @@ impl GroupCommit {
     /// Runs `reopen` (which reopens the backend) with every flush held back, and marks
     /// the commits not yet durable as lost if it succeeds.
     pub(crate) fn reopening<E>(&self, reopen: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
-        let mut durable = self.durable.lock();
+        let mut state = self.state.lock();
+        while state.flushing {
+            self.flushed.wait(&mut state);
+        }
         reopen()?;
         let committed = self.committed.load(Ordering::SeqCst);
-        if committed > durable.to {
-            let lost = (durable.to, committed);
-            durable.lost.push(lost);
+        if committed > state.durable.to {
+            let lost = (state.durable.to, committed);
+            state.durable.lost.push(lost);
         }
         Ok(())
     }
 
     fn committing(&self) -> Committing<'_> {
         self.committing.fetch_add(1, Ordering::SeqCst);
-        Committing(&self.committing)
+        Committing(self)
     }
 
     /// Counts a finished commit and returns its ticket.
@@ -783,34 +812,54 @@ impl GroupCommit {
         position: impl FnOnce() -> u64,
         durable_to: impl FnOnce(u64),
     ) -> Result<(), StoreError> {
-        let mut durable = self.durable.lock();
-        if durable
-            .lost
-            .iter()
-            .any(|&(after, to)| after < ticket && ticket <= to)
-        {
-            return Err(StoreError::DiskFull);
+        let mut state = self.state.lock();
+        loop {
+            let durable = &state.durable;
+            if durable
+                .lost
+                .iter()
+                .any(|&(after, to)| after < ticket && ticket <= to)
+            {
+                return Err(StoreError::DiskFull);
+            }
+            if durable.to >= ticket {
+                return Ok(());
+            }
+            if durable.failed {
+                return Err(StoreError::WritesStopped);
+            }
+            if !state.flushing {
+                break;
+            }
+            self.flushed.wait(&mut state);
         }
-        if durable.to >= ticket {
-            return Ok(());
-        }
-        if durable.failed {
-            return Err(StoreError::WritesStopped);
-        }
+        state.flushing = true;
         // sled holds commits back while it flushes: let the writers committing right
         // now finish first, so that this flush covers them instead of the next one.
+        // Asleep: on few cores, a waiting loop would take the time they need.
         let deadline = Instant::now() + GROUP_COMMIT_WAIT;
-        while self.committing.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::yield_now();
+        self.leader_waiting.store(true, Ordering::SeqCst);
+        while self.committing.load(Ordering::SeqCst) > 0 {
+            if self.settled.wait_until(&mut state, deadline).timed_out() {
+                break;
+            }
         }
+        self.leader_waiting.store(false, Ordering::SeqCst);
         let covered = self.committed.load(Ordering::SeqCst);
-        let stored_to = position();
-        if let Err(err) = flush() {
-            durable.failed |= !matches!(err, StoreError::DiskFull);
-            return Err(err);
+        let flushed = MutexGuard::unlocked(&mut state, || {
+            let stored_to = position();
+            flush()?;
+            // Still the only flush: the feed hears positions in order, and before
+            // the writers covered are let go below.
+            durable_to(stored_to);
+            Ok(())
+        });
+        state.flushing = false;
+        match &flushed {
+            Ok(()) => state.durable.to = state.durable.to.max(covered),
+            Err(err) => state.durable.failed |= !matches!(err, StoreError::DiskFull),
         }
-        durable.to = covered;
-        durable_to(stored_to);
-        Ok(())
+        self.flushed.notify_all();
+        flushed
     }
 }
