@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -26,8 +25,9 @@ use crate::error::{OpenError, StoreError};
 use crate::kv::{self, Backend, Durability, SledOpenError, Storage};
 use crate::kv::{tagged, verified, Authenticated, Cut, KvBackend, KvTx, Tree, TxAbort, TxError};
 use crate::migrate;
-use crate::model::{Environment, Token};
+use crate::model::Environment;
 use crate::storage_state::StorageHealth;
+use crate::token_cache::{LastUseWrites, TokenCache};
 
 pub(crate) const CHECK_KEY: &[u8] = b"check";
 /// The check record's plaintext in format 1 stores.
@@ -99,9 +99,12 @@ pub struct Store<B: KvBackend = Backend> {
     /// Serialises commits so audit entries form one chain.
     pub(crate) audit_head: Mutex<AuditHead>,
     pub(crate) group_commit: GroupCommit,
-    /// Token hash → token. Filled on first use; changed under its write lock together
-    /// with the stored record, so it is never stale.
-    pub(crate) token_cache: RwLock<HashMap<[u8; 32], Arc<Token>>>,
+    /// Token hash → token. Filled on first use, without the lock held while reading
+    /// the backend; every change to a token removes it after the commit, and the
+    /// cache refuses fills read before a removal (see [`crate::token_cache`]).
+    pub(crate) token_cache: RwLock<TokenCache>,
+    /// Which tokens' last use is being written.
+    pub(crate) last_use_writes: LastUseWrites,
     /// (app id, lower-cased environment name or id as asked) → environment: the lookup
     /// every secrets request starts with. Filled under its write lock and emptied after
     /// every change to apps or environments, so it is never stale.
@@ -389,7 +392,8 @@ impl<B: KvBackend> Store<B> {
             structure: Mutex::new(()),
             audit_head: Mutex::new(audit_head),
             group_commit: GroupCommit::default(),
-            token_cache: RwLock::new(HashMap::new()),
+            token_cache: RwLock::new(TokenCache::default()),
+            last_use_writes: LastUseWrites::default(),
             env_cache: RwLock::new(HashMap::new()),
             cache_epoch,
             feed,
@@ -485,11 +489,24 @@ impl<B: KvBackend> Store<B> {
         trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
+        self.write_releasing(actor, trees, (), work)
+    }
+
+    /// [`Store::write`] that lets go of `held` (locks) once committed, before waiting
+    /// for the disk: what they keep out needs keeping out of the commit only.
+    pub(crate) fn write_releasing<G, T, E: AuditEvents>(
+        &self,
+        actor: &Actor,
+        trees: &[Tree],
+        held: G,
+        work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
+    ) -> Result<T, StoreError> {
         self.check_writable()?;
         let (value, ticket) = {
             let _committing = self.group_commit.committing();
-            self.commit(actor, trees, work)
-                .map_err(|e| self.note_write_error(e, false))?
+            let committed = self.commit(actor, trees, work);
+            drop(held);
+            committed.map_err(|e| self.note_write_error(e, false))?
         };
         if trees.iter().any(|t| matches!(t, Tree::Apps | Tree::Envs)) {
             self.env_cache.write().clear();

@@ -670,3 +670,45 @@ fn writers_arriving_during_a_flush_wait_for_it_and_one_more_flush_covers_them_al
     assert_eq!(backend.flushes(), flushes + 2);
     assert_eq!(backend.durable_commits(), backend.commits());
 }
+
+#[test]
+fn authentications_and_reads_do_not_wait_for_a_revocations_flush() {
+    let (backend, _key, store, envs) = fresh_store();
+    let env = envs[0];
+    store
+        .create_secrets(&me(), env, vec![secret("KEPT", "v")])
+        .unwrap();
+    let (doomed, doomed_token) = store.create_token(&me(), user_token("doomed")).unwrap();
+    let (_, cached) = store.create_token(&me(), user_token("cached")).unwrap();
+    let (_, uncached) = store.create_token(&me(), user_token("uncached")).unwrap();
+    assert!(store.authenticate(&doomed_token.token).unwrap().is_some());
+    assert!(store.authenticate(&cached.token).unwrap().is_some());
+    backend.hold_flushes();
+    std::thread::scope(|scope| {
+        let (store, backend) = (&store, &backend);
+        let revoke = scope.spawn(move || store.revoke_token(&me(), doomed.id));
+        wait_until("the revocation flushes", || backend.flushes_waiting() == 1);
+        // Each on a thread of its own: a lookup stuck behind the flush fails the test
+        // instead of hanging it.
+        let (answers, answered) = mpsc::channel();
+        let (cached, uncached) = (&cached.token, &uncached.token);
+        scope.spawn(move || {
+            let lookups = (
+                store.authenticate(cached).unwrap().is_some(),
+                store.authenticate(uncached).unwrap().is_some(),
+                store.list_secrets(env, &Default::default()).unwrap().len(),
+            );
+            answers.send(lookups).unwrap();
+        });
+        let lookups = answered.recv_timeout(Duration::from_secs(5));
+        backend.release_flushes();
+        assert_eq!(
+            lookups,
+            Ok((true, true, 1)),
+            "lookups waited for the revocation's flush"
+        );
+        revoke.join().unwrap().unwrap();
+    });
+    assert!(store.authenticate(&doomed_token.token).unwrap().is_none());
+    assert!(store.authenticate(&cached.token).unwrap().is_some());
+}
