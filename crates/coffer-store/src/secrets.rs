@@ -896,7 +896,9 @@ impl<B: KvBackend> Store<B> {
 
     /// Works out an update ahead of its transaction ([`SealedUpdate`]), from the record
     /// stored now. `None` when the update will fail (the transaction says why) or the
-    /// record is not there: then the transaction works it out itself.
+    /// record is not there: then the transaction works it out itself. Also `None` on a
+    /// shared backend, where the read ahead would be one more network round trip per
+    /// entry, which costs more than the sealing it moves.
     pub(crate) fn seal_update_ahead(
         &self,
         actor: &Actor,
@@ -904,6 +906,9 @@ impl<B: KvBackend> Store<B> {
         p: &PreparedUpdate,
         now: Timestamp,
     ) -> Option<SealedUpdate> {
+        if self.kv.is_shared() {
+            return None;
+        }
         let id = p.update.id;
         let base = self
             .kv

@@ -198,7 +198,7 @@ impl<B: KvBackend> Store<B> {
 
     /// Works out, before the transaction, the update an entry is if a live secret holds
     /// its place now; `None` if none does (or reading it failed: the transaction will
-    /// say why).
+    /// say why), and on a shared backend (see [`Store::seal_update_ahead`]).
     fn upsert_ahead(
         &self,
         actor: &Actor,
@@ -206,6 +206,9 @@ impl<B: KvBackend> Store<B> {
         p: &PreparedUpsert,
         now: Timestamp,
     ) -> Option<UpsertAhead> {
+        if self.kv.is_shared() {
+            return None;
+        }
         let new = &p.create.secret;
         let slot = keys::secret_index(env_id, &new.path, &new.key_digest);
         let entry = self.kv.get(Tree::SecretIndex, &slot).ok()??;
