@@ -10,14 +10,23 @@
 //! - `get_by_id`: one secret read and decrypted, vs. sled `get`.
 //! - `list_1000`: every secret of a 1,000-secret environment, decrypted and ordered,
 //!   vs. a sled prefix scan over 1,000 entries.
+//! - `commit`: durable batches of 1 and 100 entries, created and updated (Coffer only:
+//!   the write path's cost per batch size).
+//! - `update_16_writers`: 16 threads each updating its own secret of one environment
+//!   (the group commit with updates, whose sealing needs a decrypt and an encrypt).
+//! - `resolve_references`: every value of a 100-secret environment whose values each
+//!   name two others, resolved through one [`Resolver`].
 //!
 //! Run with `cargo bench -p coffer-store --bench store`.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coffer_store::{Actor, NewApp, NewSecret, SecretFilter, Store, StoreConfig};
+use coffer_store::{
+    Actor, NewApp, NewSecret, Resolver, SecretFilter, SecretUpdate, Store, StoreConfig,
+};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sled::Transactional;
 use uuid::Uuid;
@@ -268,6 +277,117 @@ fn list_1000(c: &mut Criterion) {
     group.finish();
 }
 
+/// Batch sizes of the `commit` group.
+const BATCHES: [usize; 2] = [1, 100];
+
+fn commit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("commit");
+    let (_dir, store, env) = coffer();
+    let next = AtomicU64::new(0);
+    for size in BATCHES {
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_function(BenchmarkId::new("create", size), |b| {
+            b.iter(|| {
+                let batch = (0..size)
+                    .map(|_| new_secret(next.fetch_add(1, Ordering::Relaxed)))
+                    .collect();
+                black_box(
+                    store
+                        .create_secrets(&Actor::embedded(), env, batch)
+                        .unwrap(),
+                );
+            })
+        });
+        let batch = (0..size)
+            .map(|_| new_secret(next.fetch_add(1, Ordering::Relaxed)))
+            .collect();
+        let ids: Vec<Uuid> = store
+            .create_secrets(&Actor::embedded(), env, batch)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        group.bench_function(BenchmarkId::new("update", size), |b| {
+            b.iter(|| {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                black_box(
+                    store
+                        .update_secrets(&Actor::embedded(), env, new_values(&ids, n))
+                        .unwrap(),
+                );
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Updates giving each of `ids` a new value (numbered `n`).
+fn new_values(ids: &[Uuid], n: u64) -> Vec<SecretUpdate> {
+    ids.iter()
+        .map(|id| SecretUpdate {
+            id: *id,
+            value: Some(format!("{VALUE}?v={n}")),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn update_16_writers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("update_16_writers");
+    group.throughput(Throughput::Elements(WRITERS as u64));
+    let (_dir, store, env) = coffer();
+    let batch = (0..WRITERS as u64).map(new_secret).collect();
+    let ids: Vec<Uuid> = store
+        .create_secrets(&Actor::embedded(), env, batch)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    group.bench_function("coffer", |b| {
+        b.iter_custom(|iters| {
+            parallel(iters, |t, i| {
+                store
+                    .update_secrets(&Actor::embedded(), env, new_values(&ids[t..=t], i))
+                    .unwrap();
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Secrets of the `resolve_references` environment.
+const REFERENCING: u64 = 100;
+
+fn resolve_references(c: &mut Criterion) {
+    let mut group = c.benchmark_group("resolve_references");
+    group.throughput(Throughput::Elements(REFERENCING));
+    let (_dir, store, env) = coffer();
+    // Each value names the next two secrets (the last ones name plain values).
+    let batch = (0..REFERENCING)
+        .map(|n| NewSecret {
+            value: match n + 2 < REFERENCING {
+                true => format!("{VALUE}/${{KEY_{}}}/${{KEY_{}}}", n + 1, n + 2),
+                false => VALUE.into(),
+            },
+            ..new_secret(n)
+        })
+        .collect();
+    store
+        .create_secrets(&Actor::embedded(), env, batch)
+        .unwrap();
+    let store = Arc::new(store);
+    let listed = store.list_secrets(env, &SecretFilter::default()).unwrap();
+    group.bench_function(BenchmarkId::new("coffer", REFERENCING), |b| {
+        b.iter(|| {
+            let mut resolver = Resolver::new(store.clone(), Box::new(|_, _| true));
+            for secret in &listed {
+                black_box(resolver.resolve(secret).unwrap());
+            }
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -278,6 +398,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = create_durable, create_16_writers, get_by_id, list_1000
+    targets = create_durable, create_16_writers, get_by_id, list_1000, commit,
+        update_16_writers, resolve_references
 }
 criterion_main!(benches);

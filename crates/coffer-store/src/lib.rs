@@ -70,6 +70,7 @@ pub mod restore;
 mod secrets;
 mod storage_state;
 mod store;
+mod token_cache;
 mod tokens;
 mod upsert;
 mod validate;

@@ -177,18 +177,6 @@ pub(crate) fn decode_history(bytes: &[u8]) -> Result<HistoryRecord, StoreError> 
     }
 }
 
-/// Reads and decodes a secret record inside a transaction.
-fn tx_secret(
-    tx: &dyn KvTx,
-    env_id: Uuid,
-    id: Uuid,
-) -> Result<Option<SecretRecord>, TxAbort<StoreError>> {
-    match tx.get(Tree::Secrets, &keys::secret(env_id, id))? {
-        Some(bytes) => decode_secret(&bytes).map(Some).map_err(TxAbort::Abort),
-        None => Ok(None),
-    }
-}
-
 /// A validated create entry, sealed before the transaction so a retried closure
 /// writes the same bytes.
 pub(crate) struct PreparedSecret {
@@ -204,6 +192,21 @@ pub(crate) struct PreparedUpdate {
     pub(crate) path: Option<String>,
     pub(crate) tags: Option<Vec<String>>,
     pub(crate) personal: PreparedChange,
+}
+
+/// An update worked out before its transaction, from the secret's record as read then
+/// (with the environment held): the new version, sealed. Decrypting the current value
+/// and sealing the new one happen outside the commit, which runs under the audit
+/// chain's lock that all writers share; the transaction uses this only if the record
+/// it reads is byte for byte the one it was worked out from, and works the update out
+/// again otherwise.
+pub(crate) struct SealedUpdate {
+    /// The stored record it was worked out from.
+    base: Vec<u8>,
+    /// The secret as the update leaves it.
+    secret: Secret,
+    /// Its new record.
+    written: SecretRecord,
 }
 
 /// What an update does to the writer's personal override, checked and sealed.
@@ -354,13 +357,24 @@ pub(crate) fn tx_current(
     env_id: Uuid,
     id: Uuid,
 ) -> Result<Option<SecretRecord>, TxAbort<StoreError>> {
-    let Some(record) = tx_secret(tx, env_id, id)? else {
+    Ok(tx_current_stored(tx, env_id, id)?.map(|(record, _)| record))
+}
+
+/// [`tx_current`], and the record as stored (what an update sealed ahead was worked out
+/// from, if it is still current).
+fn tx_current_stored(
+    tx: &dyn KvTx,
+    env_id: Uuid,
+    id: Uuid,
+) -> Result<Option<(SecretRecord, Vec<u8>)>, TxAbort<StoreError>> {
+    let Some(stored) = tx.get(Tree::Secrets, &keys::secret(env_id, id))? else {
         return Ok(None);
     };
+    let record = decode_secret(&stored).map_err(TxAbort::Abort)?;
     let slot = keys::secret_index(env_id, &record.path, &record.key_digest);
     let entry = tx.get(Tree::SecretIndex, &slot)?;
     check_indexed(id, &record, entry.as_deref()).map_err(TxAbort::Abort)?;
-    Ok(Some(record))
+    Ok(Some((record, stored)))
 }
 
 /// Claims the index slot of (env, path, key) for version `version` of `id`; another live
@@ -381,6 +395,24 @@ pub(crate) fn claim_index(
         }
     }
     Ok(tx.insert(Tree::SecretIndex, &slot, &index_entry(id, version))?)
+}
+
+/// Refuses an update that the current record does not allow: a version other than the
+/// one expected, or a sealed secret made readable.
+fn check_update(record: &SecretRecord, p: &PreparedUpdate) -> Result<(), StoreError> {
+    if let Some(expected) = p.update.expected_version {
+        if expected != record.version {
+            return Err(StoreError::VersionConflict {
+                expected,
+                current: record.version,
+            });
+        }
+    }
+    let new_type = p.update.secret_type.unwrap_or(record.secret_type);
+    if record.secret_type == SecretType::Sealed && new_type != SecretType::Sealed {
+        return Err(StoreError::SealedCannotBeUnsealed);
+    }
+    Ok(())
 }
 
 /// A UUID stored in a key.
@@ -812,11 +844,18 @@ impl<B: KvBackend> Store<B> {
             None => CHANGE_TREES,
         };
         let trees = trees_keeping(trees, keep.is_some());
-        self.write_env(actor, env_id, &trees, |tx| {
+        let seal_ahead = || {
+            let sealed = prepared
+                .iter()
+                .map(|p| self.seal_update_ahead(actor, env_id, p, now))
+                .collect::<Vec<_>>();
+            Ok((sealed, trees.as_slice()))
+        };
+        self.write_env_after_scan(actor, env_id, seal_ahead, |tx, sealed| {
             let app_id = require_env(tx, env_id)?;
             let mut updated = Vec::with_capacity(prepared.len());
-            for p in &prepared {
-                let mut secret = self.apply_update(tx, actor, env_id, p, now)?;
+            for (p, ahead) in prepared.iter().zip(sealed) {
+                let mut secret = self.apply_update(tx, actor, env_id, p, ahead.as_ref(), now)?;
                 if let Some(owner) = owner {
                     secret.personal_override =
                         self.apply_override_change(tx, env_id, secret.id, owner, &p.personal)?;
@@ -855,33 +894,46 @@ impl<B: KvBackend> Store<B> {
         }
     }
 
-    pub(crate) fn apply_update(
+    /// Works out an update ahead of its transaction ([`SealedUpdate`]), from the record
+    /// stored now. `None` when the update will fail (the transaction says why) or the
+    /// record is not there: then the transaction works it out itself. Also `None` on a
+    /// shared backend, where the read ahead would be one more network round trip per
+    /// entry, which costs more than the sealing it moves.
+    pub(crate) fn seal_update_ahead(
         &self,
-        tx: &dyn KvTx,
         actor: &Actor,
         env_id: Uuid,
         p: &PreparedUpdate,
         now: Timestamp,
-    ) -> Result<Secret, TxAbort<StoreError>> {
+    ) -> Option<SealedUpdate> {
+        if self.kv.is_shared() {
+            return None;
+        }
         let id = p.update.id;
-        let Some(record) = tx_current(tx, env_id, id)? else {
-            return abort(StoreError::SecretNotFound(id));
-        };
-        if let Some(expected) = p.update.expected_version {
-            if expected != record.version {
-                return abort(StoreError::VersionConflict {
-                    expected,
-                    current: record.version,
-                });
-            }
-        }
-        let new_type = p.update.secret_type.unwrap_or(record.secret_type);
-        if record.secret_type == SecretType::Sealed && new_type != SecretType::Sealed {
-            return abort(StoreError::SealedCannotBeUnsealed);
-        }
-        let mut secret = self
-            .to_secret(env_id, id, &record)
-            .map_err(TxAbort::Abort)?;
+        let base = self
+            .kv
+            .get(Tree::Secrets, &keys::secret(env_id, id))
+            .ok()??;
+        let record = decode_secret(&base).ok()?;
+        check_update(&record, p).ok()?;
+        let (secret, written) = self.updated_version(actor, env_id, &record, p, now).ok()?;
+        Some(SealedUpdate {
+            base,
+            secret,
+            written,
+        })
+    }
+
+    /// The secret as an update leaves it and its new record, sealed.
+    fn updated_version(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        record: &SecretRecord,
+        p: &PreparedUpdate,
+        now: Timestamp,
+    ) -> Result<(Secret, SecretRecord), StoreError> {
+        let mut secret = self.to_secret(env_id, p.update.id, record)?;
         if let Some(key) = &p.key {
             secret.key = key.clone();
             secret.key_digest = self.keys.key_digest(key);
@@ -889,6 +941,44 @@ impl<B: KvBackend> Store<B> {
         if let Some(path) = &p.path {
             secret.path = path.clone();
         }
+        if let Some(value) = &p.update.value {
+            secret.value = value.clone();
+        }
+        if let Some(comment) = &p.update.comment {
+            secret.comment = comment.clone();
+        }
+        if let Some(tags) = &p.tags {
+            secret.tags = tags.clone();
+        }
+        secret.secret_type = p.update.secret_type.unwrap_or(record.secret_type);
+        secret.version = record.version + 1;
+        secret.updated_at = now;
+        let written = self.record_of(&secret, VersionAction::Update, actor);
+        Ok((secret, written))
+    }
+
+    /// Applies an update in its transaction, with what was sealed `ahead` of it if that
+    /// was worked out from the record current now.
+    pub(crate) fn apply_update(
+        &self,
+        tx: &dyn KvTx,
+        actor: &Actor,
+        env_id: Uuid,
+        p: &PreparedUpdate,
+        ahead: Option<&SealedUpdate>,
+        now: Timestamp,
+    ) -> Result<Secret, TxAbort<StoreError>> {
+        let id = p.update.id;
+        let Some((record, stored)) = tx_current_stored(tx, env_id, id)? else {
+            return abort(StoreError::SecretNotFound(id));
+        };
+        check_update(&record, p).map_err(TxAbort::Abort)?;
+        let (secret, written) = match ahead.filter(|ahead| ahead.base == stored) {
+            Some(ahead) => (ahead.secret.clone(), ahead.written.clone()),
+            None => self
+                .updated_version(actor, env_id, &record, p, now)
+                .map_err(TxAbort::Abort)?,
+        };
         // The index entry names the new version, whether it moves or not.
         claim_index(
             tx,
@@ -904,19 +994,6 @@ impl<B: KvBackend> Store<B> {
                 &keys::secret_index(env_id, &record.path, &record.key_digest),
             )?;
         }
-        if let Some(value) = &p.update.value {
-            secret.value = value.clone();
-        }
-        if let Some(comment) = &p.update.comment {
-            secret.comment = comment.clone();
-        }
-        if let Some(tags) = &p.tags {
-            secret.tags = tags.clone();
-        }
-        secret.secret_type = new_type;
-        secret.version = record.version + 1;
-        secret.updated_at = now;
-        let written = self.record_of(&secret, VersionAction::Update, actor);
         put_version(tx, env_id, id, &written, Some(&record))?;
         Ok(secret)
     }

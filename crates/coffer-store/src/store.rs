@@ -4,11 +4,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
 use crate::audit::{
@@ -27,8 +26,9 @@ use crate::error::{OpenError, StoreError};
 use crate::kv::{self, Backend, Durability, SledOpenError, Storage};
 use crate::kv::{tagged, verified, Authenticated, Cut, KvBackend, KvTx, Tree, TxAbort, TxError};
 use crate::migrate;
-use crate::model::{Environment, Token};
+use crate::model::Environment;
 use crate::storage_state::StorageHealth;
+use crate::token_cache::{LastUseWrites, TokenCache};
 
 pub(crate) const CHECK_KEY: &[u8] = b"check";
 /// The check record's plaintext in format 1 stores.
@@ -101,9 +101,12 @@ pub struct Store<B: KvBackend = Backend> {
     /// and keeps it until applied, so the chain's entries are in commit order.
     pub(crate) audit_head: Mutex<AuditHead>,
     pub(crate) group_commit: GroupCommit,
-    /// Token hash → token. Filled on first use; changed under its write lock together
-    /// with the stored record, so it is never stale.
-    pub(crate) token_cache: RwLock<HashMap<[u8; 32], Arc<Token>>>,
+    /// Token hash → token. Filled on first use, without the lock held while reading
+    /// the backend; every change to a token removes it after the commit, and the
+    /// cache refuses fills read before a removal (see [`crate::token_cache`]).
+    pub(crate) token_cache: RwLock<TokenCache>,
+    /// Which tokens' last use is being written.
+    pub(crate) last_use_writes: LastUseWrites,
     /// (app id, lower-cased environment name or id as asked) → environment: the lookup
     /// every secrets request starts with. Filled under its write lock and emptied after
     /// every change to apps or environments, so it is never stale.
@@ -391,7 +394,8 @@ impl<B: KvBackend> Store<B> {
             structure: Mutex::new(()),
             audit_head: Mutex::new(audit_head),
             group_commit: GroupCommit::default(),
-            token_cache: RwLock::new(HashMap::new()),
+            token_cache: RwLock::new(TokenCache::default()),
+            last_use_writes: LastUseWrites::default(),
             env_cache: RwLock::new(HashMap::new()),
             cache_epoch,
             feed,
@@ -487,11 +491,24 @@ impl<B: KvBackend> Store<B> {
         trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<T, StoreError> {
+        self.write_releasing(actor, trees, (), work)
+    }
+
+    /// [`Store::write`] that lets go of `held` (locks) once committed, before waiting
+    /// for the disk: what they keep out needs keeping out of the commit only.
+    pub(crate) fn write_releasing<G, T, E: AuditEvents>(
+        &self,
+        actor: &Actor,
+        trees: &[Tree],
+        held: G,
+        work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
+    ) -> Result<T, StoreError> {
         self.check_writable()?;
         let (value, ticket) = {
             let _committing = self.group_commit.committing();
-            self.commit(actor, trees, work)
-                .map_err(|e| self.note_write_error(e, false))?
+            let committed = self.commit(actor, trees, work);
+            drop(held);
+            committed.map_err(|e| self.note_write_error(e, false))?
         };
         if trees.iter().any(|t| matches!(t, Tree::Apps | Tree::Envs)) {
             self.env_cache.write().clear();
@@ -728,14 +745,32 @@ pub struct StoreCounts {
     pub audit_entries: usize,
 }
 
-/// Group commit: each commit takes a ticket; a writer that finds its ticket already
-/// covered by a flush that started after its commit returns without an fsync of its own.
+/// Group commit, as a write group: each commit takes a ticket; the first writer to wait
+/// while no flush runs leads: it waits (briefly, asleep) for the writers committing at
+/// that moment, then flushes once for every commit made so far. The writers that wait
+/// meanwhile sleep until a flush covers their ticket or, if it does not, until they
+/// must lead the next one. Nothing spins, and no lock is held through the fsync.
 #[derive(Default)]
 pub(crate) struct GroupCommit {
     committed: AtomicU64,
     /// Writers between the start of their write and its commit.
     committing: AtomicUsize,
-    durable: Mutex<Durable>,
+    /// Whether a leader sleeps on `settled` (the last committing writer then wakes it).
+    leader_waiting: AtomicBool,
+    state: Mutex<GroupState>,
+    /// Signalled when a flush ends (its waiters are covered, or one of them leads next).
+    flushed: Condvar,
+    /// Signalled when no writer is committing any more, for a leader waiting for them.
+    settled: Condvar,
+}
+
+/// The write group's state, under its mutex.
+#[derive(Default)]
+struct GroupState {
+    durable: Durable,
+    /// A leader is between taking the lead and publishing its flush's outcome (or a
+    /// reopen is under way): no other flush starts.
+    flushing: bool,
 }
 
 /// How far commits are durable, and which commits a reopen of the backend lost.
@@ -754,11 +789,19 @@ struct Durable {
 }
 
 /// Counts a writer as committing until dropped.
-struct Committing<'a>(&'a AtomicUsize);
+struct Committing<'a>(&'a GroupCommit);
 
 impl Drop for Committing<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let group = self.0;
+        // Both sides use SeqCst: either this sees the leader waiting, or the leader sees
+        // this writer gone before it sleeps. The lock orders the wake-up after its sleep.
+        if group.committing.fetch_sub(1, Ordering::SeqCst) == 1
+            && group.leader_waiting.load(Ordering::SeqCst)
+        {
+            let _state = group.state.lock();
+            group.settled.notify_all();
+        }
     }
 }
 
@@ -766,19 +809,22 @@ impl GroupCommit {
     /// Runs `reopen` (which reopens the backend) with every flush held back, and marks
     /// the commits not yet durable as lost if it succeeds.
     pub(crate) fn reopening<E>(&self, reopen: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
-        let mut durable = self.durable.lock();
+        let mut state = self.state.lock();
+        while state.flushing {
+            self.flushed.wait(&mut state);
+        }
         reopen()?;
         let committed = self.committed.load(Ordering::SeqCst);
-        if committed > durable.to {
-            let lost = (durable.to, committed);
-            durable.lost.push(lost);
+        if committed > state.durable.to {
+            let lost = (state.durable.to, committed);
+            state.durable.lost.push(lost);
         }
         Ok(())
     }
 
     fn committing(&self) -> Committing<'_> {
         self.committing.fetch_add(1, Ordering::SeqCst);
-        Committing(&self.committing)
+        Committing(self)
     }
 
     /// Counts a finished commit and returns its ticket.
@@ -796,34 +842,54 @@ impl GroupCommit {
         position: impl FnOnce() -> u64,
         durable_to: impl FnOnce(u64),
     ) -> Result<(), StoreError> {
-        let mut durable = self.durable.lock();
-        if durable
-            .lost
-            .iter()
-            .any(|&(after, to)| after < ticket && ticket <= to)
-        {
-            return Err(StoreError::DiskFull);
+        let mut state = self.state.lock();
+        loop {
+            let durable = &state.durable;
+            if durable
+                .lost
+                .iter()
+                .any(|&(after, to)| after < ticket && ticket <= to)
+            {
+                return Err(StoreError::DiskFull);
+            }
+            if durable.to >= ticket {
+                return Ok(());
+            }
+            if durable.failed {
+                return Err(StoreError::WritesStopped);
+            }
+            if !state.flushing {
+                break;
+            }
+            self.flushed.wait(&mut state);
         }
-        if durable.to >= ticket {
-            return Ok(());
-        }
-        if durable.failed {
-            return Err(StoreError::WritesStopped);
-        }
+        state.flushing = true;
         // sled holds commits back while it flushes: let the writers committing right
         // now finish first, so that this flush covers them instead of the next one.
+        // Asleep: on few cores, a waiting loop would take the time they need.
         let deadline = Instant::now() + GROUP_COMMIT_WAIT;
-        while self.committing.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::yield_now();
+        self.leader_waiting.store(true, Ordering::SeqCst);
+        while self.committing.load(Ordering::SeqCst) > 0 {
+            if self.settled.wait_until(&mut state, deadline).timed_out() {
+                break;
+            }
         }
+        self.leader_waiting.store(false, Ordering::SeqCst);
         let covered = self.committed.load(Ordering::SeqCst);
-        let stored_to = position();
-        if let Err(err) = flush() {
-            durable.failed |= !matches!(err, StoreError::DiskFull);
-            return Err(err);
+        let flushed = MutexGuard::unlocked(&mut state, || {
+            let stored_to = position();
+            flush()?;
+            // Still the only flush: the feed hears positions in order, and before
+            // the writers covered are let go below.
+            durable_to(stored_to);
+            Ok(())
+        });
+        state.flushing = false;
+        match &flushed {
+            Ok(()) => state.durable.to = state.durable.to.max(covered),
+            Err(err) => state.durable.failed |= !matches!(err, StoreError::DiskFull),
         }
-        durable.to = covered;
-        durable_to(stored_to);
-        Ok(())
+        self.flushed.notify_all();
+        flushed
     }
 }

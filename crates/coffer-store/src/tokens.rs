@@ -1,5 +1,6 @@
 //! API tokens: create, list, revoke, authenticate. Only the SHA-256 of a token is
-//! stored; lookups go through a cache that every change updates under the same lock.
+//! stored; lookups go through a cache that every change removes the token from once
+//! committed (see [`crate::token_cache`]: no lock is held across a commit or a flush).
 
 use std::sync::Arc;
 
@@ -206,8 +207,8 @@ impl<B: KvBackend> Store<B> {
     pub fn list_tokens(&self) -> Result<Vec<Token>, StoreError> {
         // The two scans must see one state: a token created, revoked or deleted between
         // them would look tampered with. One view gives it on a shared backend; on sled,
-        // the locks its writers take (creates and revokes the structure lock, revokes
-        // and app deletes the cache's write lock).
+        // the locks its writers take (creates and revokes the structure lock, app
+        // deletes the cache's write lock).
         let _structure = self.structure.lock();
         let _unchanged = self.token_cache.read();
         let mut tokens = self
@@ -235,16 +236,28 @@ impl<B: KvBackend> Store<B> {
     /// One token.
     pub fn get_token(&self, id: Uuid) -> Result<Token, StoreError> {
         // The record and its hash entry are read as one: in one view, and on sled under
-        // the cache's read lock (revokes and app deletes hold its write lock).
+        // the cache's read lock (app deletes hold its write lock), read again if a
+        // revocation committed between the two reads (see [`Store::stored_token`]).
         let _unchanged = self.token_cache.read();
         self.kv
             .read_view(&[Tree::Tokens, Tree::TokenHashes], |view| {
-                let Some(token) = tx_get::<Token>(view, Tree::Tokens, id.as_bytes())? else {
-                    return abort(StoreError::TokenNotFound(id));
-                };
-                let entry = view.get(Tree::TokenHashes, &token.hash)?;
-                check_hashed(&token, entry.as_deref()).map_err(TxAbort::Abort)?;
-                Ok(token)
+                let mut stored = view.get(Tree::Tokens, id.as_bytes())?;
+                loop {
+                    let Some(bytes) = stored else {
+                        return abort(StoreError::TokenNotFound(id));
+                    };
+                    let token = codec::decode::<Token>(Tree::Tokens.name(), &bytes)
+                        .map_err(TxAbort::Abort)?;
+                    let entry = view.get(Tree::TokenHashes, &token.hash)?;
+                    if check_hashed(&token, entry.as_deref()).is_ok() {
+                        return Ok(token);
+                    }
+                    let again = view.get(Tree::Tokens, id.as_bytes())?;
+                    if again.as_deref() == Some(bytes.as_slice()) {
+                        return abort(StoreError::unauthentic(Tree::Tokens));
+                    }
+                    stored = again;
+                }
             })
             .map_err(tx_error)
     }
@@ -254,17 +267,17 @@ impl<B: KvBackend> Store<B> {
     pub fn revoke_token(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {
         let _structure = self.structure.lock();
         // No secret write commits meanwhile: a write of this token's, authenticated
-        // before the revocation, cannot add an override after the scan below.
-        let _every_env = self.write_all_envs();
+        // before the revocation, cannot add an override after the scan below. Held
+        // until the commit only, not through the flush.
+        let every_env = self.write_all_envs();
         let overrides = self.override_keys_of_token(id)?;
-        let mut cache = self.token_cache.write();
         let trees = [
             Tree::Tokens,
             Tree::TokenHashes,
             Tree::Overrides,
             Tree::ClientKeys,
         ];
-        let token = self.write(actor, &trees, |tx| {
+        let revoked = self.write_releasing(actor, &trees, every_env, |tx| {
             let Some(mut token) = tx_get::<Token>(tx, Tree::Tokens, id.as_bytes())? else {
                 return abort(StoreError::TokenNotFound(id));
             };
@@ -279,10 +292,18 @@ impl<B: KvBackend> Store<B> {
             // Its wrapped key share is of no use to anyone any more.
             tx.remove(Tree::ClientKeys, &token_keys_key(id))?;
             let event = token_event(AuditAction::TokenRevoke, &token);
-            Ok((token, event))
-        })?;
-        cache.remove(&token.hash);
-        Ok(())
+            Ok((token.hash, event))
+        });
+        // Removed once committed; lookups that read the token before the commit cannot
+        // put it back (the removal moves the cache's generation). A write that failed
+        // after its commit may have revoked it: then nothing stays cached.
+        let mut cache = self.token_cache.write();
+        match &revoked {
+            Ok(hash) => cache.remove(hash),
+            Err(StoreError::TokenNotFound(_)) => {}
+            Err(_) => cache.clear(),
+        }
+        revoked.map(drop)
     }
 
     /// [`Store::authenticate`] answered from memory alone, when it can be: the token is
@@ -312,22 +333,14 @@ impl<B: KvBackend> Store<B> {
         let record = match self.cached_token(&hash) {
             Some(record) => record,
             None => {
-                // Filled under the write lock so that a revoke cannot slip between
-                // reading the record and caching it.
-                let mut cache = self.token_cache.write();
-                let Some(entry) = self.kv.get(Tree::TokenHashes, &hash)? else {
+                // Read without the cache's lock: the generation noted first makes the
+                // fill give way to any revocation that removed the token meanwhile.
+                let read_at = self.token_cache.read().generation();
+                let Some(record) = self.stored_token(&hash)? else {
                     return Ok(None);
                 };
-                let (id, _) = parse_hash_entry(&entry)?;
-                let Some(record) = self.get_record::<Token>(Tree::Tokens, id.as_bytes())? else {
-                    return Ok(None);
-                };
-                if record.hash != hash {
-                    return Err(StoreError::unauthentic(Tree::Tokens));
-                }
-                check_hashed(&record, Some(&entry))?;
                 let record = Arc::new(record);
-                cache.insert(hash, record.clone());
+                self.token_cache.write().fill(read_at, record.clone());
                 record
             }
         };
@@ -340,8 +353,46 @@ impl<B: KvBackend> Store<B> {
         Ok(Some(record))
     }
 
+    /// The record a token hash names, checked against its hash entry. On sled the two
+    /// reads are not one snapshot: a revocation committing between them shows as a
+    /// disagreement, which the entry read again tells from tampering (it changed).
+    fn stored_token(&self, hash: &[u8; 32]) -> Result<Option<Token>, StoreError> {
+        self.kv
+            .read_view(&[Tree::TokenHashes, Tree::Tokens], |view| {
+                let mut entry = view.get(Tree::TokenHashes, hash)?;
+                loop {
+                    let Some(bytes) = entry else {
+                        return Ok(None);
+                    };
+                    let (id, _) = parse_hash_entry(&bytes).map_err(TxAbort::Abort)?;
+                    let Some(record) = tx_get::<Token>(view, Tree::Tokens, id.as_bytes())? else {
+                        return Ok(None);
+                    };
+                    if record.hash != *hash {
+                        return abort(StoreError::unauthentic(Tree::Tokens));
+                    }
+                    if check_hashed(&record, Some(&bytes)).is_ok() {
+                        return Ok(Some(record));
+                    }
+                    let again = view.get(Tree::TokenHashes, hash)?;
+                    if again.as_deref() == Some(bytes.as_slice()) {
+                        return abort(StoreError::unauthentic(Tree::Tokens));
+                    }
+                    entry = again;
+                }
+            })
+            .map_err(tx_error)
+    }
+
+    /// Records a token's last use: once per [`LAST_USED_RESOLUTION_MICROS`] per token,
+    /// by the authentication that finds it due first, with no lock held (the others
+    /// meanwhile skip it). It is bookkeeping, not worth a write per request, and not
+    /// waited for on disk.
     fn touch_token(&self, token: &Token, now: Timestamp) -> Result<(), StoreError> {
-        let mut cache = self.token_cache.write();
+        let Some(_claim) = self.last_use_writes.claim(token.id) else {
+            return Ok(());
+        };
+        let read_at = self.token_cache.read().generation();
         let updated = self
             .kv
             .transaction(&[Tree::Tokens], |tx| {
@@ -353,11 +404,12 @@ impl<B: KvBackend> Store<B> {
                 tx.insert(Tree::Tokens, token.id.as_bytes(), &codec::encode(&current))?;
                 Ok(Some(current))
             })
-            .map_err(crate::store::tx_error)?;
+            .map_err(tx_error)?;
+        let mut cache = self.token_cache.write();
         match updated {
-            Some(current) => cache.insert(current.hash, Arc::new(current)),
+            Some(current) => cache.fill(read_at, Arc::new(current)),
             None => cache.remove(&token.hash),
-        };
+        }
         Ok(())
     }
 }

@@ -14,7 +14,8 @@ use crate::model::{NewSecret, OverrideChange, Secret, SecretUpdate, Timestamp, U
 use crate::overrides::tx_put_override;
 use crate::secrets::{
     check_batch_len, claim_index, parse_index_entry, put_version, require_env, secret_event,
-    PreparedChange, PreparedSecret, PreparedUpdate, CHANGE_OVERRIDE_TREES, CHANGE_TREES,
+    PreparedChange, PreparedSecret, PreparedUpdate, SealedUpdate, CHANGE_OVERRIDE_TREES,
+    CHANGE_TREES,
 };
 use crate::store::Store;
 use crate::validate::{check_sizes, normalize_tags};
@@ -25,6 +26,14 @@ struct PreparedUpsert {
     create: PreparedSecret,
     entry: UpsertSecret,
     tags: Option<Vec<String>>,
+}
+
+/// The update an upsert entry is for the secret that held its place before the
+/// transaction, worked out then (see [`SealedUpdate`]); the transaction uses it if the
+/// same secret holds the place still.
+struct UpsertAhead {
+    update: PreparedUpdate,
+    sealed: Option<SealedUpdate>,
 }
 
 impl<B: KvBackend> Store<B> {
@@ -86,11 +95,18 @@ impl<B: KvBackend> Store<B> {
             None => CHANGE_TREES,
         };
         let trees = trees_keeping(trees, keep.is_some());
-        self.write_env(actor, env_id, &trees, |tx| {
+        let seal_ahead = || {
+            let ahead = prepared
+                .iter()
+                .map(|p| self.upsert_ahead(actor, env_id, p, now))
+                .collect::<Vec<_>>();
+            Ok((ahead, trees.as_slice()))
+        };
+        self.write_env_after_scan(actor, env_id, seal_ahead, |tx, ahead| {
             let app_id = require_env(tx, env_id)?;
             let mut written = Vec::with_capacity(prepared.len());
             let (mut created, mut updated) = (Vec::new(), Vec::new());
-            for p in &prepared {
+            for (p, ahead) in prepared.iter().zip(ahead) {
                 let new = &p.create.secret;
                 let slot = keys::secret_index(env_id, &new.path, &new.key_digest);
                 let holder = match tx.get(Tree::SecretIndex, &slot)? {
@@ -107,30 +123,17 @@ impl<B: KvBackend> Store<B> {
                     written.push(new.clone());
                     continue;
                 };
-                // The override was sealed for the id a create would have had: seal it
-                // again for the secret found (its size is checked already).
-                let personal = match (owner, &p.entry.personal_override) {
-                    (None, _) | (_, OverrideChange::Keep) => PreparedChange::Keep,
-                    (Some(_), OverrideChange::Remove) => PreparedChange::Remove,
-                    (Some(owner), OverrideChange::Set(input)) => PreparedChange::Set(
-                        self.prepare_override(env_id, id, owner, input, now)
-                            .map_err(TxAbort::Abort)?,
-                    ),
+                let worked_out;
+                let (update, sealed) = match ahead.as_ref().filter(|a| a.update.update.id == id) {
+                    Some(ahead) => (&ahead.update, ahead.sealed.as_ref()),
+                    None => {
+                        worked_out = self
+                            .upsert_update(actor, env_id, id, p, now)
+                            .map_err(TxAbort::Abort)?;
+                        (&worked_out, None)
+                    }
                 };
-                let update = PreparedUpdate {
-                    update: SecretUpdate {
-                        id,
-                        value: Some(p.entry.value.clone()),
-                        comment: p.entry.comment.clone(),
-                        secret_type: p.entry.secret_type,
-                        ..SecretUpdate::default()
-                    },
-                    key: None,
-                    path: None,
-                    tags: p.tags.clone(),
-                    personal,
-                };
-                let mut secret = self.apply_update(tx, actor, env_id, &update, now)?;
+                let mut secret = self.apply_update(tx, actor, env_id, update, sealed, now)?;
                 if let Some(owner) = owner {
                     secret.personal_override =
                         self.apply_override_change(tx, env_id, id, owner, &update.personal)?;
@@ -158,5 +161,60 @@ impl<B: KvBackend> Store<B> {
             self.tx_keep(tx, keep, &written)?;
             Ok((written, events))
         })
+    }
+
+    /// The update an upsert entry is for the secret `id` that holds its place.
+    fn upsert_update(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        id: Uuid,
+        p: &PreparedUpsert,
+        now: Timestamp,
+    ) -> Result<PreparedUpdate, StoreError> {
+        // The override was sealed for the id a create would have had: seal it again for
+        // the secret found (its size is checked already).
+        let personal = match (actor.override_owner(), &p.entry.personal_override) {
+            (None, _) | (_, OverrideChange::Keep) => PreparedChange::Keep,
+            (Some(_), OverrideChange::Remove) => PreparedChange::Remove,
+            (Some(owner), OverrideChange::Set(input)) => {
+                PreparedChange::Set(self.prepare_override(env_id, id, owner, input, now)?)
+            }
+        };
+        Ok(PreparedUpdate {
+            update: SecretUpdate {
+                id,
+                value: Some(p.entry.value.clone()),
+                comment: p.entry.comment.clone(),
+                secret_type: p.entry.secret_type,
+                ..SecretUpdate::default()
+            },
+            key: None,
+            path: None,
+            tags: p.tags.clone(),
+            personal,
+        })
+    }
+
+    /// Works out, before the transaction, the update an entry is if a live secret holds
+    /// its place now; `None` if none does (or reading it failed: the transaction will
+    /// say why), and on a shared backend (see [`Store::seal_update_ahead`]).
+    fn upsert_ahead(
+        &self,
+        actor: &Actor,
+        env_id: Uuid,
+        p: &PreparedUpsert,
+        now: Timestamp,
+    ) -> Option<UpsertAhead> {
+        if self.kv.is_shared() {
+            return None;
+        }
+        let new = &p.create.secret;
+        let slot = keys::secret_index(env_id, &new.path, &new.key_digest);
+        let entry = self.kv.get(Tree::SecretIndex, &slot).ok()??;
+        let (id, _) = parse_index_entry(&entry).ok()?;
+        let update = self.upsert_update(actor, env_id, id, p, now).ok()?;
+        let sealed = self.seal_update_ahead(actor, env_id, &update, now);
+        Some(UpsertAhead { update, sealed })
     }
 }

@@ -629,3 +629,86 @@ fn the_check_names_an_acknowledged_write_a_lying_disk_lost() {
         "{missing:?}"
     );
 }
+
+// --- the write group ---------------------------------------------------------------------
+
+#[test]
+fn writers_arriving_during_a_flush_wait_for_it_and_one_more_flush_covers_them_all() {
+    // A flush is running (held): the writers that commit meanwhile start no flush of
+    // their own while it runs, and the next flush covers every one of them.
+    const FOLLOWERS: usize = 8;
+    let (backend, _key, store, envs) = fresh_store();
+    let env = envs[0];
+    backend.hold_flushes();
+    let (commits, flushes) = (backend.commits(), backend.flushes());
+    std::thread::scope(|scope| {
+        let (store, backend) = (&store, &backend);
+        let leader = scope.spawn(move || store.create_secrets(&me(), env, vec![secret("A", "a")]));
+        wait_until("the first write flushes", || backend.flushes_waiting() == 1);
+        let followers: Vec<_> = (0..FOLLOWERS)
+            .map(|i| {
+                scope.spawn(move || {
+                    store.create_secrets(&me(), env, vec![secret(&format!("F{i}"), "f")])
+                })
+            })
+            .collect();
+        wait_until("every follower has committed", || {
+            backend.commits() == commits + 1 + FOLLOWERS
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            backend.flushes(),
+            flushes + 1,
+            "a follower flushed on its own"
+        );
+        backend.release_flushes();
+        leader.join().unwrap().unwrap();
+        for follower in followers {
+            follower.join().unwrap().unwrap();
+        }
+    });
+    assert_eq!(backend.flushes(), flushes + 2);
+    assert_eq!(backend.durable_commits(), backend.commits());
+}
+
+#[test]
+fn authentications_and_reads_do_not_wait_for_a_revocations_flush() {
+    let (backend, _key, store, envs) = fresh_store();
+    let env = envs[0];
+    store
+        .create_secrets(&me(), env, vec![secret("KEPT", "v")])
+        .unwrap();
+    let (doomed, doomed_token) = store.create_token(&me(), user_token("doomed")).unwrap();
+    let (_, cached) = store.create_token(&me(), user_token("cached")).unwrap();
+    let (_, uncached) = store.create_token(&me(), user_token("uncached")).unwrap();
+    assert!(store.authenticate(&doomed_token.token).unwrap().is_some());
+    assert!(store.authenticate(&cached.token).unwrap().is_some());
+    backend.hold_flushes();
+    std::thread::scope(|scope| {
+        let (store, backend) = (&store, &backend);
+        let revoke = scope.spawn(move || store.revoke_token(&me(), doomed.id));
+        wait_until("the revocation flushes", || backend.flushes_waiting() == 1);
+        // Each on a thread of its own: a lookup stuck behind the flush fails the test
+        // instead of hanging it.
+        let (answers, answered) = mpsc::channel();
+        let (cached, uncached) = (&cached.token, &uncached.token);
+        scope.spawn(move || {
+            let lookups = (
+                store.authenticate(cached).unwrap().is_some(),
+                store.authenticate(uncached).unwrap().is_some(),
+                store.list_secrets(env, &Default::default()).unwrap().len(),
+            );
+            answers.send(lookups).unwrap();
+        });
+        let lookups = answered.recv_timeout(Duration::from_secs(5));
+        backend.release_flushes();
+        assert_eq!(
+            lookups,
+            Ok((true, true, 1)),
+            "lookups waited for the revocation's flush"
+        );
+        revoke.join().unwrap().unwrap();
+    });
+    assert!(store.authenticate(&doomed_token.token).unwrap().is_none());
+    assert!(store.authenticate(&cached.token).unwrap().is_some());
+}

@@ -685,6 +685,87 @@ fn versions_start_at_1_and_grow_by_1_per_update() {
 }
 
 #[test]
+fn one_secret_twice_in_an_update_batch_is_updated_twice_in_order() {
+    // Updates are sealed before their transaction, from the record stored then; the
+    // second entry finds the record the first one wrote instead, and is worked out
+    // again from it (its check-and-set sees version 2).
+    let s = TestStore::new();
+    let env = s.dev_env("shop");
+    let id = create_one(&s, env, secret("K", "one")).unwrap().id;
+    let updated = s
+        .update_secrets(
+            &me(),
+            env,
+            vec![
+                SecretUpdate {
+                    value: Some("two".into()),
+                    ..update(id)
+                },
+                SecretUpdate {
+                    key: Some("RENAMED".into()),
+                    expected_version: Some(2),
+                    ..update(id)
+                },
+            ],
+        )
+        .unwrap();
+    let seen: Vec<(u64, &str, &str)> = updated
+        .iter()
+        .map(|u| (u.version, u.key.as_str(), u.value.as_str()))
+        .collect();
+    assert_eq!(seen, [(2, "K", "two"), (3, "RENAMED", "two")]);
+    let stored = s.get_secret(env, id).unwrap();
+    assert_eq!((stored.version, stored.key.as_str()), (3, "RENAMED"));
+    let history = s.secret_history(env, id).unwrap();
+    let values: Vec<(u64, &str)> = history
+        .iter()
+        .map(|v| (v.secret.version, v.secret.value.as_str()))
+        .collect();
+    assert_eq!(values, [(1, "one"), (2, "two"), (3, "two")]);
+    // The old key is free again; the new one is taken.
+    create_one(&s, env, secret("K", "again")).unwrap();
+    assert!(matches!(
+        create_one(&s, env, secret("RENAMED", "x")),
+        Err(StoreError::DuplicateSecret)
+    ));
+}
+
+#[test]
+fn a_stale_check_and_set_later_in_the_batch_refuses_the_whole_batch() {
+    let s = TestStore::new();
+    let env = s.dev_env("shop");
+    let id = create_one(&s, env, secret("K", "one")).unwrap().id;
+    let refused = s.update_secrets(
+        &me(),
+        env,
+        vec![
+            SecretUpdate {
+                value: Some("two".into()),
+                ..update(id)
+            },
+            // Version 1 was current when the batch was sealed, not when this entry runs.
+            SecretUpdate {
+                value: Some("three".into()),
+                expected_version: Some(1),
+                ..update(id)
+            },
+        ],
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::VersionConflict {
+                expected: 1,
+                current: 2
+            })
+        ),
+        "{refused:?}"
+    );
+    let stored = s.get_secret(env, id).unwrap();
+    assert_eq!((stored.version, stored.value.as_str()), (1, "one"));
+}
+
+#[test]
 fn check_and_set_refuses_a_stale_version() {
     let s = TestStore::new();
     let env = s.dev_env("shop");

@@ -296,3 +296,77 @@ fn listing_and_reading_tokens_while_others_are_created_and_revoked_sees_each_who
     assert_eq!(tokens.len(), WRITES + 1);
     assert!(tokens.iter().all(|t| t.revoked));
 }
+
+#[test]
+fn a_revoked_token_is_refused_once_revoke_returns_while_lookups_fill_the_cache() {
+    // Lookups read the backend without the cache's lock; one that read the token before
+    // its revocation committed must not put it back into the cache afterwards. Each
+    // round starts the lookups with the revocation, so their first fills race it.
+    const ROUNDS: usize = 40;
+    const LOOKUPS: usize = 3;
+    let s = TestStore::new();
+    for round in 0..ROUNDS {
+        let (record, token) = s
+            .create_token(&me(), user_token(&format!("round {round}")))
+            .unwrap();
+        let token = token.token;
+        let start = Barrier::new(LOOKUPS + 1);
+        let revoked = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for _ in 0..LOOKUPS {
+                scope.spawn(|| {
+                    start.wait();
+                    loop {
+                        let after_revoke = revoked.load(std::sync::atomic::Ordering::SeqCst);
+                        // Never an error: a revocation between a lookup's reads is not
+                        // tampering.
+                        let found = s.authenticate(&token).unwrap();
+                        if after_revoke {
+                            assert!(found.is_none(), "round {round}: revoked, yet found");
+                            break;
+                        }
+                    }
+                });
+            }
+            start.wait();
+            let revocation = s.revoke_token(&me(), record.id);
+            // Set even if the revocation failed, so that the lookups stop.
+            revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+            revocation.unwrap();
+            for _ in 0..100 {
+                assert!(s.authenticate(&token).unwrap().is_none(), "round {round}");
+                assert!(
+                    !matches!(s.authenticate_cached(&token), Some(Some(_))),
+                    "round {round}: the cache answered a revoked token"
+                );
+            }
+        });
+    }
+}
+
+#[test]
+fn concurrent_authentications_record_the_last_use_and_then_answer_from_the_cache() {
+    // Last use is kept to the minute and written by the lookup that finds it due first,
+    // without the cache's lock; the others go on meanwhile. Once it is written, the
+    // cache answers alone.
+    const LOOKUPS: usize = 8;
+    let s = TestStore::new();
+    let (record, token) = s.create_token(&me(), user_token("busy")).unwrap();
+    let start = Barrier::new(LOOKUPS);
+    std::thread::scope(|scope| {
+        for _ in 0..LOOKUPS {
+            scope.spawn(|| {
+                start.wait();
+                for _ in 0..50 {
+                    let found = s.authenticate(&token.token).unwrap().unwrap();
+                    assert_eq!(found.id, record.id);
+                }
+            });
+        }
+    });
+    let stored = s.get_token(record.id).unwrap();
+    let used = stored.last_used_at.expect("the last use is recorded");
+    assert!(used >= stored.created_at);
+    // Recorded: the cache now answers without another write.
+    assert!(matches!(s.authenticate_cached(&token.token), Some(Some(_))));
+}

@@ -87,6 +87,8 @@ struct Disk {
     held: bool,
     /// Flushes waiting because `held` is set.
     waiting: usize,
+    /// Flushes called so far.
+    flushes: usize,
 }
 
 impl Disk {
@@ -186,6 +188,11 @@ impl PowerLoss {
     /// Flushes waiting because they are held.
     pub fn flushes_waiting(&self) -> usize {
         self.disk().waiting
+    }
+
+    /// Flushes called so far (finished or not).
+    pub fn flushes(&self) -> usize {
+        self.disk().flushes
     }
 
     /// Commits made so far.
@@ -388,6 +395,7 @@ impl KvBackend for PowerLoss {
     /// time (or is held back) are left for the next flush.
     fn flush(&self) -> Result<(), KvError> {
         let mut disk = self.disk();
+        disk.flushes += 1;
         let covers = disk.log.len();
         let flush_time = disk.flush_time;
         if !flush_time.is_zero() {
