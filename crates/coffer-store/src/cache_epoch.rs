@@ -114,8 +114,9 @@ impl<B: KvBackend> Store<B> {
         let began = (epoch.origin.elapsed().as_micros() as u64).max(1);
         let now = self.kv.get(Tree::Meta, EPOCH_KEY)?;
         if *seen != now {
-            // Under the caches' write locks: a lookup filling a cache from a read made
-            // before this one waits for it, or is emptied by it.
+            // A token lookup that read before this one is refused when it fills the
+            // cache (clearing moves its generation); an environment lookup fills under
+            // the write lock, so it waits for this, or is emptied by it.
             self.token_cache.write().clear();
             self.env_cache.write().clear();
             *seen = now;
