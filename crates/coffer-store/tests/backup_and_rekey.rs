@@ -234,6 +234,86 @@ fn a_backup_taken_during_concurrent_batches_holds_each_batch_whole_or_not_at_all
     assert!(restored.verify_audit().unwrap().intact());
 }
 
+#[test]
+fn backups_batches_and_audited_reads_running_together_never_wait_for_each_other_for_ever() {
+    // A batch's commit holds the backup gate while it waits for the audit chain's head;
+    // a read's audit append holds the head while it passes the gate; a backup waits at
+    // the gate for the batch. If any of them waited for another for ever, everything
+    // would stop: the test fails if nothing is done for two seconds.
+    let store = Arc::new(TestStore::new());
+    let (app, envs) = store.app("shop");
+    let (writes_to, read_from) = (envs[0].id, envs[1].id);
+    let read = store
+        .create_secrets(&me(), read_from, vec![secret("READ_ME", "1")])
+        .unwrap()[0]
+        .id;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, backups) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut workers = Vec::new();
+    let spawn = |work: Box<dyn Fn(usize) + Send>| {
+        let (stop, done) = (stop.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                work(n);
+                done.fetch_add(1, Ordering::SeqCst);
+                n += 1;
+            }
+        })
+    };
+    for w in 0..2 {
+        let store = store.clone();
+        workers.push(spawn(Box::new(move |n| {
+            let batch = (0..50)
+                .map(|i| secret(&format!("W{w}_B{n}_S{i}"), "v"))
+                .collect();
+            store.create_secrets(&me(), writes_to, batch).unwrap();
+        })));
+    }
+    // Enough readers that one of them holds the head whenever a backup waits.
+    for _ in 0..6 {
+        let store = store.clone();
+        workers.push(spawn(Box::new(move |_| {
+            let reads = vec![coffer_store::SecretRead {
+                actor: me(),
+                app_id: app,
+                env_id: read_from,
+                secret_ids: vec![read],
+            }];
+            store.record_reads(reads).unwrap();
+        })));
+    }
+    {
+        let (store, backups) = (store.clone(), backups.clone());
+        workers.push(spawn(Box::new(move |_| {
+            backup_bytes(&store);
+            backups.fetch_add(1, Ordering::SeqCst);
+        })));
+    }
+    let mut seen = 0;
+    for _ in 0..16 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let now = done.load(Ordering::SeqCst);
+        let stalled = now == seen;
+        seen = now;
+        if stalled {
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            let still = done.load(Ordering::SeqCst) == seen;
+            stop.store(true, Ordering::SeqCst);
+            assert!(
+                !still,
+                "nothing was done for two seconds: the writers wait on each other"
+            );
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    assert!(backups.load(Ordering::SeqCst) > 0);
+    assert!(store.verify_audit().unwrap().intact());
+}
+
 /// The offsets of the frames of a backup (after the header), for cutting at each.
 fn frame_starts(bytes: &[u8]) -> Vec<usize> {
     let mut at = coffer_store::BACKUP_HEADER_LEN;

@@ -11,7 +11,8 @@
 //! The gate is below the authentication layer and above the backend, so no write path of
 //! the store can pass it by. A writer holds it only inside one backend call and never
 //! takes it twice, so the exclusive hold cannot deadlock with a writer; it is fair, so a
-//! stream of writers cannot keep a cut waiting forever.
+//! stream of writers cannot keep a cut waiting forever. One write passes a waiting cut:
+//! [`KvBackend::insert_new`] (see there), which the store runs one at a time.
 
 use parking_lot::{RwLock, RwLockWriteGuard};
 
@@ -92,8 +93,12 @@ impl<B: KvBackend> KvBackend for Cut<B> {
         self.inner.insert(tree, key, value)
     }
 
+    /// Passes a cut that is waiting for the gate (never one that holds it): the store
+    /// appends with this while holding its audit chain's head, which a transaction that
+    /// already holds the gate may be waiting for, and that cut waits for that
+    /// transaction.
     fn insert_new(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<bool, KvError> {
-        let _open = self.gate.read();
+        let _open = self.gate.read_recursive();
         self.inner.insert_new(tree, key, value)
     }
 
