@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use coffer_store::references::{MAX_REFERENCE_DEPTH, MAX_RESOLVED_BYTES};
 use coffer_store::{
-    Environment, NewApp, NewSecret, ReferencedReads, Resolver, Secret, SecretFilter, Store,
-    StoreConfig,
+    Environment, NewSecret, ReferencedReads, Resolver, Secret, SecretFilter, Store, StoreConfig,
 };
 use common::{me, secret, secret_at};
 use tempfile::TempDir;
@@ -28,17 +27,7 @@ impl Fixture {
     }
 
     fn app(&self, name: &str) -> (Uuid, Vec<Environment>) {
-        let (app, envs) = self
-            .store
-            .create_app(
-                &me(),
-                NewApp {
-                    name: name.into(),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        (app.id, envs)
+        common::new_app(&self.store, name)
     }
 
     fn put(&self, env: Uuid, secrets: Vec<NewSecret>) -> Vec<Secret> {
