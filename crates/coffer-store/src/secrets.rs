@@ -646,6 +646,7 @@ impl<B: KvBackend> Store<B> {
 
     /// One secret of an environment.
     pub fn get_secret(&self, env_id: Uuid, id: Uuid) -> Result<Secret, StoreError> {
+        let _visible = self.read_env(env_id);
         let record = self
             .current_record(env_id, id)?
             .ok_or(StoreError::SecretNotFound(id))?;

@@ -506,7 +506,7 @@ impl<B: KvBackend> Store<B> {
         self.check_writable()?;
         let (value, ticket) = {
             let _committing = self.group_commit.committing();
-            let committed = self.commit(actor, trees, work);
+            let committed = self.commit(actor, trees, Applied::AtOnce, work);
             drop(held);
             committed.map_err(|e| self.note_write_error(e, false))?
         };
@@ -547,7 +547,9 @@ impl<B: KvBackend> Store<B> {
             let _committing = self.group_commit.committing();
             let _exclusive = self.write_envs(&[env_id]);
             let (scanned, trees) = scan()?;
-            self.commit(actor, trees, |tx| work(tx, &scanned))
+            // Readers of the environment wait for its lock: the batch may be applied
+            // in steps, holding no other environment's readers off meanwhile.
+            self.commit(actor, trees, Applied::InSteps, |tx| work(tx, &scanned))
                 .map_err(|e| self.note_write_error(e, false))?
         };
         self.wait_durable(ticket)
@@ -556,11 +558,14 @@ impl<B: KvBackend> Store<B> {
     }
 
     /// The first half of a write: commits, and returns the ticket to wait on with
-    /// [`Store::wait_durable`].
+    /// [`Store::wait_durable`]. `applied` says whether the commit's writes must become
+    /// visible at once or may become visible one by one (to callers that hold the
+    /// readers of what it writes off).
     fn commit<T, E: AuditEvents>(
         &self,
         actor: &Actor,
         trees: &[Tree],
+        applied: Applied,
         work: impl Fn(&dyn KvTx) -> Result<(T, E), TxAbort<StoreError>>,
     ) -> Result<(T, u64), StoreError> {
         let mut spanned = Vec::with_capacity(trees.len() + 2);
@@ -573,51 +578,77 @@ impl<B: KvBackend> Store<B> {
         // The head is taken at the end of the work, not before it: a batch's work (its
         // reads, checks and writes) then never holds up the writers of other
         // environments' chain entries, nor the reads, whose entries take the head too.
-        // Once taken it is kept until the commit is applied (and across the attempts a
-        // backend runs again after a conflict), so the entries stay next in the chain.
+        // Once taken it is kept until the commit's audit entries are applied (and across
+        // the attempts a backend runs again after a conflict), so they stay next in the
+        // chain; a commit applied in steps takes it once its work's writes are stored,
+        // and lets go of it before applying them.
         let held: RefCell<Option<MutexGuard<'_, AuditHead>>> = RefCell::new(None);
+        let events: RefCell<Option<E>> = RefCell::default();
+        let entries: RefCell<Vec<AuditEntry>> = RefCell::default();
+        let in_work = |tx: &dyn KvTx| {
+            let (value, made) = work(tx).map_err(|abort| match abort {
+                TxAbort::Abort(e) => TxAbort::Abort(CommitAbort::Store(e)),
+                TxAbort::Fault(fault) => TxAbort::Fault(fault),
+            })?;
+            *events.borrow_mut() = Some(made);
+            Ok(value)
+        };
+        // The audit entries of the work's events, next in the chain.
+        let in_last = |tx: &dyn KvTx, _: &T| {
+            let mut held = held.borrow_mut();
+            let head = held.get_or_insert_with(|| self.audit_head.lock());
+            // Read inside the transaction: if another node appends at this key
+            // before the commit, the commit conflicts instead of forking the chain.
+            if tx.get(Tree::Audit, &head.next_key())?.is_some() {
+                return Err(TxAbort::Abort(CommitAbort::HeadMoved));
+            }
+            let made = events.take().map(AuditEvents::into_events);
+            let made = head.next_entries(made.into_iter().flatten().map(|e| (actor.clone(), e)));
+            if let Some(first) = made.first() {
+                tx.insert(Tree::Audit, &first.key(), &encode_record(&made))?;
+            }
+            if moves_epoch {
+                self.cache_epoch.move_in(tx)?;
+            }
+            *entries.borrow_mut() = made;
+            Ok(())
+        };
+        let advance_head = || {
+            if let Some(mut head) = held.borrow_mut().take() {
+                let entries = entries.take();
+                if let Some(last) = entries.last() {
+                    head.advance(last);
+                    self.copy_to_sink(&entries);
+                }
+            }
+        };
         for attempt in 0..HEAD_RELOADS {
-            let committed = self.kv.transaction(&spanned, |tx| {
-                let (value, events) = work(tx).map_err(|abort| match abort {
-                    TxAbort::Abort(e) => TxAbort::Abort(CommitAbort::Store(e)),
-                    TxAbort::Fault(fault) => TxAbort::Fault(fault),
-                })?;
-                let mut held = held.borrow_mut();
-                let head = held.get_or_insert_with(|| self.audit_head.lock());
-                // Read inside the transaction: if another node appends at this key
-                // before the commit, the commit conflicts instead of forking the chain.
-                if tx.get(Tree::Audit, &head.next_key())?.is_some() {
-                    return Err(TxAbort::Abort(CommitAbort::HeadMoved));
+            let committed = match applied {
+                Applied::AtOnce => self.kv.transaction(&spanned, |tx| {
+                    let value = in_work(tx)?;
+                    in_last(tx, &value)?;
+                    Ok(value)
+                }),
+                Applied::InSteps => {
+                    self.kv
+                        .transaction_in_steps(&spanned, in_work, in_last, &advance_head)
                 }
-                let events = events.into_events().map(|event| (actor.clone(), event));
-                let entries = head.next_entries(events);
-                if let Some(first) = entries.first() {
-                    tx.insert(Tree::Audit, &first.key(), &encode_record(&entries))?;
+            };
+            match committed {
+                Ok(value) => {
+                    advance_head();
+                    return Ok((value, self.group_commit.ticket()));
                 }
-                if moves_epoch {
-                    self.cache_epoch.move_in(tx)?;
-                }
-                Ok((value, entries))
-            });
-            let taken = held.borrow_mut().take();
-            let (value, entries) = match committed {
-                Ok(committed) => committed,
                 Err(TxError::Abort(CommitAbort::HeadMoved)) => {
+                    let taken = held.borrow_mut().take();
                     let mut head = taken.unwrap_or_else(|| self.audit_head.lock());
                     head.reload(&self.kv)?;
                     drop(head);
                     self.after_head_moved(attempt);
-                    continue;
                 }
                 Err(TxError::Abort(CommitAbort::Store(e))) => return Err(e),
                 Err(TxError::Storage(e)) => return Err(e.into()),
-            };
-            let mut head = taken.expect("a committed write took the head");
-            if let Some(last) = entries.last() {
-                head.advance(last);
-                self.copy_to_sink(&entries);
             }
-            return Ok((value, self.group_commit.ticket()));
         }
         Err(head_kept_moving())
     }
@@ -689,6 +720,16 @@ impl<B: KvBackend> Store<B> {
 /// How often a writer reloads the end of the audit chain, appended to by other nodes,
 /// before it gives up.
 const HEAD_RELOADS: usize = 256;
+
+/// Whether a commit's writes must become visible at once.
+#[derive(Clone, Copy)]
+enum Applied {
+    /// All together ([`KvBackend::transaction`]).
+    AtOnce,
+    /// Perhaps one by one, to readers that do not hold the environment's lock
+    /// ([`KvBackend::transaction_in_steps`]).
+    InSteps,
+}
 
 /// Why a commit's transaction stopped.
 enum CommitAbort {

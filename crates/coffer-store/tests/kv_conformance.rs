@@ -430,6 +430,90 @@ pub fn range_reads_in_transactions_are_serialisable(kv: &impl KvBackend) {
     }
 }
 
+/// A batch's secrets (`work`) and its audit entry (`last`), as the store writes one, of
+/// `count` secrets: checks what `last` and `last_applied` see, and returns how many
+/// times `last_applied` ran.
+fn batch_in_steps(kv: &impl KvBackend, count: usize) -> usize {
+    let keys: Vec<Vec<u8>> = (0..count)
+        .map(|i| format!("s{i:04}").into_bytes())
+        .collect();
+    let applied = std::cell::Cell::new(0);
+    let value = kv
+        .transaction_in_steps(
+            &[Tree::Secrets, Tree::SecretIndex, Tree::Audit],
+            |tx| {
+                for key in &keys {
+                    tx.insert(Tree::Secrets, key, b"record")?;
+                    tx.insert(Tree::SecretIndex, key, b"slot")?;
+                }
+                Ok::<_, TxAbort<()>>(count)
+            },
+            |tx, made| {
+                assert_eq!(*made, count);
+                // The work's writes are seen, in the view and by a range read.
+                assert_eq!(tx.get(Tree::Secrets, &keys[0])?, Some(b"record".to_vec()));
+                assert_eq!(tx.scan_prefix(Tree::SecretIndex, b"s")?.len(), count);
+                tx.insert(Tree::Audit, b"entry", b"batch")?;
+                Ok(())
+            },
+            &|| {
+                applied.set(applied.get() + 1);
+                assert_eq!(
+                    kv.get(Tree::Audit, b"entry").unwrap().as_deref(),
+                    Some(&b"batch"[..]),
+                    "last_applied ran before the last writes were applied"
+                );
+            },
+        )
+        .unwrap();
+    assert_eq!(value, count);
+    assert_eq!(kv.len(Tree::Secrets), count);
+    assert_eq!(kv.len(Tree::SecretIndex), count);
+    applied.get()
+}
+
+pub fn a_transaction_in_steps_applies_every_write_and_its_last_ones_first(kv: &impl KvBackend) {
+    assert_eq!(batch_in_steps(kv, 3), 1);
+    kv.transaction(&[Tree::Secrets, Tree::SecretIndex, Tree::Audit], |tx| {
+        for (key, _) in tx.scan_prefix(Tree::Secrets, b"s")? {
+            tx.remove(Tree::Secrets, &key)?;
+            tx.remove(Tree::SecretIndex, &key)?;
+        }
+        tx.remove(Tree::Audit, b"entry")?;
+        Ok::<_, TxAbort<()>>(())
+    })
+    .unwrap();
+    assert_eq!(batch_in_steps(kv, 500), 1);
+}
+
+pub fn a_transaction_in_steps_whose_last_step_aborts_writes_nothing(kv: &impl KvBackend) {
+    put(kv, Tree::Secrets, &[(b"kept", b"old")]);
+    for count in [2, 500] {
+        let result = kv.transaction_in_steps(
+            &[Tree::Secrets, Tree::Audit],
+            |tx| {
+                tx.insert(Tree::Secrets, b"kept", b"new")?;
+                for i in 0..count {
+                    tx.insert(Tree::Secrets, format!("s{i:04}").as_bytes(), b"record")?;
+                }
+                Ok(())
+            },
+            |tx, _| {
+                tx.insert(Tree::Audit, b"entry", b"batch")?;
+                Err(TxAbort::Abort("the head moved"))
+            },
+            &|| panic!("nothing was applied"),
+        );
+        assert!(matches!(result, Err(TxError::Abort("the head moved"))));
+        assert_eq!(kv.len(Tree::Secrets), 1);
+        assert_eq!(
+            kv.get(Tree::Secrets, b"kept").unwrap(),
+            Some(b"old".to_vec())
+        );
+        assert_eq!(kv.get(Tree::Audit, b"entry").unwrap(), None);
+    }
+}
+
 pub fn len_counts_the_keys_of_one_tree(kv: &impl KvBackend) {
     assert_eq!(kv.len(Tree::Tokens), 0);
     put(kv, Tree::Tokens, &[(b"a", b""), (b"b", b""), (b"c", b"")]);
@@ -501,6 +585,8 @@ macro_rules! conformance {
                 a_range_read_in_a_transaction_sees_its_own_writes,
                 range_reads_in_transactions_are_serialisable,
                 len_counts_the_keys_of_one_tree,
+                a_transaction_in_steps_applies_every_write_and_its_last_ones_first,
+                a_transaction_in_steps_whose_last_step_aborts_writes_nothing,
             );
 
             #[test]
@@ -531,6 +617,44 @@ conformance!(sled, |dir: &Path| coffer_store::kv::SledBackend::open(
 conformance!(power_loss, common::power_loss::PowerLoss::on_disk);
 
 // --- sled specifics --------------------------------------------------------------------
+
+/// sled applies a large set key by key, outside a sled transaction (which would hold
+/// every reader and writer of the process off until the last key): its last writes are
+/// seen, and readers and writers of other keys go on, before the work's are applied.
+#[test]
+fn sled_applies_a_large_set_in_steps_and_holds_no_reader_off_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = coffer_store::kv::SledBackend::open(dir.path(), 1 << 20).unwrap();
+    put(&kv, Tree::Apps, &[(b"other", b"app")]);
+    kv.transaction_in_steps(
+        &[Tree::Secrets, Tree::Audit],
+        |tx| {
+            for i in 0..500 {
+                tx.insert(Tree::Secrets, format!("s{i:04}").as_bytes(), b"record")?;
+            }
+            Ok::<_, TxAbort<()>>(())
+        },
+        |tx, _| Ok(tx.insert(Tree::Audit, b"entry", b"batch")?),
+        &|| {
+            assert_eq!(kv.get(Tree::Secrets, b"s0000").unwrap(), None);
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| {
+                    let read = kv.get(Tree::Apps, b"other").unwrap();
+                    let appended = kv.insert_new(Tree::Audit, b"read", b"entry").unwrap();
+                    (read, appended)
+                });
+                assert_eq!(other.join().unwrap(), (Some(b"app".to_vec()), true));
+            });
+        },
+    )
+    .unwrap();
+    assert_eq!(kv.len(Tree::Secrets), 500);
+    kv.flush().unwrap();
+    drop(kv);
+    let kv = coffer_store::kv::SledBackend::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(kv.len(Tree::Secrets), 500);
+    assert_eq!(kv.len(Tree::Audit), 2);
+}
 
 #[test]
 fn sled_open_failures_are_typed() {

@@ -102,7 +102,12 @@ fn client(
             journal.deleted.extend(ids);
         } else if owned.is_empty() || dice < 5 {
             let batch = batches.fetch_add(1, Ordering::SeqCst);
-            let n = rng.gen_range(1..=5);
+            // Now and then a batch large enough for the store to apply it in steps.
+            let n = if rng.gen_ratio(1, 4) {
+                rng.gen_range(20..=40)
+            } else {
+                rng.gen_range(1..=5)
+            };
             let entries: Vec<(String, String)> = (0..n)
                 .map(|i| {
                     (

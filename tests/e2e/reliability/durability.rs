@@ -124,7 +124,7 @@ fn traced_run(extra: &[&str], batch: usize) -> Run {
         .args([
             "-e",
             "trace=openat,read,recvfrom,recvmsg,write,writev,sendto,sendmsg,\
-             pwrite64,pwritev,pwritev2,fsync,fdatasync,sync_file_range",
+             pwrite64,pwritev,pwritev2,fsync,fdatasync,sync_file_range,unlink,unlinkat",
         ])
         .arg(env!("CARGO_BIN_EXE_coffer"))
         .arg("serve")
@@ -439,6 +439,9 @@ struct Blob {
     created: Option<usize>,
     last_write_end: Option<usize>,
     syncs: Spans,
+    /// Where sled removed it (a page written again since): no sync can cover it then,
+    /// and nothing needs it.
+    removed: Option<usize>,
 }
 
 fn is_sync(name: &str) -> bool {
@@ -489,6 +492,13 @@ fn check(run: &Run) -> Report {
                 if path.starts_with(&blob_prefix) && call.text.contains("O_CREAT") {
                     blobs.entry(path.to_string()).or_default().created = Some(call.end);
                 }
+            }
+            continue;
+        }
+        if matches!(call.name.as_str(), "unlink" | "unlinkat") {
+            let path = call.first_string();
+            if path.starts_with(&blob_prefix) {
+                blobs.entry(path.to_string()).or_default().removed = Some(call.start);
             }
             continue;
         }
@@ -652,6 +662,9 @@ fn blob_findings(
         let Some(written) = blob.last_write_end.filter(|w| *w < sync) else {
             continue;
         };
+        if blob.removed.is_some_and(|removed| removed < answer) {
+            continue;
+        }
         if !blob.syncs.iter().any(|(s, e)| *s > written && *e < answer) {
             findings.push(format!(
                 "{at}: blob {path}, written at {written}, was not fsynced before the answer"
@@ -723,6 +736,16 @@ fn the_checker_reads_strace_output() {
     let report = check(&run(durable.replace("fsync(10<", "fstat(10<")));
     assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
     assert!(report.violations[0].contains("blob"));
+
+    // The blob removed by sled (its page written again) before the sync: nothing to sync.
+    let removed = durable
+        .replace("fsync(10<", "fstat(10<")
+        .replace(
+            "2 10:00:01.000003 pwrite64(",
+            &format!("3 10:00:01.000002 unlinkat(AT_FDCWD, \"{d}/db/blobs/77\", 0) = 0\n2 10:00:01.000003 pwrite64("),
+        );
+    let report = check(&run(removed));
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
 
     // A later group's log sync finishes first, its blob not yet synced: the request's
     // own group covered it.

@@ -167,6 +167,22 @@ impl<B: KvBackend> KvBackend for Authenticated<B> {
         })
     }
 
+    fn transaction_in_steps<T, E>(
+        &self,
+        trees: &[Tree],
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+        last: impl Fn(&dyn KvTx, &T) -> Result<(), TxAbort<E>>,
+        last_applied: &dyn Fn(),
+    ) -> Result<T, TxError<E>> {
+        let mac = &self.mac;
+        self.inner.transaction_in_steps(
+            trees,
+            |inner| work(&AuthenticatedTx { inner, mac }),
+            |inner, value| last(&AuthenticatedTx { inner, mac }, value),
+            last_applied,
+        )
+    }
+
     fn read_view<T, E>(
         &self,
         trees: &[Tree],

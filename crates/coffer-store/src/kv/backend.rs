@@ -108,6 +108,16 @@ impl KvBackend for Backend {
         each!(self, b => b.transaction(trees, work))
     }
 
+    fn transaction_in_steps<T, E>(
+        &self,
+        trees: &[Tree],
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+        last: impl Fn(&dyn KvTx, &T) -> Result<(), TxAbort<E>>,
+        last_applied: &dyn Fn(),
+    ) -> Result<T, TxError<E>> {
+        each!(self, b => b.transaction_in_steps(trees, work, last, last_applied))
+    }
+
     fn read_view<T, E>(
         &self,
         trees: &[Tree],

@@ -79,6 +79,18 @@ impl<B: KvBackend> KvBackend for Cut<B> {
         self.inner.transaction(trees, work)
     }
 
+    fn transaction_in_steps<T, E>(
+        &self,
+        trees: &[Tree],
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+        last: impl Fn(&dyn KvTx, &T) -> Result<(), TxAbort<E>>,
+        last_applied: &dyn Fn(),
+    ) -> Result<T, TxError<E>> {
+        let _open = self.gate.read();
+        self.inner
+            .transaction_in_steps(trees, work, last, last_applied)
+    }
+
     /// Not behind the gate: a view writes nothing.
     fn read_view<T, E>(
         &self,

@@ -14,6 +14,7 @@ mod cut;
 mod etcd_backend;
 mod fsync;
 mod sled_backend;
+mod sled_journal;
 
 pub(crate) use authenticated::{tagged, verified, Authenticated, RecordRefused};
 pub use backend::{Backend, Storage};
@@ -284,6 +285,33 @@ pub trait KvBackend: Send + Sync + 'static {
         trees: &[Tree],
         work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
     ) -> Result<T, TxError<E>>;
+
+    /// [`KvBackend::transaction`] of `work` then `last` on one view, for a write set
+    /// that may be large (a batch of one environment's secrets): all-or-nothing across a
+    /// crash, but a backend may make the writes visible one by one while it applies
+    /// them, so that applying a large set holds no other reader or writer off. Callers
+    /// hold off the readers of what `work` writes (the environment locks). A backend may
+    /// store `work`'s writes before it runs `last`, and applies `last`'s writes before
+    /// `work`'s; `last_applied` runs once they are, before the rest. (The store takes its
+    /// audit chain's head in `last` and lets go of it in `last_applied`: it holds it for
+    /// a moment, whatever the size of the set.) After a storage error once
+    /// `last_applied` has run, the set may be completed when the backend is opened
+    /// again. By default one [`KvBackend::transaction`] of both, then `last_applied`.
+    fn transaction_in_steps<T, E>(
+        &self,
+        trees: &[Tree],
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+        last: impl Fn(&dyn KvTx, &T) -> Result<(), TxAbort<E>>,
+        last_applied: &dyn Fn(),
+    ) -> Result<T, TxError<E>> {
+        let value = self.transaction(trees, |tx| {
+            let value = work(tx)?;
+            last(tx, &value)?;
+            Ok(value)
+        })?;
+        last_applied();
+        Ok(value)
+    }
 
     /// Runs `work` on a view of `trees` that reads one state of the backend: what one
     /// transaction committed is seen whole or not at all, across every read of the view.

@@ -12,6 +12,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Transactional;
 
 use super::fsync::{create_dir_all_durably, sync_dir, LogSync};
+use super::sled_journal;
 use super::{
     Durability, KvBackend, KvError, KvIter, KvPair, KvTx, Tree, TxAbort, TxError, TxFault,
 };
@@ -55,11 +56,18 @@ pub struct SledBackend {
     writing: Mutex<()>,
 }
 
+/// A [`KvBackend::transaction_in_steps`] whose work writes fewer keys than this is applied
+/// as one sled transaction, which every other read and write of the process waits for
+/// (about a millisecond here); a larger one in steps.
+const ATOMIC_MOST: usize = 64;
+
 /// One opening of the database.
 #[derive(Debug)]
 struct OpenDb {
     db: sled::Db,
     trees: Vec<sled::Tree>,
+    /// The write set being applied in steps, if any (see [`sled_journal`]).
+    journal: sled::Tree,
     /// What [`KvBackend::flush`] fsyncs after sled's own flush; `None` when relaxed
     /// (and for a temporary database).
     log_sync: Option<LogSync>,
@@ -169,9 +177,17 @@ impl OpenDb {
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SledOpenError::Other(KvError::new(e)))?;
+        let journal = db
+            .open_tree(sled_journal::JOURNAL_TREE)
+            .map_err(|e| SledOpenError::Other(KvError::new(e)))?;
+        if sled_journal::recover(&journal, &trees)? > 0 {
+            db.flush()
+                .map_err(|e| SledOpenError::Other(KvError::new(e)))?;
+        }
         Ok(OpenDb {
             db,
             trees,
+            journal,
             log_sync: None,
         })
     }
@@ -195,6 +211,8 @@ struct SledTx<'a> {
     trees: &'a [Tree],
     /// `trees[i]` of the database open now is `base[i]`.
     base: &'a [sled::Tree],
+    /// Writes made before this view's own, not yet applied, laid between the two.
+    below: Option<&'a WriteSet>,
     written: RefCell<WriteSet>,
     /// A view that refuses writes ([`KvBackend::read_view`]).
     read_only: bool,
@@ -231,8 +249,12 @@ fn storage(err: sled::Error) -> TxFault {
 impl KvTx for SledTx<'_> {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxFault> {
         let position = self.position(tree)?;
-        if let Some(own) = self.written.borrow().get(&(position, key.to_vec())) {
+        let at = (position, key.to_vec());
+        if let Some(own) = self.written.borrow().get(&at) {
             return Ok(own.clone());
+        }
+        if let Some(earlier) = self.below.and_then(|below| below.get(&at)) {
+            return Ok(earlier.clone());
         }
         let committed = self.base[position].get(key).map_err(storage)?;
         Ok(committed.map(|v| v.to_vec()))
@@ -253,17 +275,63 @@ impl KvTx for SledTx<'_> {
             let (key, value) = pair.map_err(storage)?;
             range.insert(key.to_vec(), value.to_vec());
         }
-        let written = self.written.borrow();
-        let own = written
-            .range((position, prefix.to_vec())..)
-            .take_while(|((p, key), _)| *p == position && key.starts_with(prefix));
-        for ((_, key), value) in own {
-            match value {
-                Some(value) => range.insert(key.clone(), value.clone()),
-                None => range.remove(key),
-            };
+        if let Some(below) = self.below {
+            lay_over(&mut range, below, position, prefix);
         }
+        lay_over(&mut range, &self.written.borrow(), position, prefix);
         Ok(range.into_iter().collect())
+    }
+}
+
+/// The writes of `set`, by tree, for the journal.
+fn steps<'a>(trees: &[Tree], set: &'a WriteSet) -> Vec<sled_journal::Step<'a>> {
+    set.iter()
+        .map(|((position, key), value)| (trees[*position], key.as_slice(), value.as_deref()))
+        .collect()
+}
+
+/// Lays the writes of `written` to keys of tree `position` starting with `prefix` over
+/// `range`.
+fn lay_over(
+    range: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    written: &WriteSet,
+    position: usize,
+    prefix: &[u8],
+) {
+    let own = written
+        .range((position, prefix.to_vec())..)
+        .take_while(|((p, key), _)| *p == position && key.starts_with(prefix));
+    for ((_, key), value) in own {
+        match value {
+            Some(value) => range.insert(key.clone(), value.clone()),
+            None => range.remove(key),
+        };
+    }
+}
+
+/// Runs a transaction's work (again after a conflict) on `spanned`, with the writes
+/// `below` (not yet applied) laid over it; returns its value and its own writes, not
+/// yet applied. Callers hold [`SledBackend::writing`].
+fn run<T, E>(
+    trees: &[Tree],
+    spanned: &[sled::Tree],
+    below: Option<&WriteSet>,
+    work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+) -> Result<(T, WriteSet), TxError<E>> {
+    loop {
+        let tx = SledTx {
+            trees,
+            base: spanned,
+            below,
+            written: RefCell::default(),
+            read_only: false,
+        };
+        match work(&tx) {
+            Ok(value) => return Ok((value, tx.written.into_inner())),
+            Err(TxAbort::Abort(e)) => return Err(TxError::Abort(e)),
+            Err(TxAbort::Fault(TxFault::Conflict)) => continue,
+            Err(TxAbort::Fault(TxFault::Storage(e))) => return Err(TxError::Storage(e)),
+        }
     }
 }
 
@@ -339,23 +407,55 @@ impl KvBackend for SledBackend {
     ) -> Result<T, TxError<E>> {
         let _writing = self.writing.lock();
         let spanned = self.spanned(trees).map_err(TxError::Storage)?;
-        loop {
-            let tx = SledTx {
-                trees,
-                base: &spanned,
-                written: RefCell::default(),
-                read_only: false,
-            };
-            match work(&tx) {
-                Ok(value) => {
-                    apply(&spanned, tx.written.into_inner()).map_err(TxError::Storage)?;
-                    return Ok(value);
-                }
-                Err(TxAbort::Abort(e)) => return Err(TxError::Abort(e)),
-                Err(TxAbort::Fault(TxFault::Conflict)) => continue,
-                Err(TxAbort::Fault(TxFault::Storage(e))) => return Err(TxError::Storage(e)),
-            }
+        let (value, written) = run(trees, &spanned, None, work)?;
+        apply(&spanned, written).map_err(TxError::Storage)?;
+        Ok(value)
+    }
+
+    /// A set of more than [`ATOMIC_MOST`] writes is applied key by key with sled's plain
+    /// writes, made all-or-nothing across a crash by the [`sled_journal`]: no sled
+    /// transaction holds every other reader and writer of the process off meanwhile.
+    /// `work`'s writes are journaled before `last` runs.
+    fn transaction_in_steps<T, E>(
+        &self,
+        trees: &[Tree],
+        work: impl Fn(&dyn KvTx) -> Result<T, TxAbort<E>>,
+        last: impl Fn(&dyn KvTx, &T) -> Result<(), TxAbort<E>>,
+        last_applied: &dyn Fn(),
+    ) -> Result<T, TxError<E>> {
+        let _writing = self.writing.lock();
+        let open = self.current().map_err(TxError::Storage)?;
+        let spanned = self.spanned(trees).map_err(TxError::Storage)?;
+        let (value, written) = run(trees, &spanned, None, &work)?;
+        if written.len() < ATOMIC_MOST {
+            let (_, lasts) = run(trees, &spanned, Some(&written), |tx| last(tx, &value))?;
+            let mut written = written;
+            written.extend(lasts);
+            apply(&spanned, written).map_err(TxError::Storage)?;
+            last_applied();
+            return Ok(value);
         }
+        let steps = |set| steps(trees, set);
+        let journal = &open.journal;
+        let storage = TxError::Storage;
+        sled_journal::begin(journal, &steps(&written)).map_err(storage)?;
+        let lasts = match run(trees, &spanned, Some(&written), |tx| last(tx, &value)) {
+            Ok((_, lasts)) => lasts,
+            Err(e) => {
+                sled_journal::end(journal).map_err(storage)?;
+                return Err(e);
+            }
+        };
+        sled_journal::seal(journal, &steps(&lasts)).map_err(storage)?;
+        for step in steps(&lasts) {
+            sled_journal::apply_one(&open.trees, step).map_err(storage)?;
+        }
+        last_applied();
+        for step in steps(&written) {
+            sled_journal::apply_one(&open.trees, step).map_err(storage)?;
+        }
+        sled_journal::end(journal).map_err(storage)?;
+        Ok(value)
     }
 
     /// Straight through, without the writers' lock: callers hold the writers of what
@@ -369,6 +469,7 @@ impl KvBackend for SledBackend {
         let view = SledTx {
             trees,
             base: &spanned,
+            below: None,
             written: RefCell::default(),
             read_only: true,
         };
