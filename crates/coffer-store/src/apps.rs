@@ -212,11 +212,10 @@ impl<B: KvBackend> Store<B> {
     /// Deletes an app with its environments, secrets, their history and its tokens, all
     /// as the transaction reads them.
     pub fn delete_app(&self, actor: &Actor, id: Uuid) -> Result<(), StoreError> {
-        // Listings hold their environment's stripe: none sees half of the delete.
-        let _every_env = self.write_all_envs();
-        // No token of the app authenticates from the cache once the delete commits.
-        let mut cache = self.token_cache.write();
-        let tokens = self.write(actor, APP_DELETE_TREES, |tx| {
+        // Listings hold their environment's stripe: none sees half of the delete. Held
+        // until the commit only, not through the flush.
+        let every_env = self.write_all_envs();
+        let deleted = self.write_releasing(actor, APP_DELETE_TREES, every_env, |tx| {
             let Some(app) = tx_get::<App>(tx, Tree::Apps, &keys::app(id))? else {
                 return abort(StoreError::AppNotFound(id));
             };
@@ -241,11 +240,17 @@ impl<B: KvBackend> Store<B> {
             }
             let event = app_event(AuditAction::AppDelete, id);
             Ok((tokens, (event, secrets_deleted)))
-        })?;
-        for token in &tokens {
-            cache.remove(&token.hash);
+        });
+        // As for a revocation: the app's tokens leave the cache once committed, and
+        // lookups that read one before the commit cannot put it back. A write that failed
+        // after its commit may have deleted them: then nothing stays cached.
+        let mut cache = self.token_cache.write();
+        match &deleted {
+            Ok(tokens) => tokens.iter().for_each(|token| cache.remove(&token.hash)),
+            Err(StoreError::AppNotFound(_)) => {}
+            Err(_) => cache.clear(),
         }
-        Ok(())
+        deleted.map(drop)
     }
 }
 

@@ -672,6 +672,62 @@ fn writers_arriving_during_a_flush_wait_for_it_and_one_more_flush_covers_them_al
 }
 
 #[test]
+fn authentications_and_reads_do_not_wait_for_an_app_deletes_flush() {
+    let (backend, _key, store, envs) = fresh_store();
+    let env = envs[0];
+    store
+        .create_secrets(&me(), env, vec![secret("KEPT", "v")])
+        .unwrap();
+    let (gone, _) = store
+        .create_app(
+            &me(),
+            NewApp {
+                name: "gone".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let service = NewToken {
+        name: "ci".into(),
+        kind: TokenKind::Service,
+        app_id: Some(gone.id),
+        environments: vec!["development".into()],
+        permissions: Permissions::ALL,
+        expires_at: None,
+        allowed_ips: vec![],
+    };
+    let (_, doomed) = store.create_token(&me(), service).unwrap();
+    let (_, cached) = store.create_token(&me(), user_token("cached")).unwrap();
+    assert!(store.authenticate(&doomed.token).unwrap().is_some());
+    assert!(store.authenticate(&cached.token).unwrap().is_some());
+    backend.hold_flushes();
+    std::thread::scope(|scope| {
+        let (store, backend) = (&store, &backend);
+        let delete = scope.spawn(move || store.delete_app(&me(), gone.id));
+        wait_until("the delete flushes", || backend.flushes_waiting() == 1);
+        let (answers, answered) = mpsc::channel();
+        let cached = &cached.token;
+        scope.spawn(move || {
+            let lookups = (
+                store.authenticate(cached).unwrap().is_some(),
+                store.list_secrets(env, &Default::default()).unwrap().len(),
+            );
+            answers.send(lookups).unwrap();
+        });
+        let lookups = answered.recv_timeout(Duration::from_secs(5));
+        backend.release_flushes();
+        assert_eq!(
+            lookups,
+            Ok((true, 1)),
+            "lookups waited for the delete's flush"
+        );
+        delete.join().unwrap().unwrap();
+    });
+    assert!(store.authenticate(&doomed.token).unwrap().is_none());
+    assert!(store.authenticate(&cached.token).unwrap().is_some());
+}
+
+#[test]
 fn authentications_and_reads_do_not_wait_for_a_revocations_flush() {
     let (backend, _key, store, envs) = fresh_store();
     let env = envs[0];
