@@ -671,6 +671,28 @@ fn writers_arriving_during_a_flush_wait_for_it_and_one_more_flush_covers_them_al
     assert_eq!(backend.durable_commits(), backend.commits());
 }
 
+/// Runs `write` with its flush held, and `lookups` on a thread of its own once the write
+/// waits for that flush; returns what the lookups found, or the timeout if they waited
+/// for the flush (a lookup stuck behind it fails the test instead of hanging it).
+fn lookups_during_the_flush_of<T: Send, W: Send>(
+    backend: &PowerLoss,
+    write: impl FnOnce() -> Result<W, StoreError> + Send,
+    lookups: impl FnOnce() -> T + Send,
+) -> Result<T, mpsc::RecvTimeoutError> {
+    backend.hold_flushes();
+    std::thread::scope(|scope| {
+        let written = scope.spawn(write);
+        wait_until("the write flushes", || backend.flushes_waiting() == 1);
+        let (answers, answered) = mpsc::channel();
+        // Once timed out nobody takes the answer: the test fails on the timeout.
+        scope.spawn(move || drop(answers.send(lookups())));
+        let found = answered.recv_timeout(Duration::from_secs(5));
+        backend.release_flushes();
+        written.join().unwrap().unwrap();
+        found
+    })
+}
+
 #[test]
 fn authentications_and_reads_do_not_wait_for_an_app_deletes_flush() {
     let (backend, _key, store, envs) = fresh_store();
@@ -700,29 +722,21 @@ fn authentications_and_reads_do_not_wait_for_an_app_deletes_flush() {
     let (_, cached) = store.create_token(&me(), user_token("cached")).unwrap();
     assert!(store.authenticate(&doomed.token).unwrap().is_some());
     assert!(store.authenticate(&cached.token).unwrap().is_some());
-    backend.hold_flushes();
-    std::thread::scope(|scope| {
-        let (store, backend) = (&store, &backend);
-        let delete = scope.spawn(move || store.delete_app(&me(), gone.id));
-        wait_until("the delete flushes", || backend.flushes_waiting() == 1);
-        let (answers, answered) = mpsc::channel();
-        let cached = &cached.token;
-        scope.spawn(move || {
-            let lookups = (
-                store.authenticate(cached).unwrap().is_some(),
+    let lookups = lookups_during_the_flush_of(
+        &backend,
+        || store.delete_app(&me(), gone.id),
+        || {
+            (
+                store.authenticate(&cached.token).unwrap().is_some(),
                 store.list_secrets(env, &Default::default()).unwrap().len(),
-            );
-            answers.send(lookups).unwrap();
-        });
-        let lookups = answered.recv_timeout(Duration::from_secs(5));
-        backend.release_flushes();
-        assert_eq!(
-            lookups,
-            Ok((true, 1)),
-            "lookups waited for the delete's flush"
-        );
-        delete.join().unwrap().unwrap();
-    });
+            )
+        },
+    );
+    assert_eq!(
+        lookups,
+        Ok((true, 1)),
+        "lookups waited for the delete's flush"
+    );
     assert!(store.authenticate(&doomed.token).unwrap().is_none());
     assert!(store.authenticate(&cached.token).unwrap().is_some());
 }
@@ -739,32 +753,22 @@ fn authentications_and_reads_do_not_wait_for_a_revocations_flush() {
     let (_, uncached) = store.create_token(&me(), user_token("uncached")).unwrap();
     assert!(store.authenticate(&doomed_token.token).unwrap().is_some());
     assert!(store.authenticate(&cached.token).unwrap().is_some());
-    backend.hold_flushes();
-    std::thread::scope(|scope| {
-        let (store, backend) = (&store, &backend);
-        let revoke = scope.spawn(move || store.revoke_token(&me(), doomed.id));
-        wait_until("the revocation flushes", || backend.flushes_waiting() == 1);
-        // Each on a thread of its own: a lookup stuck behind the flush fails the test
-        // instead of hanging it.
-        let (answers, answered) = mpsc::channel();
-        let (cached, uncached) = (&cached.token, &uncached.token);
-        scope.spawn(move || {
-            let lookups = (
-                store.authenticate(cached).unwrap().is_some(),
-                store.authenticate(uncached).unwrap().is_some(),
+    let lookups = lookups_during_the_flush_of(
+        &backend,
+        || store.revoke_token(&me(), doomed.id),
+        || {
+            (
+                store.authenticate(&cached.token).unwrap().is_some(),
+                store.authenticate(&uncached.token).unwrap().is_some(),
                 store.list_secrets(env, &Default::default()).unwrap().len(),
-            );
-            answers.send(lookups).unwrap();
-        });
-        let lookups = answered.recv_timeout(Duration::from_secs(5));
-        backend.release_flushes();
-        assert_eq!(
-            lookups,
-            Ok((true, true, 1)),
-            "lookups waited for the revocation's flush"
-        );
-        revoke.join().unwrap().unwrap();
-    });
+            )
+        },
+    );
+    assert_eq!(
+        lookups,
+        Ok((true, true, 1)),
+        "lookups waited for the revocation's flush"
+    );
     assert!(store.authenticate(&doomed_token.token).unwrap().is_none());
     assert!(store.authenticate(&cached.token).unwrap().is_some());
 }
