@@ -107,7 +107,7 @@ pub struct StoreArgs {
     #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
     /// Page cache of the store, in MiB (more keeps more of a large store in memory).
-    #[arg(long, env = "COFFER_CACHE_MIB", default_value_t = 2,
+    #[arg(long, env = "COFFER_CACHE_MIB", default_value_t = coffer_store::DEFAULT_CACHE_MIB,
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     pub cache_mib: u64,
     /// When a write is answered: `strict`, once it is fsynced (it survives a power loss);

@@ -104,6 +104,6 @@ pub use model::{
 pub use references::{ReferencedReads, Resolver};
 pub use secrets::{ListedPage, ListedSecret};
 pub use storage_state::StorageState;
-pub use store::{Store, StoreConfig, StoreCounts};
+pub use store::{Store, StoreConfig, StoreCounts, DEFAULT_CACHE_MIB};
 pub use tokens::token_hash;
 pub use validate::{limits, normalize_key, normalize_path};

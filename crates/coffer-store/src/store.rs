@@ -62,6 +62,16 @@ pub struct StoreConfig {
     pub node_id: Option<String>,
 }
 
+/// The default size of sled's page cache, in MiB. Large writes are bound by its misses
+/// (a batch's inserts land on random leaves, each read back with `pread` once paged
+/// out), and a larger cache costs about twice its size in RSS (sled's nodes take more
+/// room in memory than it counts). 4 MiB keeps a server with 100,000 secrets under
+/// 64 MB of RSS and one with a million under 128 MiB (the benchmark's goals); 12 MiB
+/// imported 100,000 secrets into one environment in 0.7× the time but held 100,000
+/// secrets in 74 MiB. README.md, "Performance", has the runs; `--cache-mib` trades one
+/// for the other.
+pub const DEFAULT_CACHE_MIB: u64 = 4;
+
 impl StoreConfig {
     /// The defaults for a data directory.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -69,10 +79,7 @@ impl StoreConfig {
             storage: Storage::Embedded,
             data_dir: data_dir.into(),
             master_key_file: None,
-            // Small: a secrets server's working set is small, and memory is what the
-            // benchmark's RSS goal is about (README.md, "Performance"). 16 MiB cost
-            // about 8 MiB more RSS with 100,000 secrets loaded.
-            cache_bytes: 2 * 1024 * 1024,
+            cache_bytes: DEFAULT_CACHE_MIB << 20,
             durability: Durability::Strict,
             node_id: None,
         }
