@@ -274,3 +274,74 @@ fn a_second_instance_on_the_same_data_directory_is_refused() {
     let (status, _) = server.admin().get("/v1/apps/");
     assert_eq!(status, 200);
 }
+
+/// The table under README.md's "Configuration" against `coffer serve --help`: every flag
+/// it lists exists with its variable, and a default it gives as a literal is clap's
+/// default (a default it describes in words is one clap does not have).
+#[test]
+fn the_readmes_configuration_table_matches_serve_help() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let help = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("coffer serve --help");
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).expect("help is UTF-8");
+    let table = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .expect("a Configuration section");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip_while(|line| !line.starts_with("| `--"))
+        .take_while(|line| line.starts_with("| `--"))
+        .map(|line| line.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert!(
+        rows.len() >= 20,
+        "{} rows: the table was not found whole",
+        rows.len()
+    );
+    let backticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    for row in &rows {
+        let (flags, vars, default) = (backticked(row[0]), backticked(row[1]), row[2]);
+        assert_eq!(flags.len(), vars.len(), "row {row:?}");
+        for (flag, var) in flags.iter().zip(&vars) {
+            let entry = help_entry(&help, flag).unwrap_or_else(|| panic!("{flag} not in help"));
+            assert!(entry.contains(&format!("[env: {var}=")), "{flag}: {entry}");
+            let clap_default = entry
+                .split("[default: ")
+                .nth(1)
+                .and_then(|rest| rest.split(']').next());
+            let literal = default
+                .strip_prefix('`')
+                .and_then(|d| d.strip_suffix('`'))
+                .filter(|d| !d.contains(['`', '<']));
+            assert_eq!(clap_default, literal, "{flag}: README says {default}");
+        }
+    }
+}
+
+/// The lines of `--help` that describe `flag`, up to the next flag.
+fn help_entry<'h>(help: &'h str, flag: &str) -> Option<&'h str> {
+    let starts_entry = |line: &str| line.trim_start().starts_with('-');
+    let mut offset = 0;
+    let mut start = None;
+    for line in help.split_inclusive('\n') {
+        let names_flag = line.trim_start().split([' ', ',']).any(|word| word == flag);
+        match start {
+            None if starts_entry(line) && names_flag => start = Some(offset),
+            Some(from) if starts_entry(line) => return Some(&help[from..offset]),
+            _ => {}
+        }
+        offset += line.len();
+    }
+    start.map(|from| &help[from..])
+}
