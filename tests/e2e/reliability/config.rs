@@ -331,7 +331,16 @@ fn the_readmes_configuration_table_matches_serve_help() {
 
 /// The lines of `--help` that describe `flag`, up to the next flag.
 fn help_entry<'h>(help: &'h str, flag: &str) -> Option<&'h str> {
-    let starts_entry = |line: &str| line.trim_start().starts_with('-');
+    // `--flag` or `-f, --flag`; not a description's `- value: ...` list item.
+    let starts_entry = |line: &str| {
+        let line = line.trim_start();
+        line.starts_with("--")
+            || (line.starts_with('-')
+                && line
+                    .as_bytes()
+                    .get(1)
+                    .is_some_and(u8::is_ascii_alphanumeric))
+    };
     let mut offset = 0;
     let mut start = None;
     for line in help.split_inclusive('\n') {
