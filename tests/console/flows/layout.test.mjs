@@ -57,11 +57,20 @@ test('light colours on a desktop follow the system too', async () => {
   await page.context().close();
 });
 
+// The router focuses a page's title once the route has rendered whole, after its
+// requests: the heading can be on screen a moment before it has the focus.
+async function assertTitleFocused(page, message) {
+  await page
+    .waitForFunction(() => document.activeElement?.tagName === 'H1', null, { timeout: 5000 })
+    .catch(() => {});
+  assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', message);
+}
+
 test('signing in and opening an app work from the keyboard alone', async () => {
   const page = await openPage(browser);
   await page.goto(`${BASE}/console/`);
   await page.getByRole('heading', { name: 'Sign in to Coffer' }).waitFor();
-  assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'the page title has the focus');
+  await assertTitleFocused(page, 'the page title has the focus');
   await page.keyboard.press('Tab');
   const focused = await page.evaluate(() => document.activeElement.labels?.[0]?.textContent);
   assert.equal(focused, 'Token type');
@@ -69,7 +78,7 @@ test('signing in and opening an app work from the keyboard alone', async () => {
   await page.keyboard.type(ADMIN_TOKEN);
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Apps', level: 1 }).waitFor();
-  assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'the new page title has the focus');
+  await assertTitleFocused(page, 'the new page title has the focus');
   const link = page.getByRole('table', { name: 'Apps' }).getByRole('link', { name: app.name });
   for (let presses = 0; presses < 40 && !(await link.evaluate((element) => element === document.activeElement)); presses += 1) {
     await page.keyboard.press('Tab');
