@@ -5,6 +5,9 @@
 # of the list, 20 % creates, updates and deletes of secrets the load made itself). Every
 # RSS_INTERVAL seconds the server's VmRSS and the requests served so far (from /metrics)
 # go to a CSV; at the end a summary, and a check of the server log for secret values.
+# Then the server is restarted on the same data directory and serves the same load for
+# RSS_RESTART_LOAD seconds: the RSS that comes back is what the store holds, not what
+# serving left behind.
 #
 #   nice -n 5 benches/compare/rss_hour.sh
 #   RSS_DURATION=120 nice -n 5 benches/compare/rss_hour.sh     # a short try
@@ -20,6 +23,8 @@
 #                        baseline, in percent                             (default 10)
 #   RSS_AUDIT_RETENTION  --audit-retention of the server                  (default 10m)
 #   RSS_LOG_LEVEL        --log-level of the server                        (default info)
+#   RSS_RESTART_LOAD     seconds of the same load on the restarted server
+#                        before its RSS is read                           (default 30)
 #   RSS_OUT              directory for rss.csv, server.log, wrk.txt, summary.txt
 #                        (default target/rss-hour/<UTC time>)
 #   RSS_KEEP_DATA        1 = keep the data directory (under RSS_OUT)       (default 0)
@@ -40,6 +45,7 @@ CONNS=${RSS_CONNECTIONS:-4}
 MAX_GROWTH_PCT=${RSS_MAX_GROWTH_PCT:-10}
 RETENTION=${RSS_AUDIT_RETENTION:-10m}
 LOG_LEVEL=${RSS_LOG_LEVEL:-info}
+SETTLE=${RSS_RESTART_LOAD:-30}
 OUT=${RSS_OUT:-$ROOT/target/rss-hour/$(date -u +%Y%m%dT%H%M%SZ)}
 COFFER=${COMPARE_COFFER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/coffer}
 HELPER=$HERE/compare.py
@@ -90,9 +96,20 @@ A=http://127.0.0.1:$PORT
 # Retention bounds the audit tree (reads are audited, so it would grow with every
 # request otherwise); 10 minutes is short for production but long against the run's
 # sampling, so trimming happens many times over an hour.
-"$COFFER" serve --data-dir "$DATA" --master-key-file "$OUT/master.key" --bind "127.0.0.1:$PORT" \
-  --log-level "$LOG_LEVEL" --audit-retention "$RETENTION" 2>"$SERVER_LOG" &
-PID=$!
+start_server() { # log file
+  "$COFFER" serve --data-dir "$DATA" --master-key-file "$OUT/master.key" --bind "127.0.0.1:$PORT" \
+    --log-level "$LOG_LEVEL" --audit-retention "$RETENTION" 2>"$1" &
+  PID=$!
+}
+stop_server() {
+  local i
+  kill -TERM "$PID"
+  for ((i = 0; i < 300; i++)); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  wait "$PID" 2>/dev/null || true
+  PID=""
+}
+rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"; }
+start_server "$SERVER_LOG"
 ADMIN=$(helper admin-token "$SERVER_LOG" "$PID")
 helper wait-http "$A/health" --pid "$PID"
 log "server pid $PID on $A, data directory $DATA, --audit-retention $RETENTION"
@@ -141,11 +158,14 @@ SAMPLER=$!
 
 # ------------------------------------------------------------------ load
 log "mixed load: $CONNS connections for $DURATION s, a sample every $INTERVAL s into $CSV"
+run_load() { # seconds, wrk output file
+  COFFER_APP_ID=$APP COFFER_READ_TOKEN=$READ_TOKEN COFFER_WRITE_TOKEN=$WRITE_TOKEN \
+    COMPARE_NONCE=$(date +%s) timeout $(($1 + 120)) \
+    wrk -t"$CONNS" -c"$CONNS" -d"${1}s" --timeout 10s -s "$HERE/lua/coffer_mixed.lua" "$A" \
+    >"$2" 2>&1
+}
 set +e
-COFFER_APP_ID=$APP COFFER_READ_TOKEN=$READ_TOKEN COFFER_WRITE_TOKEN=$WRITE_TOKEN \
-  COMPARE_NONCE=$START timeout $((DURATION + 120)) \
-  wrk -t"$CONNS" -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$HERE/lua/coffer_mixed.lua" "$A" \
-  >"$OUT/wrk.txt" 2>&1
+run_load "$DURATION" "$OUT/wrk.txt"
 WRK_RC=$?
 set -e
 kill "$SAMPLER" 2>/dev/null || true
@@ -154,8 +174,23 @@ SAMPLER=""
 sample $(($(date +%s) - START))
 log "load done (wrk exit $WRK_RC); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# ------------------------------------------------------------------ results
+# ------------------------------------------------------------------ restart
 FAILED=0
+# Memory that tracks what the store holds (sled keeps an entry in memory for every page
+# of the data directory, paged out or not) comes back when the server opens the same
+# data directory again; memory that tracked the requests served does not.
+END_RSS=$(rss_mib)
+log "restarting the server on the same data directory (RSS at the end of the load: $END_RSS MiB)"
+stop_server
+start_server "$OUT/restart.log"
+helper wait-http "$A/health" --pid "$PID"
+OPEN_RSS=$(rss_mib)
+# The same load for a short while, so the page cache and the workers' buffers fill as
+# they had: what stays apart from the end of the long run is what serving accumulated.
+run_load "$SETTLE" "$OUT/wrk-restart.txt" || FAILED=1
+SETTLED_RSS=$(rss_mib)
+
+# ------------------------------------------------------------------ results
 grep -E "Requests/sec|Latency|Socket errors|Non-2xx" "$OUT/wrk.txt" || true
 if [[ $WRK_RC != 0 ]] || ! grep -q '^COMPARE_RESULT ' "$OUT/wrk.txt"; then
   echo "wrk failed (exit $WRK_RC); see $OUT/wrk.txt"; FAILED=1
@@ -166,7 +201,11 @@ elif ! grep -q '^COMPARE_RESULT .*"non2xx":0,' "$OUT/wrk.txt"; then
 fi
 helper rss-summary "$CSV" --warmup "$WARMUP" --max-growth-pct "$MAX_GROWTH_PCT" | tee "$OUT/summary.txt" ||
   FAILED=1
-helper log-leaks "$SERVER_LOG" --token "$ADMIN" --token "$READ_TOKEN" --token "$WRITE_TOKEN" |
-  tee -a "$OUT/summary.txt" || FAILED=1
+echo "restart on the same data directory ($(du -sh "$DATA" | cut -f1)): RSS $OPEN_RSS MiB once it answers, $SETTLED_RSS MiB after $SETTLE s of the same load; $END_RSS MiB at the end of the long load" |
+  tee -a "$OUT/summary.txt"
+for server_log in "$SERVER_LOG" "$OUT/restart.log"; do
+  helper log-leaks "$server_log" --token "$ADMIN" --token "$READ_TOKEN" --token "$WRITE_TOKEN" |
+    tee -a "$OUT/summary.txt" || FAILED=1
+done
 echo "server log: $SERVER_LOG ($(du -h "$SERVER_LOG" | cut -f1)); samples: $CSV"
 exit "$FAILED"
