@@ -45,7 +45,7 @@ CONNS=${RSS_CONNECTIONS:-4}
 MAX_GROWTH_PCT=${RSS_MAX_GROWTH_PCT:-10}
 RETENTION=${RSS_AUDIT_RETENTION:-10m}
 LOG_LEVEL=${RSS_LOG_LEVEL:-info}
-SETTLE=${RSS_RESTART_LOAD:-30}
+RESTART_LOAD=${RSS_RESTART_LOAD:-30}
 OUT=${RSS_OUT:-$ROOT/target/rss-hour/$(date -u +%Y%m%dT%H%M%SZ)}
 COFFER=${COMPARE_COFFER_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/coffer}
 HELPER=$HERE/compare.py
@@ -63,17 +63,22 @@ if [[ -e $DATA ]]; then echo "$DATA exists: give RSS_OUT a fresh directory" >&2;
 # ------------------------------------------------------------------ cleanup (always)
 PID=""
 SAMPLER=""
-# shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() {
-  local rc=$? i
-  trap - EXIT INT TERM
-  if [[ -n $SAMPLER ]]; then kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; fi
+stop_server() { # SIGTERM, and SIGKILL if it has not stopped within 15 s
+  local i
   if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then
     kill -TERM "$PID" 2>/dev/null || true
     for ((i = 0; i < 150; i++)); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$PID" 2>/dev/null || true
     wait "$PID" 2>/dev/null || true
   fi
+  PID=""
+}
+# shellcheck disable=SC2317  # run by the EXIT trap
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n $SAMPLER ]]; then kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; fi
+  stop_server
   if [[ ${RSS_KEEP_DATA:-0} != 1 ]]; then rm -rf "$DATA" "$OUT/master.key"; fi
   exit "$rc"
 }
@@ -101,14 +106,8 @@ start_server() { # log file
     --log-level "$LOG_LEVEL" --audit-retention "$RETENTION" 2>"$1" &
   PID=$!
 }
-stop_server() {
-  local i
-  kill -TERM "$PID"
-  for ((i = 0; i < 300; i++)); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-  wait "$PID" 2>/dev/null || true
-  PID=""
-}
-rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$PID/status"; }
+rss_mib() { awk -v kib="$(rss_kib)" 'BEGIN {printf "%.1f", kib / 1024}'; }
 start_server "$SERVER_LOG"
 ADMIN=$(helper admin-token "$SERVER_LOG" "$PID")
 helper wait-http "$A/health" --pid "$PID"
@@ -139,9 +138,7 @@ metrics() { # requests served (the sampler's own /metrics scrapes left out), non
     END { printf "%d,%d,%d,%d", n, bad, secrets, audit }'
 }
 sample() { # elapsed seconds
-  local rss
-  rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID/status")
-  echo "$1,$(metrics),$rss,$(du -sb "$DATA" | cut -f1)" >>"$CSV"
+  echo "$1,$(metrics),$(rss_kib),$(du -sb "$DATA" | cut -f1)" >>"$CSV"
 }
 echo "elapsed_s,requests,non2xx,secrets,audit_entries,rss_kib,data_dir_bytes" >"$CSV"
 START=$(date +%s)
@@ -187,21 +184,28 @@ helper wait-http "$A/health" --pid "$PID"
 OPEN_RSS=$(rss_mib)
 # The same load for a short while, so the page cache and the workers' buffers fill as
 # they had: what stays apart from the end of the long run is what serving accumulated.
-run_load "$SETTLE" "$OUT/wrk-restart.txt" || FAILED=1
-SETTLED_RSS=$(rss_mib)
+set +e
+run_load "$RESTART_LOAD" "$OUT/wrk-restart.txt"
+RESTART_WRK_RC=$?
+set -e
+RESTART_RSS=$(rss_mib)
 
 # ------------------------------------------------------------------ results
 grep -E "Requests/sec|Latency|Socket errors|Non-2xx" "$OUT/wrk.txt" || true
-if [[ $WRK_RC != 0 ]] || ! grep -q '^COMPARE_RESULT ' "$OUT/wrk.txt"; then
-  echo "wrk failed (exit $WRK_RC); see $OUT/wrk.txt"; FAILED=1
-elif grep '^COMPARE_RESULT ' "$OUT/wrk.txt" | grep -qv '"connect":0,"read":0,"write":0,"timeout":0'; then
-  echo "wrk saw socket errors: $(grep '^COMPARE_RESULT ' "$OUT/wrk.txt")"; FAILED=1
-elif ! grep -q '^COMPARE_RESULT .*"non2xx":0,' "$OUT/wrk.txt"; then
-  echo "wrk saw non-2xx responses: $(grep '^COMPARE_RESULT ' "$OUT/wrk.txt")"; FAILED=1
-fi
+check_wrk() { # wrk exit code, wrk output file
+  if [[ $1 != 0 ]] || ! grep -q '^COMPARE_RESULT ' "$2"; then
+    echo "wrk failed (exit $1); see $2"; FAILED=1
+  elif grep '^COMPARE_RESULT ' "$2" | grep -qv '"connect":0,"read":0,"write":0,"timeout":0'; then
+    echo "wrk saw socket errors: $(grep '^COMPARE_RESULT ' "$2")"; FAILED=1
+  elif ! grep -q '^COMPARE_RESULT .*"non2xx":0,' "$2"; then
+    echo "wrk saw non-2xx responses: $(grep '^COMPARE_RESULT ' "$2")"; FAILED=1
+  fi
+}
+check_wrk "$WRK_RC" "$OUT/wrk.txt"
+check_wrk "$RESTART_WRK_RC" "$OUT/wrk-restart.txt"
 helper rss-summary "$CSV" --warmup "$WARMUP" --max-growth-pct "$MAX_GROWTH_PCT" | tee "$OUT/summary.txt" ||
   FAILED=1
-echo "restart on the same data directory ($(du -sh "$DATA" | cut -f1)): RSS $OPEN_RSS MiB once it answers, $SETTLED_RSS MiB after $SETTLE s of the same load; $END_RSS MiB at the end of the long load" |
+echo "restart on the same data directory ($(du -sh "$DATA" | cut -f1)): RSS $OPEN_RSS MiB once it answers, $RESTART_RSS MiB after $RESTART_LOAD s of the same load; $END_RSS MiB at the end of the long load" |
   tee -a "$OUT/summary.txt"
 for server_log in "$SERVER_LOG" "$OUT/restart.log"; do
   helper log-leaks "$server_log" --token "$ADMIN" --token "$READ_TOKEN" --token "$WRITE_TOKEN" |
